@@ -1,0 +1,1 @@
+"""Networks built from :mod:`neurons`: microcircuits, layers, spiking burst-dependent plasticity."""

@@ -1,0 +1,1 @@
+"""The audio-visual task, the studies, and the ``mburst`` command line."""

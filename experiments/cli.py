@@ -1,0 +1,128 @@
+"""The ``mburst`` command line.
+
+Subcommands are the modules of :mod:`experiments.commands`. Every run gets an
+output folder (``--out DIR``, default ``runs/<command>-<timestamp>``) holding
+``config.json``: the parsed options, the seed, library versions and the git
+commit. User errors print one line and exit 2; ``MBURST_DEBUG=1`` shows tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from neurons.common import MburstError, atomic_write_json
+
+from . import commands as _commands_pkg
+from .settings import REPO_ROOT
+
+
+def _discover(package) -> list:
+    modules = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        modules.append(importlib.import_module(f"{package.__name__}.{info.name}"))
+    return modules
+
+
+def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """``--out`` and ``--seed``, shared by every command that writes a run folder."""
+    parser.add_argument(
+        "--out", type=Path, default=None, metavar="DIR",
+        help=f"output folder (default: runs/{command}-<timestamp>); config.json is written there",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed for everything in the run (default: 0)")
+
+
+def add_subcommands(subparsers, modules: list, prefix: str) -> None:
+    for module in modules:
+        parser = subparsers.add_parser(
+            module.NAME, help=module.HELP, description=(module.__doc__ or module.HELP).strip(),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        if getattr(module, "RUN_DIR", True):
+            add_run_options(parser, f"{prefix}{module.NAME}")
+        module.add_arguments(parser)
+        if hasattr(module, "main"):  # a module without main only groups sub-subcommands
+            parser.set_defaults(_module=module, _command=f"{prefix}{module.NAME}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mburst",
+        description="Burst-multiplexing spiking circuits, the rate MBURST, and spike-level energy on audio-visual speech enhancement.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add_subcommands(sub, _discover(_commands_pkg), prefix="")
+    return parser
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for dist in ("numpy", "torch", "brian2", "opencv-python-headless", "av", "scipy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def prepare_run_dir(args: argparse.Namespace) -> Path:
+    """Create the run folder and write ``config.json`` (atomically)."""
+    if args.out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        args.out = Path("runs") / f"{args._command.replace(' ', '-')}-{stamp}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    atomic_write_json(args.out / "config.json", {
+        "command": args._command,
+        "argv": sys.argv[1:],
+        "options": options,
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    return args.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"mburst {args._command}"
+    try:
+        if getattr(args._module, "RUN_DIR", True):
+            prepare_run_dir(args)
+        return int(args._module.main(args) or 0)
+    except MburstError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished work is saved" + (f" in {args.out}" if getattr(args, "out", None) else ""), file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one clear line, not a traceback
+        if os.environ.get("MBURST_DEBUG"):
+            raise
+        print(f"{prog}: internal error: {type(err).__name__}: {err} (set MBURST_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Shared fixtures: real-data locations (skipped with a reason when absent)."""
+from __future__ import annotations
+
+import pytest
+
+from experiments.settings import data_root
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    root = data_root()
+    if root is None:
+        pytest.skip("real data not found: set MBURST_DATA or place GRID/noise under ../shared/data")
+    return root
+
+
+@pytest.fixture(scope="session")
+def grid_root(shared_data):
+    root = shared_data / "grid"
+    if not (root / "s1").is_dir():
+        pytest.skip(f"no GRID speaker folder under {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def noise_root(shared_data):
+    root = shared_data / "noise"
+    if not any(root.glob("*.wav")):
+        pytest.skip(f"no noise wav files under {root}")
+    return root

@@ -1,0 +1,106 @@
+"""Choose Brian2's code-generation target per run: numpy, cython or cpp_standalone.
+
+- ``'numpy'``: no compiler, slowest; good for tiny runs and debugging.
+- ``'cython'``: runtime mode; compiles once per code shape (cached in
+  ``~/.cython``), then fast; the default for short interactive runs.
+- ``'cpp_standalone'``: the whole network becomes a C++ program (OpenMP
+  threads optional); ~7 s build, fastest per step; the default for long runs.
+
+``'auto'`` picks cpp_standalone when ``neurons x steps`` exceeds
+:data:`AUTO_STANDALONE_WORK` and cython otherwise (numpy if no C compiler is
+available). Use :func:`use_target` *before* creating Brian2 objects; for a
+standalone run call :func:`build` after ``run`` (or let ``run`` build: we set
+``build_on_run=True``). Repeated standalone runs in one process work because
+:func:`use_target` calls ``device.reinit()`` and gives each shape its own
+build folder, so a rerun of the same shape is an incremental (warm) ``make``.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .common import MburstError
+
+__all__ = ["TARGETS", "AUTO_STANDALONE_WORK", "choose_target", "use_target", "standalone_directory",
+           "last_build_timers"]
+
+TARGETS = ("numpy", "cython", "cpp_standalone")
+AUTO_STANDALONE_WORK = 2e8  # neuron-steps (e.g. 2,000 neurons for 10 s at 0.1 ms)
+
+_state = {"standalone_used": False, "directory": None}
+
+
+def _have_compiler() -> bool:
+    return shutil.which("g++") is not None or shutil.which("c++") is not None or shutil.which("clang++") is not None
+
+
+def choose_target(target: str = "auto", n_neurons: int | None = None, duration=None, dt=None) -> str:
+    """Resolve ``target`` ('auto' or one of :data:`TARGETS`) to a concrete target name."""
+    if target not in TARGETS + ("auto",):
+        raise MburstError(f"target={target!r} is unknown; expected 'auto' or one of {TARGETS}")
+    if target != "auto":
+        if target != "numpy" and not _have_compiler():
+            raise MburstError(f"target={target!r} needs a C++ compiler (g++), none found on PATH; use 'numpy'")
+        return target
+    if not _have_compiler():
+        return "numpy"
+    if n_neurons is not None and duration is not None:
+        from brian2 import ms, second
+
+        steps = float(duration / second) / float((dt if dt is not None else 0.1 * ms) / second)
+        if n_neurons * steps > AUTO_STANDALONE_WORK:
+            return "cpp_standalone"
+    return "cython"
+
+
+def standalone_directory(tag: str) -> Path:
+    """The build folder for standalone code of shape ``tag`` (under the mburst cache)."""
+    import os
+
+    root = Path(os.environ.get("MBURST_CACHE", Path.home() / ".cache" / "mburst"))
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag) or "run"
+    return root / "brian2_standalone" / safe
+
+
+def use_target(target: str = "auto", *, threads: int = 0, tag: str = "default", directory=None,
+               n_neurons: int | None = None, duration=None, dt=None, clean: bool = False) -> str:
+    """Activate ``target`` for the objects created next; return the concrete target.
+
+    ``threads``: OpenMP threads for cpp_standalone (0 = no OpenMP). ``tag`` names
+    the standalone build folder (same tag + same code = warm rebuild); ``directory``
+    overrides it. ``clean``: force a cold standalone build.
+    Call this before building the network. It resets Brian2's device state, so
+    earlier standalone objects must not be reused.
+    """
+    from brian2 import device, prefs, set_device
+
+    chosen = choose_target(target, n_neurons, duration, dt)
+    if not isinstance(threads, int) or threads < 0:
+        raise MburstError(f"threads={threads!r} must be a non-negative integer")
+    if _state["standalone_used"]:
+        device.reinit()
+        device.activate()
+        _state["standalone_used"] = False
+    if chosen == "cpp_standalone":
+        build_dir = Path(directory) if directory is not None else standalone_directory(tag)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        prefs.devices.cpp_standalone.openmp_threads = threads
+        set_device("cpp_standalone", directory=str(build_dir), build_on_run=True, with_output=False,
+                   clean=clean)
+        _state["standalone_used"] = True
+        _state["directory"] = build_dir
+    else:
+        set_device("runtime")
+        prefs.codegen.target = chosen
+    return chosen
+
+
+def last_build_timers() -> dict:
+    """Timings of the last standalone build (seconds): 'make' (compile), 'clean', 'run_binary'."""
+    from brian2 import device
+
+    timers = getattr(device, "timers", None)
+    if not timers:
+        return {}
+    return {"make": timers["compile"]["make"], "clean": timers["compile"]["clean"],
+            "run_binary": timers["run_binary"]}

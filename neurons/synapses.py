@@ -1,0 +1,144 @@
+"""Conductance synapses with optional Tsodyks-Markram short-term plasticity (Brian2).
+
+Each presynaptic spike (or online *event* / *burst*, see :mod:`neurons.pyramidal`)
+increments the postsynaptic conductance ``g_<receptor>[_s|_d]`` by the efficacy.
+The synaptic weight variable is ``w_syn`` (siemens; ``w`` is the AdEx adaptation
+current). Without STP the efficacy is ``w_syn``. With STP (Tsodyks & Markram 1997, in the form
+of Payeur et al. 2021), the state ``(x, u)`` is updated *event-driven* and
+exactly: between spikes ``dx/dt = (1-x)/tau_D`` and ``du/dt = (U-u)/tau_F`` are
+solved in closed form over the elapsed time ``Delta = t - t_stp``::
+
+    x <- 1 - (1 - x) exp(-Delta/tau_D);   u <- U + (u - U) exp(-Delta/tau_F)
+    g_post += w_syn u x                  (values before the update)
+    x <- x - u x;   u <- u + f (1 - u);   t_stp <- t
+
+No clock-driven integration of x and u ever happens, so the efficacies equal
+the closed-form recursion to rounding error (``tests/test_neurons_stp.py``).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from brian2 import Quantity, Synapses, second, seed as brian_seed, siemens
+
+from .common import MburstError
+from .params import COMPARTMENTS, PATHWAYS, RECEPTORS, STPParams
+
+__all__ = ["connect", "target_variable", "leak_conductance"]
+
+
+def _is_pyramidal(group) -> bool:
+    return "v_d" in group.variables and "g_ampa_d" in group.variables
+
+
+def target_variable(post, target: str, receptor: str) -> str:
+    """The conductance that a synapse onto ``post`` increments (e.g. ``'g_ampa_d'``)."""
+    if target not in COMPARTMENTS:
+        raise MburstError(f"connect: target={target!r} is not a compartment; expected one of {COMPARTMENTS}")
+    if receptor not in RECEPTORS:
+        raise MburstError(f"connect: receptor={receptor!r} is unknown; expected one of {RECEPTORS}")
+    if _is_pyramidal(post):
+        return f"g_{receptor}_{'s' if target == 'soma' else 'd'}"
+    if f"g_{receptor}" not in post.variables:
+        raise MburstError(f"connect: post={post.name!r} has no conductance g_{receptor}; "
+                          "build it with neurons.pyramidal/neurons.interneurons")
+    if target != "soma":
+        raise MburstError(f"connect: post={post.name!r} is a point neuron; target={target!r} must be 'soma'")
+    return f"g_{receptor}"
+
+
+def leak_conductance(post, target: str) -> Quantity:
+    """The leak conductance that plain-number weights onto ``post``/``target`` are multiplied by."""
+    ns = post.namespace
+    if _is_pyramidal(post):
+        return ns["gL_s"] if target == "soma" else ns["gL_d"]
+    return ns["g_L"]
+
+
+def _weight(post, target: str, weight) -> Quantity:
+    if isinstance(weight, Quantity) and not weight.is_dimensionless:
+        if weight.dim is not siemens.dim:
+            raise MburstError(f"connect: weight={weight!r} must be a conductance (siemens) or a plain number in leak units")
+        value = float(weight / siemens)
+        if not np.isfinite(value) or value < 0:
+            raise MburstError(f"connect: weight={weight!r} must be finite and >= 0")
+        return weight
+    if not isinstance(weight, numbers.Real) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
+        raise MburstError(f"connect: weight={weight!r} must be a number >= 0 (leak-conductance units) or a conductance")
+    return float(weight) * leak_conductance(post, target)
+
+
+def connect(pre, post, stp: STPParams | None = None, target: str = "soma", receptor: str = "ampa",
+            p: float = 0.05, *, weight, pathway: str = "spike", seed: int | None = None,
+            i=None, j=None, delay=None, name: str | None = None,
+            record_efficacy: bool = False) -> Synapses:
+    """Connect ``pre`` to ``post`` and return the Brian2 ``Synapses``.
+
+    - ``stp``: :data:`~neurons.params.STD`, :data:`~neurons.params.STF`, any
+      :class:`~neurons.params.STPParams`, or ``None`` (static).
+    - ``target``: ``'soma'`` or ``'dendrite'`` (pyramidal posts only); ``receptor``: ``'ampa'`` or ``'gaba'``.
+    - ``p``: connection probability (random, autapses excluded when pre is post);
+      or give explicit index arrays ``i``, ``j``.
+    - ``weight``: a plain number in units of the target's leak conductance
+      (soma 23.1 nS, dendrite 24.3 nS, PV 10 nS, SOM 5 nS) or a conductance quantity.
+    - ``pathway``: ``'spike'`` (every spike), ``'event'`` or ``'burst'`` (the
+      pyramidal cell's online 16 ms-rule events; see :mod:`neurons.pyramidal`).
+    - ``seed``: seeds Brian2's random numbers (``brian2.seed``) before drawing connections.
+    - ``record_efficacy``: keep ``eff`` = u x of the last transmitted spike (tests, figures).
+    """
+    if stp is not None:
+        if not isinstance(stp, STPParams):
+            raise MburstError(f"connect: stp={stp!r} must be STD, STF, an STPParams or None")
+        stp.validate()
+    if pathway not in PATHWAYS:
+        raise MburstError(f"connect: pathway={pathway!r} is unknown; expected one of {PATHWAYS}")
+    if pathway != "spike" and pathway not in getattr(pre, "events", {}):
+        raise MburstError(f"connect: pre={pre.name!r} has no online '{pathway}' detection "
+                          "(only pyramidal_group cells do)")
+    var = target_variable(post, target, receptor)
+    w = _weight(post, target, weight)
+    if (i is None) != (j is None):
+        raise MburstError("connect: give both i and j, or neither")
+    if i is None and (not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0):
+        raise MburstError(f"connect: p={p!r} must be a probability in [0, 1]")
+
+    model = "w_syn : siemens"
+    if stp is None:
+        on_pre = f"{var}_post += w_syn"
+        namespace = {}
+    else:
+        model += "\nx : 1\nu : 1\nt_stp : second"
+        if record_efficacy:
+            model += "\neff : 1"
+        on_pre = "\n".join([
+            "x = 1 - (1 - x)*exp(-(t - t_stp)/tau_D)",
+            "u = U_stp + (u - U_stp)*exp(-(t - t_stp)/tau_F)",
+            *(["eff = u*x"] if record_efficacy else []),
+            f"{var}_post += w_syn*u*x",
+            "x = x - u*x",
+            "u = u + f_stp*(1 - u)",
+            "t_stp = t",
+        ])
+        namespace = {"tau_D": stp.tau_D, "tau_F": stp.tau_F, "U_stp": float(stp.U), "f_stp": float(stp.f)}
+    kwargs = {}
+    if pathway != "spike":
+        kwargs["on_event"] = {"pre": pathway}
+    if delay is not None:
+        kwargs["delay"] = delay
+    syn = Synapses(pre, post, model=model, on_pre=on_pre, namespace=namespace,
+                   name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
+    if seed is not None:
+        brian_seed(seed)
+    if i is not None:
+        syn.connect(i=np.asarray(i, dtype=int), j=np.asarray(j, dtype=int))
+    elif pre is post:
+        syn.connect(condition="i != j", p=float(p))
+    else:
+        syn.connect(p=float(p))
+    syn.w_syn = w
+    if stp is not None:
+        syn.x = 1.0
+        syn.u = float(stp.U)
+        syn.t_stp = 0 * second
+    return syn

@@ -19,7 +19,7 @@ import numpy as np
 from neurons.common import MburstError
 
 LIP_W, LIP_H = 92, 50
-MOUTH_Y = 0.78  # mouth centre, fraction of the face box height below its top
+MOUTH_Y = 0.80  # mouth centre, fraction of the face box height below its top
 MOUTH_W = 0.66  # crop width, fraction of the face box width (~92 px for GRID's ~140 px faces)
 MAX_JUMP = 0.25
 SMOOTH = 5

@@ -40,10 +40,12 @@ def test_offline_edge_cases():
     assert len(one.event_t) == 1 and len(one.burst_t) == 0
     run3 = detect_events_bursts([0.0, 0.005, 0.010])
     assert len(run3.event_t) == 1 and len(run3.burst_t) == 1 and run3.event_size[0] == 3
-    exact = detect_events_bursts([0.1, 0.116])  # 0.116 - 0.1 is 0.016000000000000014 in floating point
+    exact = detect_events_bursts([0.3, 0.316])  # 0.316 - 0.3 is 0.016000000000000014 in floating point
     assert len(exact.event_t) == 2 and len(exact.burst_t) == 0
-    exact2 = detect_events_bursts([0.3, 0.316])  # 0.015999999999999959
+    exact2 = detect_events_bursts([0.0003, 0.0163])  # 0.015999999999999997: still exactly 16 ms
     assert len(exact2.event_t) == 2 and len(exact2.burst_t) == 0
+    just_under = detect_events_bursts([0.0, 0.0159])
+    assert len(just_under.event_t) == 1 and len(just_under.burst_t) == 1
     # Unsorted input and two neurons interleaved.
     pop = detect_population([1, 0, 1, 0], [0.010, 0.0, 0.0, 0.020])
     assert sorted(zip(pop.event_i, pop.event_t)) == [(0, 0.0), (0, 0.02), (1, 0.0)]

@@ -1,0 +1,155 @@
+"""The corpus on the synthetic default: cache, atomicity, splits, frame tensors, waveforms, vision probe."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from experiments import corpus as C
+from experiments import features as F
+from experiments.synthetic import noise_bank, utterance
+from neurons.common import MburstError
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    spec = C.CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3)
+    path = C.prepare_corpus(spec, cache_root=root, progress=False)
+    return spec, root, path, C.load_corpus(path)
+
+
+def test_synthetic_is_deterministic_per_seed():
+    a1, l1 = utterance(5, 2)
+    a2, l2 = utterance(5, 2)
+    a3, _ = utterance(6, 2)
+    assert np.array_equal(a1, a2) and np.array_equal(l1, l2)
+    assert not np.allclose(a1, a3)
+    assert a1.shape == (48_000,) and l1.shape == (75, 50, 92) and l1.dtype == np.uint8
+    assert set(noise_bank(0, seconds=2.0)) == {"babble", "modulated", "transients"}
+
+
+def test_shapes_and_shared_lips(syn):
+    _, _, _, corpus = syn
+    assert len(corpus.cleans) == 40 and len(corpus) == 80
+    assert corpus.log_power.shape == (40 * 2 * 75, 500) and corpus.log_power.dtype == np.float32
+    assert corpus.ibm.shape == corpus.log_power.shape and corpus.ibm.dtype == np.uint8
+    assert corpus.lips.shape == (40 * 75, 50, 92)  # once per clean utterance, not per SNR
+    by_clean = {}
+    for u in corpus.utterances:
+        by_clean.setdefault(u.clean_id, set()).add(u.lip_start)
+    assert all(len(v) == 1 for v in by_clean.values())
+    assert corpus.meta["win"] == 1244 and corpus.meta["hop"] == 640 and corpus.meta["n_bins"] == 500
+    assert corpus.meta["snrs_db"] == [-6.0, 6.0] and corpus.meta["lc_db"] == 5.0
+
+
+def test_waveforms_regenerate_features_and_snr(syn):
+    _, _, _, corpus = syn
+    for i in (0, 7, 51):
+        u = corpus.utterances[i]
+        clean, noise, noisy = corpus.waveforms(i)
+        assert len(clean) == u.n_frames * F.HOP
+        snr = 10 * np.log10(np.sum(clean ** 2) / np.sum(noise ** 2))
+        assert abs(snr - u.snr_db) < 0.1
+        rows = slice(u.frame_start, u.frame_start + u.n_frames)
+        assert np.allclose(F.log_power(F.stft(noisy)), corpus.log_power[rows], atol=1e-3)
+        ibm = F.ideal_binary_mask(F.stft(clean), F.stft(noise), corpus.meta["lc_db"])
+        assert np.mean(ibm != corpus.ibm[rows]) < 1e-3  # ties at the LC boundary only
+
+
+def test_split_disjoint_by_clean_utterance(syn):
+    _, _, _, corpus = syn
+    split = corpus.split(seed=1)
+    assert len(split["all"]) == len(corpus)
+    cleans = {k: {corpus.utterances[i].clean_id for i in split[k]} for k in ("train", "test", "proxy")}
+    assert not (cleans["train"] & cleans["test"]) and not (cleans["train"] & cleans["proxy"]) and not (cleans["test"] & cleans["proxy"])
+    assert len(cleans["train"]) == 32 and len(cleans["test"]) == 6 and len(cleans["proxy"]) == 2
+    assert sorted(np.concatenate([split[k] for k in ("train", "test", "proxy")])) == list(range(len(corpus)))
+    for k in ("train", "test", "proxy"):  # every SNR copy goes with its sentence
+        assert len(split[k]) == 2 * len(cleans[k])
+    assert not np.array_equal(split["train"], corpus.split(seed=2)["train"])
+    assert np.array_equal(split["train"], corpus.split(seed=1)["train"])
+    with pytest.raises(MburstError, match="fractions"):
+        corpus.split(0, (0.5, 0.5, 0.5))
+
+
+def test_frames_context_visual_and_mask(syn):
+    _, _, _, corpus = syn
+    split = corpus.split(0)
+    stats = corpus.feature_stats(split["train"])
+    rows = np.concatenate([np.arange(corpus.utterances[i].frame_start, corpus.utterances[i].frame_start + 75) for i in split["train"]])
+    assert np.allclose(stats.mean, corpus.log_power[rows].mean(0), atol=1e-3)
+    assert np.allclose(stats.std, corpus.log_power[rows].std(0), rtol=1e-3)
+    fs = corpus.frames(split["test"], stats)
+    assert len(fs) == 75 * len(split["test"])
+    u = corpus.utterances[split["test"][1]]  # frames 75..149 of the set belong to this utterance
+    audio, visual, mask = fs.batch(np.array([75, 75 + 3, 75 + 20]))
+    assert audio.shape == (3, 1, 8, 500) and visual.shape == (3, 1, 50, 92) and mask.shape == (3, 500)
+    assert audio.dtype == visual.dtype == mask.dtype == torch.float32
+    std = (np.asarray(corpus.log_power[u.frame_start:u.frame_start + 75]) - stats.mean) / stats.std
+    assert torch.all(audio[0, 0, :7] == 0) and np.allclose(audio[0, 0, 7], std[0], atol=1e-5)
+    assert torch.all(audio[1, 0, :4] == 0) and np.allclose(audio[1, 0, 4:], std[0:4], atol=1e-5)
+    assert np.allclose(audio[2, 0], std[13:21], atol=1e-5)  # oldest first, no leak from the previous utterance
+    lip = (np.asarray(corpus.lips[u.lip_start + 20], np.float32) - stats.lip_mean) / stats.lip_std
+    assert np.allclose(visual[2, 0], lip, atol=1e-5)
+    assert np.array_equal(mask[2].numpy(), corpus.ibm[u.frame_start + 20].astype(np.float32))
+    seen = sum(b[0].shape[0] for b in fs.batches(64, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert seen == len(fs)
+
+
+def test_cache_reuse_and_key(syn, monkeypatch):
+    spec, root, path, _ = syn
+    monkeypatch.setattr(C, "_build", lambda *a, **k: pytest.fail("cache was rebuilt"))
+    assert C.prepare_corpus(spec, cache_root=root, progress=False) == path
+    assert C.CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3, on_error="skip").cache_key() == spec.cache_key()
+    assert C.CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3, lc_db=0.0).cache_key() != spec.cache_key()
+
+
+def test_noise_file_change_changes_key(tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "n.wav", np.random.default_rng(0).standard_normal(16_000) * 0.1, 16_000)
+    spec = C.CorpusSpec(source="synthetic", noise_root=tmp_path, n_utterances=2)
+    key = spec.cache_key()
+    sf.write(tmp_path / "n.wav", np.random.default_rng(0).standard_normal(17_000) * 0.1, 16_000)
+    assert spec.cache_key() != key
+
+
+def test_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
+    spec = C.CorpusSpec(source="synthetic", n_utterances=6, snrs_db=(0.0,), workers=1)
+    stale = tmp_path / ".building-stale-123"  # a crashed earlier run (kill -9) leaves only this
+    stale.mkdir(parents=True)
+    (stale / "log_power.npy").write_bytes(b"partial")
+    calls = {"n": 0}
+    real = F.ideal_binary_mask
+
+    def interrupt(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(C.F, "ideal_binary_mask", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        C.prepare_corpus(spec, cache_root=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name]
+    monkeypatch.setattr(C.F, "ideal_binary_mask", real)
+    path = C.prepare_corpus(spec, cache_root=tmp_path, progress=False)
+    assert C.load_corpus(path).log_power.shape == (6 * 75, 500)
+    with pytest.raises(MburstError, match="not a prepared corpus"):
+        C.load_corpus(stale)
+
+
+def test_report_counts(syn):
+    _, _, path, corpus = syn
+    report = json.loads((path / "report.json").read_text())
+    assert report["n_clean"] == 40 and report["n_utterances"] == 80 and report["n_frames"] == 6000
+    assert report["n_skipped"] == 0 and report["noise_names"] == ["babble", "modulated", "transients"]
+
+
+def test_vision_alone_beats_chance(syn):
+    _, _, _, corpus = syn
+    probe = C.vision_mask_probe(corpus, seed=0)
+    chance = max(probe["f1_all_ones"], probe["f1_shuffled_lips"], probe["prevalence"])
+    assert probe["f1_vision"] > chance + 0.04, probe
+    assert probe["f1_vision"] < 0.9, probe  # vision alone must not solve the audio task

@@ -1,0 +1,572 @@
+"""Rate-based burst propagation (burstprop) layers wired into torch autograd.
+
+Equations (paper eqs. 1-8; Payeur et al. 2021; ``shared/design/reference.md`` s. 2):
+
+* forward: ``v_l = W_l e_{l-1} + c_l``, ``e_l = f(v_l)`` (convolutions replace products);
+* output layer: ``p_L = zeta(pbar_L - h(e_L) dL/de_L)``, ``zeta`` = clamp to [0, 1],
+  ``h(e) = f'(v) / e`` (sigmoid: ``1 - e``; ReLU: ``1/e`` where ``e > 0``, else 0);
+  the public-code MSE teaching rule ``p_t = pbar ((t - e)(1 - e) + 1)`` is
+  ``teaching='mse'``: ``p_L = zeta(pbar (1 - h(e) dL/de))``, which equals it when the
+  per-sample loss is ``0.5 sum (t - e)^2`` (then ``dL/de = e - t``) and f is a sigmoid;
+* burst rates ``b_l = p_l e_l`` (with teaching), ``bbar_l = pbar_l e_l`` (without);
+* dendrites ``u_l = h(e_l) (Y_l b_{l+1})``, ``ubar_l = h(e_l) (Y_l bbar_{l+1})``, with
+  ``Y_l b_{l+1}`` a transposed convolution for convolutional layers; optional SOM-like
+  recurrent weights (dense layers only) subtract ``Z_l b_{l+1}`` (resp. ``Z_l bbar_{l+1}``);
+* ``p_l = sigma(beta u_l + alpha)``, ``pbar_l = sigma(beta ubar_l + alpha)`` (beta 1, alpha 0);
+* update ``Delta W_l = Delta Y_l = -(b_l - bbar_l) e_{l-1}^T`` (bias: ``-(b_l - bbar_l)``).
+
+Sign convention (what lands in ``.grad``).  The update is applied by a torch
+optimiser, which *descends* along ``.grad``.  We store
+``W.grad = Y.grad = -(1/n) sum_samples (b - bbar) e_pre^T`` (``n`` = batch size when
+the loss averages over the batch, ``BurstParams.batch_mean``), so the optimiser step
+``W -= lr * grad`` *potentiates* synapses whose post-synaptic bursts exceed their
+no-teaching average.  With the MSE teaching rule ``b - bbar = pbar (t - e) e (1 - e) =
+-pbar dL/dv``, hence ``W.grad = pbar dL/dW`` exactly (tested); with the default
+``teaching='gradient'`` and no clamping, ``b - bbar = -dL/dv`` and ``W.grad = dL/dW``
+at the output layer.  (reference.md's "put -Delta W into .grad" would flip this sign
+and make the optimiser ascend the loss; we follow the derivation above.)
+
+Batch convention.  Autograd hands the output layer ``dL/de`` of the *batch* loss.  The
+teaching signal needs the per-sample gradient, so it is multiplied by ``n`` (the
+loss is assumed to be a mean over the batch; set ``batch_mean=False`` for a sum) and
+the weight updates are averaged over the batch with the same ``1/n``.
+
+How the two top-down signals travel.  Autograd's gradient channel carries the
+teaching signal ``Y b`` between layers; the no-teaching signal ``Y bbar`` travels
+beside it in a per-forward :class:`BurstPass` (keys stored on the activation
+tensors).  Between burstprop layers only :meth:`BurstPass.flatten` and
+:meth:`BurstPass.cat` may be used (they route both signals); anything else that feeds
+a hidden burstprop layer's output would add its own gradient to the teaching signal.
+
+Feedback weights.  ``feedback='tied'`` uses ``Y = W`` (one tensor).  Because
+``Delta Y = Delta W`` and the optimiser sees identical gradients, a separately stored
+Y initialised equal to W (``'symmetric'``) stays equal to W for ever (tested), so
+'tied' is the same learning rule without the copy.  ``'random'`` stores an
+independently initialised Y that is learned the same way.
+
+Pure functions (``h_of_e``, ``output_burst_prob``, ``hidden_burst_probs``,
+``burst_linear``, ``burst_conv2d``) hold the maths; :class:`BurstLinear` and
+:class:`BurstConv2d` are thin ``nn.Module`` wrappers with a
+``learning_rule`` switch (``'burstprop'`` or ``'backprop'``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurons.common import MburstError
+
+LEARNING_RULES = ("burstprop", "backprop")
+FEEDBACK_MODES = ("tied", "symmetric", "random")
+TEACHING_RULES = ("gradient", "mse")
+
+
+# --------------------------------------------------------------------------- activations
+class Activation(NamedTuple):
+    """A transfer function e = f(v) and its burstprop factor h(e) = f'(v) / e.
+
+    ``fn`` must be differentiable by autograd (backprop mode).  ``h`` receives
+    ``(e, v)``; ``v`` is ``None`` unless ``needs_v`` (then v is kept for backward).
+    """
+
+    name: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    h: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    needs_v: bool = False
+
+
+def _safe_reciprocal_where_positive(e: torch.Tensor) -> torch.Tensor:
+    """1/e where e > 0, else 0; e is floored at sqrt(tiny) so h*x cannot overflow to inf*0."""
+    floor = math.sqrt(torch.finfo(e.dtype).tiny)
+    return torch.where(e > 0, e.clamp_min(floor).reciprocal(), torch.zeros((), dtype=e.dtype, device=e.device))
+
+
+def _relu_h(e, v):
+    return _safe_reciprocal_where_positive(e)
+
+
+def _sigmoid_h(e, v):
+    # f'(v) / e = e (1 - e) / e = 1 - e; no division, so a saturated sigmoid (e = 1) gives 0.
+    return 1.0 - e
+
+
+def general_h(deriv: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    """h(e) = f'(v)/e for any activation, guarded like ReLU's (0 where e <= 0)."""
+
+    def h(e, v):
+        return deriv(v) * _safe_reciprocal_where_positive(e)
+
+    return h
+
+
+_ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation("relu", torch.relu, _relu_h),
+    "sigmoid": Activation("sigmoid", torch.sigmoid, _sigmoid_h),
+}
+
+
+def register_activation(act: Activation) -> None:
+    """Add a transfer function (the hook for a 'calibrated' f fitted to the spiking cells)."""
+    _ACTIVATIONS[act.name] = act
+
+
+def get_activation(name: str) -> Activation:
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise MburstError(f"activation '{name}' is unknown; registered: {sorted(_ACTIVATIONS)}") from None
+
+
+def activation_names() -> tuple[str, ...]:
+    return tuple(sorted(_ACTIVATIONS))
+
+
+def h_of_e(e: torch.Tensor, activation: str | Activation, v: torch.Tensor | None = None) -> torch.Tensor:
+    """h(e) = f'(v)/e, finite everywhere (ReLU at e = 0 and a saturated sigmoid give 0)."""
+    act = get_activation(activation) if isinstance(activation, str) else activation
+    return act.h(e, v)
+
+
+# --------------------------------------------------------------------------- parameters and state
+@dataclass(frozen=True)
+class BurstParams:
+    """Constants of the burstprop rule.
+
+    pbar_out: reference output burst probability pbar_L (paper: 0.2).
+    beta, alpha: slope and offset of p = sigma(beta u + alpha) (1, 0).
+    teaching: 'gradient' (p_L = zeta(pbar - h dL/de)) or 'mse' (public code's p_t).
+    batch_mean: the loss averages over the batch (per-sample gradient = n dL/de).
+    z_lr: learning rate of the recurrent weights Z (public default 1e-4).
+    """
+
+    pbar_out: float = 0.2
+    beta: float = 1.0
+    alpha: float = 0.0
+    teaching: str = "gradient"
+    batch_mean: bool = True
+    z_lr: float = 1e-4
+
+    def __post_init__(self):
+        if not 0.0 < self.pbar_out < 1.0:
+            raise MburstError(f"pbar must lie in (0, 1), got {self.pbar_out}")
+        if self.teaching not in TEACHING_RULES:
+            raise MburstError(f"teaching must be one of {TEACHING_RULES}, got '{self.teaching}'")
+        if self.z_lr < 0:
+            raise MburstError(f"z_lr must be >= 0, got {self.z_lr}")
+
+
+class LayerState(NamedTuple):
+    """Per-layer rates after a burstprop step (detached): event rate e, burst probability p,
+    burst rates b (teaching) and bbar (no teaching), dendritic potential ubar (None at the output)."""
+
+    e: torch.Tensor
+    p: torch.Tensor
+    b: torch.Tensor
+    bbar: torch.Tensor
+    ubar: torch.Tensor | None
+
+
+class BurstPass:
+    """Context of one forward/backward pass: carries ``Y bbar`` between layers and
+    collects the per-layer :class:`LayerState`.
+
+    ``learn_z``: whether the recurrent weights Z learn during this pass's backward.
+    """
+
+    def __init__(self, params: BurstParams | None = None, learn_z: bool = True):
+        self.params = params or BurstParams()
+        self.learn_z = learn_z
+        self.bar: dict[int, torch.Tensor] = {}
+        self.upper: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.states: dict[str, LayerState] = {}
+        self._next_key = 0
+
+    def new_key(self) -> int:
+        self._next_key += 1
+        return self._next_key
+
+    def add_bar(self, key: int, value: torch.Tensor) -> None:
+        self.bar[key] = self.bar[key] + value if key in self.bar else value
+
+    def flatten(self, x: torch.Tensor) -> torch.Tensor:
+        """``x.flatten(1)`` that also routes the no-teaching feedback."""
+        key = _key_of(x)
+        if key is None:
+            return x.flatten(1)
+        out_key = self.new_key()
+        out = _Flatten.apply(x, self, key, out_key)
+        out._bp_key = out_key
+        return out
+
+    def cat(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        """``torch.cat(xs, 1)`` that also routes the no-teaching feedback."""
+        keys = [_key_of(x) for x in xs]
+        if all(k is None for k in keys):
+            return torch.cat(xs, 1)
+        out_key = self.new_key()
+        out = _Cat.apply(self, tuple(keys), out_key, *xs)
+        out._bp_key = out_key
+        return out
+
+
+def _key_of(x: torch.Tensor) -> int | None:
+    return getattr(x, "_bp_key", None)
+
+
+class _Flatten(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, x, bp, in_key, out_key):
+        fctx.bp, fctx.keys, fctx.shape = bp, (in_key, out_key), x.shape
+        return x.reshape(x.shape[0], -1)
+
+    @staticmethod
+    def backward(fctx, grad):
+        bp, (in_key, out_key), shape = fctx.bp, fctx.keys, fctx.shape
+        if out_key in bp.bar:
+            bp.add_bar(in_key, bp.bar.pop(out_key).reshape(shape))
+        if out_key in bp.upper:
+            bp.upper[in_key] = bp.upper.pop(out_key)
+        return grad.reshape(shape), None, None, None
+
+
+class _Cat(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, bp, in_keys, out_key, *xs):
+        fctx.bp, fctx.in_keys, fctx.out_key = bp, in_keys, out_key
+        fctx.sizes = [x.shape[1] for x in xs]
+        return torch.cat(xs, 1)
+
+    @staticmethod
+    def backward(fctx, grad):
+        bp = fctx.bp
+        grads = grad.split(fctx.sizes, 1)
+        bar = bp.bar.pop(fctx.out_key, None)
+        upper = bp.upper.pop(fctx.out_key, None)
+        if bar is not None:
+            for key, piece in zip(fctx.in_keys, bar.split(fctx.sizes, 1)):
+                if key is not None:
+                    bp.add_bar(key, piece)
+        if upper is not None:
+            for key in fctx.in_keys:
+                if key is not None:
+                    bp.upper[key] = upper
+        return (None, None, None, *grads)
+
+
+# --------------------------------------------------------------------------- burst probabilities
+def output_burst_prob(e: torch.Tensor, h: torch.Tensor, grad_e: torch.Tensor, params: BurstParams) -> torch.Tensor:
+    """p_L = zeta(pbar - h(e) dL/de) ('gradient') or zeta(pbar (1 - h(e) dL/de)) ('mse').
+
+    ``grad_e`` is the per-sample gradient dL/de.  Where h = 0 (saturated sigmoid,
+    silent ReLU) the product is 0 even if dL/de is infinite.
+    """
+    hg = torch.where(h == 0, torch.zeros((), dtype=e.dtype, device=e.device), h * grad_e)
+    if params.teaching == "mse":
+        p = params.pbar_out * (1.0 - hg)
+    else:
+        p = params.pbar_out - hg
+    return p.clamp_(0.0, 1.0)
+
+
+def hidden_burst_probs(h: torch.Tensor, fb: torch.Tensor, fb_bar: torch.Tensor, params: BurstParams,
+                       z_fb: torch.Tensor | None = None, z_fb_bar: torch.Tensor | None = None):
+    """(p, pbar, ubar): u = h(e) Y b - Z b, p = sigma(beta u + alpha); likewise with bbar."""
+    u = h * fb
+    ubar = h * fb_bar
+    if z_fb is not None:
+        u = u - z_fb
+        ubar = ubar - z_fb_bar
+    return _sigma(u, params), _sigma(ubar, params), ubar
+
+
+def _sigma(u: torch.Tensor, params: BurstParams) -> torch.Tensor:
+    """sigma(beta u + alpha), skipping the affine map at the defaults (beta 1, alpha 0)."""
+    if params.beta == 1.0 and params.alpha == 0.0:
+        return torch.sigmoid(u)
+    return torch.sigmoid(u * params.beta + params.alpha)
+
+
+# --------------------------------------------------------------------------- the autograd functions
+class _LayerSpec(NamedTuple):
+    """Static description of one burstprop layer for its autograd function."""
+
+    name: str
+    act: Activation
+    output: bool
+    kind: str  # 'linear' or 'conv'
+    stride: int
+    padding: int
+    separate_y: bool
+    learn_z: bool
+
+
+def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: int):
+    """Common top half of a burstprop backward: returns (bb = stacked [b, bbar], p, ubar, n)."""
+    params = bp.params
+    n = e.shape[0] if params.batch_mean else 1
+    h = spec.act.h(e, v)
+    if spec.output:
+        if out_key in bp.bar:
+            raise MburstError(f"burstprop layer '{spec.name}' is marked output but feeds another burstprop layer")
+        p = output_burst_prob(e, h, grad_e * n, params)
+        pbar = None
+        ubar = None
+    else:
+        fb_bar = bp.bar.pop(out_key, None)
+        if fb_bar is None:
+            raise MburstError(
+                f"hidden burstprop layer '{spec.name}' received no feedback: it must feed burstprop layers "
+                "(through BurstPass.flatten/cat) or be built with output=True")
+        z_fb = z_fb_bar = None
+        if z is not None:
+            b_up, bbar_up = bp.upper.pop(out_key)
+            z_fb, z_fb_bar = b_up @ z.t(), bbar_up @ z.t()
+        p, pbar, ubar = hidden_burst_probs(h, grad_e, fb_bar, params, z_fb, z_fb_bar)
+        if z is not None and spec.learn_z and bp.learn_z and params.z_lr > 0:
+            # Z descends 0.5 |ubar|^2 (d ubar / dZ = -bbar_up): Z += z_lr mean_n ubar bbar_up^T.
+            z.add_(ubar.t() @ bbar_up, alpha=params.z_lr / bbar_up.shape[0])
+    bb = torch.empty((2, *e.shape), dtype=e.dtype, device=e.device)
+    torch.mul(p, e, out=bb[0])
+    if pbar is None:
+        torch.mul(e, params.pbar_out, out=bb[1])
+    else:
+        torch.mul(pbar, e, out=bb[1])
+    return bb, p, ubar, n
+
+
+def _record(bp: BurstPass, spec: _LayerSpec, e, p, bb, ubar):
+    bp.states[spec.name] = LayerState(e.detach(), p.detach(), bb[0].detach(), bb[1].detach(),
+                                      None if ubar is None else ubar.detach())
+
+
+class _BurstLinearFn(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, x, weight, bias, y, z, bp, spec, out_key):
+        v = F.linear(x, weight, bias)
+        e = spec.act.fn(v)
+        fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
+        fctx.z = z  # a buffer (no grad); learned in place during backward
+        fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
+        return e
+
+    @staticmethod
+    def backward(fctx, grad_e):
+        x, y, e, v = fctx.saved_tensors
+        bp, spec = fctx.bp, fctx.spec
+        bb, p, ubar, n = _burst_signals(grad_e, e, v, fctx.z, bp, spec, fctx.out_key)
+        # -(b - bbar) / n, one [B, out] tensor; then one matmul for the weight update.
+        neg_delta = (bb[1] - bb[0]).div_(n)
+        grad_w = neg_delta.t() @ x
+        grad_bias = neg_delta.sum(0) if fctx.needs_input_grad[2] else None
+        grad_x = None
+        if fctx.needs_input_grad[0]:
+            proj = bb.reshape(2 * e.shape[0], -1) @ y  # [Y b ; Y bbar] in one pass over Y
+            grad_x = proj[: e.shape[0]]
+            if fctx.in_key is not None:
+                bp.add_bar(fctx.in_key, proj[e.shape[0]:])
+                bp.upper[fctx.in_key] = (bb[0], bb[1])
+        _record(bp, spec, e, p, bb, ubar)
+        grad_y = grad_w.clone() if spec.separate_y else None
+        return grad_x, grad_w, grad_bias, grad_y, None, None, None, None
+
+
+class _BurstConv2dFn(torch.autograd.Function):
+    @staticmethod
+    def forward(fctx, x, weight, bias, y, bp, spec, out_key):
+        v = F.conv2d(x, weight, bias, spec.stride, spec.padding)
+        e = spec.act.fn(v)
+        fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
+        fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
+        fctx.w_shape = weight.shape
+        return e
+
+    @staticmethod
+    def backward(fctx, grad_e):
+        x, y, e, v = fctx.saved_tensors
+        bp, spec = fctx.bp, fctx.spec
+        bb, p, ubar, n = _burst_signals(grad_e, e, v, None, bp, spec, fctx.out_key)
+        neg_delta = (bb[1] - bb[0]).div_(n)
+        grad_w = torch.nn.grad.conv2d_weight(x, fctx.w_shape, neg_delta, spec.stride, spec.padding)
+        grad_bias = neg_delta.sum((0, 2, 3)) if fctx.needs_input_grad[2] else None
+        grad_x = None
+        if fctx.needs_input_grad[0]:
+            batch = e.shape[0]
+            # Y acts by transposed convolution on [b ; bbar] stacked along the batch.
+            proj = torch.nn.grad.conv2d_input((2 * batch, *x.shape[1:]), y, bb.reshape(2 * batch, *e.shape[1:]),
+                                              spec.stride, spec.padding)
+            grad_x = proj[:batch]
+            if fctx.in_key is not None:
+                bp.add_bar(fctx.in_key, proj[batch:])
+        _record(bp, spec, e, p, bb, ubar)
+        grad_y = grad_w.clone() if spec.separate_y else None
+        return grad_x, grad_w, grad_bias, grad_y, None, None, None
+
+
+def _check_input(x: torch.Tensor, name: str) -> None:
+    if x.requires_grad and _key_of(x) is None and x.grad_fn is not None:
+        raise MburstError(
+            f"burstprop layer '{name}' gets an input computed by non-burstprop operations; "
+            "between burstprop layers use BurstPass.flatten / BurstPass.cat only")
+
+
+def burst_linear(x, weight, bias, y, z, act: Activation, bp: BurstPass, name: str, output: bool = False,
+                 learn_z: bool = True) -> torch.Tensor:
+    """e = f(x W^T + c) whose backward applies burstprop (see module docstring).
+
+    ``y``: separate feedback weights (same shape as W) or ``None`` for Y = W;
+    ``z``: recurrent weights [out, n_above] (a buffer, learned in backward) or ``None``.
+    """
+    _check_input(x, name)
+    spec = _LayerSpec(name, act, output, "linear", 1, 0, y is not None, learn_z)
+    out_key = bp.new_key()
+    e = _BurstLinearFn.apply(x, weight, bias, y, z, bp, spec, out_key)
+    e._bp_key = out_key
+    return e
+
+
+def burst_conv2d(x, weight, bias, y, act: Activation, bp: BurstPass, name: str, stride: int = 1, padding: int = 0,
+                 output: bool = False) -> torch.Tensor:
+    """e = f(conv2d(x, W) + c) whose backward applies burstprop; Y acts by transposed convolution."""
+    _check_input(x, name)
+    spec = _LayerSpec(name, act, output, "conv", stride, padding, y is not None, False)
+    out_key = bp.new_key()
+    e = _BurstConv2dFn.apply(x, weight, bias, y, bp, spec, out_key)
+    e._bp_key = out_key
+    return e
+
+
+# --------------------------------------------------------------------------- modules
+class _BurstLayer(nn.Module):
+    """Shared parts of the burstprop modules: learning-rule switch and feedback weights."""
+
+    def _setup(self, name: str, activation: str, output: bool, feedback: str, learning_rule: str):
+        if feedback not in FEEDBACK_MODES:
+            raise MburstError(f"feedback must be one of {FEEDBACK_MODES}, got '{feedback}'")
+        self.layer_name = name
+        self.activation = activation
+        self.act = get_activation(activation)
+        self.output = output
+        self.feedback = feedback
+        self.learning_rule = learning_rule
+        if feedback == "tied":
+            self.register_parameter("feedback_weight", None)
+        else:
+            self.feedback_weight = nn.Parameter(torch.empty_like(self.weight))
+
+    @property
+    def learning_rule(self) -> str:
+        return self._learning_rule
+
+    @learning_rule.setter
+    def learning_rule(self, rule: str) -> None:
+        if rule not in LEARNING_RULES:
+            raise MburstError(f"learning_rule must be one of {LEARNING_RULES}, got '{rule}'")
+        self._learning_rule = rule
+
+    def _init_feedback(self):
+        if self.feedback_weight is None:
+            return
+        with torch.no_grad():
+            if self.feedback == "symmetric":
+                self.feedback_weight.copy_(self.weight)
+            else:
+                nn.init.kaiming_uniform_(self.feedback_weight, a=math.sqrt(5))
+
+    def _uses_burstprop(self) -> bool:
+        return self._learning_rule == "burstprop" and torch.is_grad_enabled()
+
+
+class BurstLinear(_BurstLayer):
+    """Dense burstprop layer ``e = f(W x + c)``.
+
+    ``z_features``: size of the layer above; when given, SOM-like recurrent weights
+    Z [out, z_features] ~ U(-z_init, z_init) are added (dense layers only).
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "relu", output: bool = False,
+                 feedback: str = "tied", learning_rule: str = "burstprop", name: str = "linear",
+                 z_features: int | None = None, z_init: float = 0.01):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features))
+        self._setup(name, activation, output, feedback, learning_rule)
+        if z_features is not None:
+            if output:
+                raise MburstError(f"layer '{name}': recurrent weights Z are for hidden layers only")
+            self.register_buffer("z", torch.empty(out_features, z_features).uniform_(-z_init, z_init))
+        else:
+            self.z = None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """nn.Linear's initialisation (Kaiming uniform, bias U(+-1/sqrt(in)))."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1.0 / math.sqrt(self.in_features)
+        nn.init.uniform_(self.bias, -bound, bound)
+        self._init_feedback()
+
+    def forward(self, x: torch.Tensor, bp: BurstPass | None = None) -> torch.Tensor:
+        if not self._uses_burstprop():
+            return self.act.fn(F.linear(x, self.weight, self.bias))
+        bp = bp if bp is not None else BurstPass()
+        self.last_pass = bp
+        return burst_linear(x, self.weight, self.bias, self.feedback_weight, self.z, self.act, bp,
+                            self.layer_name, self.output, learn_z=self.training)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features}, {self.out_features}, activation={self.activation}, output={self.output}, "
+                f"feedback={self.feedback}, rule={self.learning_rule}, z={self.z is not None}")
+
+
+class BurstConv2d(_BurstLayer):
+    """2-D convolutional burstprop layer ``e = f(W * x + c)``; Y acts by transposed convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+                 activation: str = "relu", output: bool = False, feedback: str = "tied",
+                 learning_rule: str = "burstprop", name: str = "conv"):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        self._setup(name, activation, output, feedback, learning_rule)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """nn.Conv2d's initialisation."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size ** 2)
+        nn.init.uniform_(self.bias, -bound, bound)
+        self._init_feedback()
+
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+    def forward(self, x: torch.Tensor, bp: BurstPass | None = None) -> torch.Tensor:
+        if not self._uses_burstprop():
+            return self.act.fn(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
+        bp = bp if bp is not None else BurstPass()
+        self.last_pass = bp
+        return burst_conv2d(x, self.weight, self.bias, self.feedback_weight, self.act, bp, self.layer_name,
+                            self.stride, self.padding, self.output)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, activation={self.activation}, output={self.output}, "
+                f"feedback={self.feedback}, rule={self.learning_rule}")
+
+
+def angle_deg(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Angle in degrees between two update tensors (flattened); NaN if either is zero."""
+    a, b = a.flatten().double(), b.flatten().double()
+    na, nb = a.norm(), b.norm()
+    if na == 0 or nb == 0:
+        return float("nan")
+    return math.degrees(math.acos(float((a @ b / (na * nb)).clamp(-1.0, 1.0))))

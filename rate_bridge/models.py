@@ -1,0 +1,267 @@
+"""MBURST, Multimodal and Unimodal mask estimators (reference.md s. 1, "Network").
+
+* audio branch: [B, 1, context, n_bins] -> conv 3x3 (channels, stride 1, padding 1) -> conv 3x3
+  -> flatten (channels * context * n_bins) -> dense ``embed``;
+* visual branch: [B, 1, 50, 92] -> two conv 3x3 (stride 2, padding 1) -> flatten -> dense ``embed``;
+* concatenation -> dense ``n_bins`` with a sigmoid: the mask probability per frequency bin.
+
+Hidden layers use ``cfg.activation`` (ReLU; a calibrated transfer function can be
+registered with :func:`rate_bridge.burstprop.register_activation`).  ``'mburst'`` learns
+every layer by burstprop, ``'multimodal'`` is the same network learned by backprop,
+``'unimodal'`` is the audio branch alone (backprop).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from neurons.common import MburstError
+
+from .burstprop import (FEEDBACK_MODES, LEARNING_RULES, TEACHING_RULES, BurstConv2d, BurstLinear, BurstParams,
+                        BurstPass, LayerState, angle_deg, get_activation)
+
+MODEL_NAMES = ("mburst", "multimodal", "unimodal")
+_RULE_OF = {"mburst": "burstprop", "multimodal": "backprop", "unimodal": "backprop"}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and burstprop constants (defaults: the paper's full size).
+
+    feedback: 'tied' (Y = W, default), 'symmetric' (separate Y starting at W) or 'random'.
+    teaching: output teaching rule, 'gradient' (paper eq.) or 'mse' (public code).
+    use_z / z_init / z_lr: SOM-like recurrent weights on the two dense embedding layers.
+    """
+
+    n_bins: int = 500
+    context: int = 8
+    lip_hw: tuple[int, int] = (50, 92)
+    channels: int = 32
+    embed: int = 256
+    activation: str = "relu"
+    pbar: float = 0.2
+    beta: float = 1.0
+    alpha: float = 0.0
+    teaching: str = "gradient"
+    feedback: str = "tied"
+    use_z: bool = False
+    z_init: float = 0.01
+    z_lr: float = 1e-4
+
+    def __post_init__(self):
+        object.__setattr__(self, "lip_hw", tuple(int(v) for v in self.lip_hw))
+        for key in ("n_bins", "context", "channels", "embed"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise MburstError(f"model config: {key} must be a positive integer, got {value!r}")
+        if len(self.lip_hw) != 2 or min(self.lip_hw) < 1:
+            raise MburstError(f"model config: lip_hw must be two positive integers, got {self.lip_hw!r}")
+        get_activation(self.activation)
+        if self.feedback not in FEEDBACK_MODES:
+            raise MburstError(f"model config: feedback must be one of {FEEDBACK_MODES}, got '{self.feedback}'")
+        if self.teaching not in TEACHING_RULES:
+            raise MburstError(f"model config: teaching must be one of {TEACHING_RULES}, got '{self.teaching}'")
+        self.burst_params()  # validates pbar, z_lr
+
+    def burst_params(self) -> BurstParams:
+        return BurstParams(pbar_out=self.pbar, beta=self.beta, alpha=self.alpha, teaching=self.teaching,
+                           batch_mean=True, z_lr=self.z_lr)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise MburstError(f"model config has unknown keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+def _conv_hw(hw: tuple[int, int], stride: int, kernel: int = 3, padding: int = 1) -> tuple[int, int]:
+    return tuple((s + 2 * padding - kernel) // stride + 1 for s in hw)
+
+
+class AVMaskNet(nn.Module):
+    """The audio(-visual) mask network; ``forward(audio, visual) -> e_out`` in [0, 1]."""
+
+    def __init__(self, name: str, cfg: ModelConfig):
+        super().__init__()
+        if name not in MODEL_NAMES:
+            raise MburstError(f"model name must be one of {MODEL_NAMES}, got '{name}'")
+        self.name, self.config = name, cfg
+        self.visual = name != "unimodal"
+        rule, act, fb, c = _RULE_OF[name], cfg.activation, cfg.feedback, cfg.channels
+        self.audio_hw = (cfg.context, cfg.n_bins)
+        self.audio_conv1 = BurstConv2d(1, c, 3, 1, 1, act, feedback=fb, learning_rule=rule, name="audio_conv1")
+        self.audio_conv2 = BurstConv2d(c, c, 3, 1, 1, act, feedback=fb, learning_rule=rule, name="audio_conv2")
+        z_above = cfg.n_bins if cfg.use_z else None
+        self.audio_dense = BurstLinear(c * cfg.context * cfg.n_bins, cfg.embed, act, feedback=fb, learning_rule=rule,
+                                       name="audio_dense", z_features=z_above, z_init=cfg.z_init)
+        n_cat = cfg.embed
+        if self.visual:
+            self.visual_hw = _conv_hw(_conv_hw(cfg.lip_hw, 2), 2)
+            self.visual_conv1 = BurstConv2d(1, c, 3, 2, 1, act, feedback=fb, learning_rule=rule, name="visual_conv1")
+            self.visual_conv2 = BurstConv2d(c, c, 3, 2, 1, act, feedback=fb, learning_rule=rule, name="visual_conv2")
+            self.visual_dense = BurstLinear(c * self.visual_hw[0] * self.visual_hw[1], cfg.embed, act, feedback=fb,
+                                            learning_rule=rule, name="visual_dense", z_features=z_above,
+                                            z_init=cfg.z_init)
+            n_cat += cfg.embed
+        self.out = BurstLinear(n_cat, cfg.n_bins, "sigmoid", output=True, feedback=fb, learning_rule=rule, name="out")
+        self._pass: BurstPass | None = None
+        self._activities: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ structure
+    def burst_layers(self) -> dict[str, BurstConv2d | BurstLinear]:
+        names = ["audio_conv1", "audio_conv2", "audio_dense"]
+        if self.visual:
+            names += ["visual_conv1", "visual_conv2", "visual_dense"]
+        return {n: getattr(self, n) for n in names + ["out"]}
+
+    @property
+    def learning_rule(self) -> str:
+        return self.out.learning_rule
+
+    def set_learning_rule(self, rule: str) -> None:
+        """Switch every layer to 'burstprop' or 'backprop' (weights unchanged)."""
+        if rule not in LEARNING_RULES:
+            raise MburstError(f"learning_rule must be one of {LEARNING_RULES}, got '{rule}'")
+        for layer in self.burst_layers().values():
+            layer.learning_rule = rule
+
+    def describe(self) -> dict:
+        """JSON-able description: model name, config, and per layer kind/in/out shapes/weights."""
+        cfg, c = self.config, self.config.channels
+        layers = {}
+
+        def conv(name, in_shape, stride):
+            out_hw = _conv_hw(in_shape[1:], stride)
+            layer = getattr(self, name)
+            layers[name] = {"kind": "conv2d", "in": list(in_shape), "out": [c, *out_hw], "weight": list(layer.weight.shape),
+                            "stride": stride, "padding": 1, "activation": layer.activation}
+            return (c, *out_hw)
+
+        def dense(name, n_in):
+            layer = getattr(self, name)
+            layers[name] = {"kind": "dense", "in": [n_in], "out": [layer.out_features], "weight": list(layer.weight.shape),
+                            "activation": layer.activation}
+
+        shape = conv("audio_conv2", conv("audio_conv1", (1, *self.audio_hw), 1), 1)
+        dense("audio_dense", math.prod(shape))
+        if self.visual:
+            shape = conv("visual_conv2", conv("visual_conv1", (1, *cfg.lip_hw), 2), 2)
+            dense("visual_dense", math.prod(shape))
+        dense("out", self.out.in_features)
+        return {"name": self.name, "learning_rule": self.learning_rule, "config": cfg.to_dict(), "layers": layers}
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, x, arg: str, hw: tuple[int, int]) -> None:
+        expected = f"[B, 1, {hw[0]}, {hw[1]}]"
+        if not isinstance(x, torch.Tensor):
+            raise MburstError(f"{self.name}: argument '{arg}' must be a tensor {expected}, got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != 1 or tuple(x.shape[2:]) != tuple(hw):
+            raise MburstError(f"{self.name}: argument '{arg}' must have shape {expected}, got {list(x.shape)}")
+        if not x.is_floating_point():
+            raise MburstError(f"{self.name}: argument '{arg}' must be floating point, got {x.dtype}")
+        if not torch.isfinite(x).all():
+            raise MburstError(f"{self.name}: argument '{arg}' contains NaN or infinite values")
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
+        """Mask probabilities e_out [B, n_bins]; ``visual`` is ignored by 'unimodal'."""
+        self._check(audio, "audio", self.audio_hw)
+        if self.visual:
+            if visual is None:
+                raise MburstError(f"{self.name}: argument 'visual' is required (lip images [B, 1, {self.config.lip_hw[0]}, {self.config.lip_hw[1]}])")
+            self._check(visual, "visual", self.config.lip_hw)
+            if visual.shape[0] != audio.shape[0]:
+                raise MburstError(f"{self.name}: arguments 'audio' and 'visual' have different batch sizes "
+                                  f"({audio.shape[0]} vs {visual.shape[0]})")
+        burst = self.learning_rule == "burstprop" and torch.is_grad_enabled()
+        bp = BurstPass(self.config.burst_params(), learn_z=self.training) if burst else None
+        self._pass = bp
+        flatten = bp.flatten if burst else (lambda x: x.flatten(1))
+        cat = bp.cat if burst else (lambda xs: torch.cat(xs, 1))
+        acts = {}
+        a1 = acts["audio_conv1"] = self.audio_conv1(audio, bp)
+        a2 = acts["audio_conv2"] = self.audio_conv2(a1, bp)
+        a3 = acts["audio_dense"] = self.audio_dense(flatten(a2), bp)
+        if self.visual:
+            v1 = acts["visual_conv1"] = self.visual_conv1(visual, bp)
+            v2 = acts["visual_conv2"] = self.visual_conv2(v1, bp)
+            v3 = acts["visual_dense"] = self.visual_dense(flatten(v2), bp)
+            h = cat([a3, v3])
+        else:
+            h = a3
+        self._activities = {k: v.detach() for k, v in acts.items()}
+        return self.out(h, bp)
+
+    # ------------------------------------------------------------------ introspection
+    def hidden_activities(self) -> dict[str, torch.Tensor]:
+        """Hidden event rates e (detached) of the last forward, per layer (for energy accounting)."""
+        return dict(self._activities)
+
+    def layer_states(self) -> dict[str, LayerState]:
+        """Per-layer e, p, b, bbar (detached) of the last burstprop backward (empty otherwise)."""
+        return dict(self._pass.states) if self._pass is not None else {}
+
+
+def build_model(name: str, cfg: ModelConfig | None = None) -> AVMaskNet:
+    """'mburst' (burstprop), 'multimodal' (same network, backprop) or 'unimodal' (audio only, backprop)."""
+    return AVMaskNet(name, cfg if cfg is not None else ModelConfig())
+
+
+def count_macs(model_or_cfg: AVMaskNet | ModelConfig, name: str = "mburst") -> dict[str, int]:
+    """Forward multiply-accumulates per frame (one sample), per layer and 'total'.
+
+    conv: out_h * out_w * C_out * C_in * k^2 (zero-padding taps counted); dense: in * out.
+    Biases and activations are not counted.  ``name`` is used only with a config.
+    """
+    model = model_or_cfg if isinstance(model_or_cfg, AVMaskNet) else None
+    cfg = model.config if model is not None else model_or_cfg
+    visual = model.visual if model is not None else name != "unimodal"
+    c = cfg.channels
+    a_hw = (cfg.context, cfg.n_bins)
+    macs = {"audio_conv1": a_hw[0] * a_hw[1] * c * 1 * 9,
+            "audio_conv2": a_hw[0] * a_hw[1] * c * c * 9,
+            "audio_dense": c * a_hw[0] * a_hw[1] * cfg.embed}
+    n_cat = cfg.embed
+    if visual:
+        h1 = _conv_hw(cfg.lip_hw, 2)
+        h2 = _conv_hw(h1, 2)
+        macs.update({"visual_conv1": h1[0] * h1[1] * c * 9,
+                     "visual_conv2": h2[0] * h2[1] * c * c * 9,
+                     "visual_dense": c * h2[0] * h2[1] * cfg.embed})
+        n_cat += cfg.embed
+    macs["out"] = n_cat * cfg.n_bins
+    macs["total"] = sum(macs.values())
+    return macs
+
+
+def update_angles(model: AVMaskNet, audio: torch.Tensor, visual: torch.Tensor | None, target: torch.Tensor,
+                  loss_fn) -> dict[str, float]:
+    """Angle (degrees) between the burstprop and the backprop update of each layer (W and bias
+    together) on one batch.  Leaves weights, ``.grad``, Z and the learning rule unchanged."""
+    rule, training = model.learning_rule, model.training
+    layers = model.burst_layers()
+    params = [p for layer in layers.values() for p in (layer.weight, layer.bias)]
+    grads = {}
+    try:
+        model.eval()  # no Z learning during the measurement
+        for r in LEARNING_RULES:
+            model.set_learning_rule(r)
+            with torch.enable_grad():
+                loss = loss_fn(model(audio, visual), target)
+                grads[r] = torch.autograd.grad(loss, params)
+    finally:
+        model.set_learning_rule(rule)
+        model.train(training)
+    out = {}
+    for i, name in enumerate(layers):
+        bp = torch.cat([g.flatten() for g in grads["burstprop"][2 * i: 2 * i + 2]])
+        bk = torch.cat([g.flatten() for g in grads["backprop"][2 * i: 2 * i + 2]])
+        out[name] = angle_deg(bp, bk)
+    return out

@@ -1,0 +1,97 @@
+"""Tests 3 and 4 on a population with Poisson background (Naud & Sprekeler 2018; Payeur et al. 2021).
+
+3. Multiplexing: a somatic current sweep moves the event rate E strongly and
+   the burst probability P little; a dendritic sweep moves P strongly and E little.
+4. Transfer curves E(I_s) and P(I_d) are fitted by a softplus and a sigmoid
+   with RMS residual under 5% of each curve's range; the committed default fit
+   agrees with a fresh measurement.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("brian2")
+
+from neurons.transfer import (TransferFit, fit_transfer, load_default_fit, measure_sweeps,  # noqa: E402
+                              plot_transfer, save_sweeps, sensitivities)
+
+I_S = np.linspace(-200.0, 500.0, 8)
+I_D = np.linspace(-200.0, 600.0, 8)
+
+
+@pytest.fixture(scope="module")
+def sweeps():
+    # 2 sweeps x 8 levels x 64 cells = 1024 cells, 1 s measured after 0.2 s.
+    return measure_sweeps(I_S, I_D, n_per_level=64, duration=1.0, warmup=0.2, target="cython", seed=1)
+
+
+def check_multiplexing(sw):
+    s = sensitivities(sw)
+    print("multiplexing sensitivities:", {k: round(v, 3) for k, v in s.items()})
+    # Somatic input: E covers most of its range, far more than under the dendritic sweep.
+    assert s["span_E_soma"] > 0.8
+    assert s["span_E_soma"] > 3 * s["span_E_dend"], s
+    assert s["fold_E_soma"] > np.log(2.0), s                     # E at least doubles
+    # Dendritic input: P covers most of its range, far more than under the somatic sweep.
+    assert s["span_P_dend"] > 0.8
+    assert s["span_P_dend"] > 2 * s["span_P_soma"], s
+    assert np.nanmax(sw.P_d) - np.nanmin(sw.P_d) > 0.4, sw.P_d   # P moves by > 0.4 in absolute terms
+    return s
+
+
+def check_fit(sw, fit: TransferFit):
+    res = fit.meta["residual"]
+    print("fit:", {k: round(v, 4) for k, v in fit.to_dict().items() if k != "meta"}, "residuals:", res)
+    assert res["event_rate"]["rms_rel"] < 0.05, res
+    assert res["burst_prob"]["rms_rel"] < 0.05, res
+    # Residuals recomputed independently from the fitted functions.
+    for I, y, f in ((sw.I_s, sw.E_s, fit.event_rate), (sw.I_d, sw.P_d, fit.burst_prob)):
+        rms = np.sqrt(np.mean((y - f(I)) ** 2)) / np.ptp(y)
+        assert rms < 0.05
+    assert fit.k > 0 and fit.p_hi > fit.p_lo
+    assert np.all(np.diff(fit.event_rate(np.linspace(-300, 700, 50))) > 0)
+
+
+def test_multiplexing(sweeps):
+    check_multiplexing(sweeps)
+
+
+def test_transfer_fit(sweeps, tmp_path):
+    fit = fit_transfer(sweeps, command="pytest")
+    check_fit(sweeps, fit)
+    fit.save(tmp_path / "fit.json")
+    again = TransferFit.load(tmp_path / "fit.json")
+    np.testing.assert_allclose(again.rates(I_S, I_D), fit.rates(I_S, I_D))
+    save_sweeps(sweeps, tmp_path / "sweeps.npz")
+    assert np.load(tmp_path / "sweeps.npz")["E_s"].shape == (len(I_S),)
+    png = plot_transfer(sweeps, fit, tmp_path / "transfer.png")
+    assert png.stat().st_size > 10_000
+
+
+def test_default_fit_matches_fresh_measurement(sweeps):
+    """The committed neurons/data/transfer_fit.json describes the model as it is now."""
+    fit = load_default_fit()
+    assert fit.meta["I_d_fixed_for_event_rate"] == sweeps.I_d_fixed
+    assert fit.meta["I_s_fixed_for_burst_prob"] == sweeps.I_s_fixed
+    E_err = np.abs(fit.event_rate(sweeps.I_s) - sweeps.E_s) / np.ptp(sweeps.E_s)
+    P_err = np.abs(fit.burst_prob(sweeps.I_d) - sweeps.P_d) / np.ptp(sweeps.P_d)
+    # The fresh run has 64 cells/level for 1 s: allow its statistical error (about 3-5% of the range).
+    assert np.sqrt(np.mean(E_err ** 2)) < 0.08, E_err
+    assert np.sqrt(np.mean(P_err ** 2)) < 0.08, P_err
+
+
+def test_default_fit_numpy_api():
+    fit = load_default_fit()
+    E, B, P = fit.rates(np.array([0.0, 200.0]), np.array([-200.0, 500.0]))
+    assert np.all(E > 0) and np.all((P >= 0) & (P <= 1))
+    np.testing.assert_allclose(B, P * E)
+    assert P[1] > P[0] and E[1] > E[0]
+
+
+@pytest.mark.slow
+def test_multiplexing_and_fit_large():
+    sw = measure_sweeps(np.linspace(-200.0, 500.0, 15), np.linspace(-200.0, 600.0, 15), n_per_level=150,
+                        duration=3.0, warmup=0.2, target="cython", seed=2)
+    check_multiplexing(sw)
+    check_fit(sw, fit_transfer(sw))

@@ -274,3 +274,90 @@ def test_oracle_ibm_improves_stoi_on_real_grid(grid_root, noise_root):
     base = stoi(clean, noisy)
     assert stoi(clean, E.resynthesise(noisy, ibm)) > base + 0.03
     assert stoi(clean, E.resynthesise(noisy, wiener)) > base + 0.1
+
+
+# ---------------------------------------------------------------- the `mburst enhance` command
+def _write_video(path, n_frames: int, size: int = 64) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg1video", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.fixture
+def cli_files(tmp_path):
+    import soundfile as sf
+
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"not read before the inputs are checked")
+    video = tmp_path / "short.mpg"
+    _write_video(video, 10)
+    files = {"ckpt": ckpt, "video": video, "out": tmp_path / "clean.wav"}
+    for name, rate, channels, n in [("good", 16_000, 1, 48_000), ("rate", 44_100, 1, 44_100), ("stereo", 16_000, 2, 16_000),
+                                    ("nosamples", 16_000, 1, 0)]:
+        data = np.zeros((n, channels)) + 0.01
+        sf.write(str(tmp_path / f"{name}.wav"), data, rate)
+        files[name] = tmp_path / f"{name}.wav"
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "empty.mpg").write_bytes(b"")
+    files["empty"], files["empty_video"] = tmp_path / "empty.wav", tmp_path / "empty.mpg"
+    return files
+
+
+@pytest.mark.parametrize("audio,video,expected", [
+    ("rate", "video", r"--audio .*rate\.wav: sample rate 44100 Hz, but the model needs 16000 Hz \(pass --resample"),
+    ("stereo", "video", r"--audio .*stereo\.wav: 2 channels, but enhancement needs mono \(pass --downmix"),
+    ("empty", "video", r"--audio .*empty\.wav: empty file"),
+    ("nosamples", "video", r"--audio .*nosamples\.wav: no samples"),
+    ("good", "video", r"--video .*short\.mpg: 10 frames \(0\.40 s\) but the audio lasts 3\.00 s and needs 75 .* shorter than the audio"),
+    ("good", "empty_video", r"--video .*empty\.mpg: empty file"),
+])
+def test_cli_bad_inputs(cli_files, capsys, audio, video, expected):
+    import re
+
+    from experiments.cli import main
+
+    rc = main(["enhance", "--checkpoint", str(cli_files["ckpt"]), "--audio", str(cli_files[audio]),
+               "--video", str(cli_files[video]), "--out", str(cli_files["out"])])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and re.search(expected, err), err
+    assert not cli_files["out"].exists()
+
+
+def test_cli_resample_and_downmix_accept(cli_files):
+    from experiments.commands.enhance import read_noisy_wav
+
+    assert read_noisy_wav(cli_files["rate"], resample=True).shape == (16_000,)
+    assert read_noisy_wav(cli_files["stereo"], downmix=True).shape == (16_000,)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cli_end_to_end_on_grid(grid_root, tmp_path, monkeypatch, capsys, stream):
+    import soundfile as sf
+
+    from experiments.cli import main
+    from experiments.grid import read_video_audio
+
+    mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"stand-in")
+    fn = E.torch_mask_fn(TinyModel())
+    monkeypatch.setattr(E, "checkpoint_masker", lambda path: (fn, E.Standardiser.identity(), {"model_name": "tiny"}))
+    out = tmp_path / "clean.wav"
+    argv = ["enhance", "--checkpoint", str(ckpt), "--video", str(mpg), "--out", str(out), "--mask", "binary"]
+    assert main(argv + (["--stream"] if stream else [])) == 0
+    printed = capsys.readouterr().out
+    assert "real-time factor" in printed and ("algorithmic latency 98.9 ms" in printed) == stream
+    data, rate = sf.read(str(out))
+    assert rate == FS and data.shape == read_video_audio(mpg).shape  # the audio came from the video
+    assert np.any(data != 0)

@@ -2,7 +2,7 @@
 
 Viola & Jones (2001) Haar cascade (OpenCV ``haarcascade_frontalface_default``)
 runs on every ``every``-th frame, downscaled by ``scale`` (a full-size detection
-costs ~10-18 ms). The largest face per frame is kept; detections whose centre
+costs ~10-18 ms), searching near the previous face once one is found. The largest face per frame is kept; detections whose centre
 jumps by more than ``MAX_JUMP`` face widths from the median are rejected. The
 face box is linearly interpolated between detections and smoothed with a
 centred moving average of ``SMOOTH`` frames (the tracker). The mouth centre is
@@ -51,20 +51,37 @@ class LipTrack:
 
 
 def detect_faces(frames: np.ndarray, every: int = 5, scale: float = 0.5) -> np.ndarray:
-    """Largest face box (x, y, w, h) in source pixels for every ``every``-th frame; NaN where none."""
+    """Largest face box (x, y, w, h) in source pixels for every ``every``-th frame; NaN where none.
+
+    After a hit, the next search is confined to the previous box grown by half
+    its width on each side, at 0.8-1.25 times its size (a cheap tracker); a
+    miss returns to a full-frame search.
+    """
     import cv2
 
     cascade = _cascade()
     boxes = np.full((len(frames), 4), np.nan, dtype=np.float64)
-    min_size = max(20, int(round(60 * scale)))
+    height, width = frames.shape[1:]
+    floor = max(20, int(round(60 * scale)))
+    prev = None
     for t in range(0, len(frames), every):
+        x0 = y0 = 0
         img = frames[t]
-        if scale != 1.0:
-            img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        found = cascade.detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
+        s = scale
+        min_size, max_size = (floor, floor), (0, 0)
+        if prev is not None:
+            px, py, pw, ph = prev
+            x0, y0 = max(0, int(px - pw / 2)), max(0, int(py - ph / 2))
+            img = img[y0:min(height, int(py + 1.5 * ph)), x0:min(width, int(px + 1.5 * pw))]
+            min_size, max_size = (int(0.8 * pw * s),) * 2, (int(np.ceil(1.25 * pw * s)),) * 2
+        if s != 1.0:
+            img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        found = cascade.detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=min_size, maxSize=max_size)
         if len(found):
-            best = found[np.argmax(found[:, 2] * found[:, 3])]
-            boxes[t] = np.asarray(best, dtype=np.float64) / scale
+            best = np.asarray(found[np.argmax(found[:, 2] * found[:, 3])], dtype=np.float64) / s
+            prev = boxes[t] = best + np.array([x0, y0, 0, 0])
+        else:
+            prev = None
     return boxes
 
 

@@ -10,8 +10,15 @@ Equations (paper eqs. 1-8; Payeur et al. 2021; ``shared/design/reference.md`` s.
   per-sample loss is ``0.5 sum (t - e)^2`` (then ``dL/de = e - t``) and f is a sigmoid;
 * burst rates ``b_l = p_l e_l`` (with teaching), ``bbar_l = pbar_l e_l`` (without);
 * dendrites ``u_l = h(e_l) (Y_l b_{l+1})``, ``ubar_l = h(e_l) (Y_l bbar_{l+1})``, with
-  ``Y_l b_{l+1}`` a transposed convolution for convolutional layers; optional SOM-like
-  recurrent weights (dense layers only) subtract ``Z_l b_{l+1}`` (resp. ``Z_l bbar_{l+1}``);
+  ``Y_l b_{l+1}`` a transposed convolution for convolutional layers;
+* optional SOM-like recurrent weights Z_l (dense layers only, off by default):
+  ``u = h(e)(Y b) - Z b_pre``.  reference.md leaves ``b_pre`` open; we read it as the
+  layer's own burst rate before recurrent inhibition (the within-layer pyr -> SOM ->
+  dendrite loop of the microcircuit): ``b_pre = sigma(beta u0 + alpha) e`` with
+  ``u0 = h(e)(Y b)`` (likewise ``bbar_pre`` from ``ubar0``), applied once.  Z [n, n]
+  ~ U(+-0.01) descends ``0.5 |ubar|^2``: ``Z += z_lr mean_batch(ubar bbar_pre^T)``
+  (z_lr 1e-4), during backward, in training mode only.  It learns on the no-teaching
+  pass, so it removes the baseline drive and keeps pbar near 0.5;
 * ``p_l = sigma(beta u_l + alpha)``, ``pbar_l = sigma(beta ubar_l + alpha)`` (beta 1, alpha 0);
 * update ``Delta W_l = Delta Y_l = -(b_l - bbar_l) e_{l-1}^T`` (bias: ``-(b_l - bbar_l)``).
 
@@ -182,7 +189,6 @@ class BurstPass:
         self.params = params or BurstParams()
         self.learn_z = learn_z
         self.bar: dict[int, torch.Tensor] = {}
-        self.upper: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.states: dict[str, LayerState] = {}
         self._next_key = 0
 
@@ -229,8 +235,6 @@ class _Flatten(torch.autograd.Function):
         bp, (in_key, out_key), shape = fctx.bp, fctx.keys, fctx.shape
         if out_key in bp.bar:
             bp.add_bar(in_key, bp.bar.pop(out_key).reshape(shape))
-        if out_key in bp.upper:
-            bp.upper[in_key] = bp.upper.pop(out_key)
         return grad.reshape(shape), None, None, None
 
 
@@ -246,15 +250,10 @@ class _Cat(torch.autograd.Function):
         bp = fctx.bp
         grads = grad.split(fctx.sizes, 1)
         bar = bp.bar.pop(fctx.out_key, None)
-        upper = bp.upper.pop(fctx.out_key, None)
         if bar is not None:
             for key, piece in zip(fctx.in_keys, bar.split(fctx.sizes, 1)):
                 if key is not None:
                     bp.add_bar(key, piece)
-        if upper is not None:
-            for key in fctx.in_keys:
-                if key is not None:
-                    bp.upper[key] = upper
         return (None, None, None, *grads)
 
 
@@ -274,14 +273,18 @@ def output_burst_prob(e: torch.Tensor, h: torch.Tensor, grad_e: torch.Tensor, pa
 
 
 def hidden_burst_probs(h: torch.Tensor, fb: torch.Tensor, fb_bar: torch.Tensor, params: BurstParams,
-                       z_fb: torch.Tensor | None = None, z_fb_bar: torch.Tensor | None = None):
-    """(p, pbar, ubar): u = h(e) Y b - Z b, p = sigma(beta u + alpha); likewise with bbar."""
+                       e: torch.Tensor | None = None, z: torch.Tensor | None = None):
+    """(p, pbar, ubar, bbar_pre): u = h(e) (Y b) [- Z b_pre], p = sigma(beta u + alpha); likewise
+    with bbar.  ``fb`` = Y b and ``fb_bar`` = Y bbar from the layer above; ``z`` needs ``e``."""
     u = h * fb
     ubar = h * fb_bar
-    if z_fb is not None:
-        u = u - z_fb
-        ubar = ubar - z_fb_bar
-    return _sigma(u, params), _sigma(ubar, params), ubar
+    bbar_pre = None
+    if z is not None:
+        b_pre = _sigma(u, params) * e
+        bbar_pre = _sigma(ubar, params) * e
+        u = u - b_pre @ z.t()
+        ubar = ubar - bbar_pre @ z.t()
+    return _sigma(u, params), _sigma(ubar, params), ubar, bbar_pre
 
 
 def _sigma(u: torch.Tensor, params: BurstParams) -> torch.Tensor:
@@ -322,14 +325,10 @@ def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: in
             raise MburstError(
                 f"hidden burstprop layer '{spec.name}' received no feedback: it must feed burstprop layers "
                 "(through BurstPass.flatten/cat) or be built with output=True")
-        z_fb = z_fb_bar = None
-        if z is not None:
-            b_up, bbar_up = bp.upper.pop(out_key)
-            z_fb, z_fb_bar = b_up @ z.t(), bbar_up @ z.t()
-        p, pbar, ubar = hidden_burst_probs(h, grad_e, fb_bar, params, z_fb, z_fb_bar)
+        p, pbar, ubar, bbar_pre = hidden_burst_probs(h, grad_e, fb_bar, params, e, z)
         if z is not None and spec.learn_z and bp.learn_z and params.z_lr > 0:
-            # Z descends 0.5 |ubar|^2 (d ubar / dZ = -bbar_up): Z += z_lr mean_n ubar bbar_up^T.
-            z.add_(ubar.t() @ bbar_up, alpha=params.z_lr / bbar_up.shape[0])
+            # Z descends 0.5 |ubar|^2 (d ubar / dZ = -bbar_pre): Z += z_lr mean_n ubar bbar_pre^T.
+            z.add_(ubar.t() @ bbar_pre, alpha=params.z_lr / e.shape[0])
     bb = torch.empty((2, *e.shape), dtype=e.dtype, device=e.device)
     torch.mul(p, e, out=bb[0])
     if pbar is None:
@@ -369,7 +368,6 @@ class _BurstLinearFn(torch.autograd.Function):
             grad_x = proj[: e.shape[0]]
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, proj[e.shape[0]:])
-                bp.upper[fctx.in_key] = (bb[0], bb[1])
         _record(bp, spec, e, p, bb, ubar)
         grad_y = grad_w.clone() if spec.separate_y else None
         return grad_x, grad_w, grad_bias, grad_y, None, None, None, None
@@ -419,7 +417,7 @@ def burst_linear(x, weight, bias, y, z, act: Activation, bp: BurstPass, name: st
     """e = f(x W^T + c) whose backward applies burstprop (see module docstring).
 
     ``y``: separate feedback weights (same shape as W) or ``None`` for Y = W;
-    ``z``: recurrent weights [out, n_above] (a buffer, learned in backward) or ``None``.
+    ``z``: recurrent weights [out, out] (a buffer, learned in backward) or ``None``.
     """
     _check_input(x, name)
     spec = _LayerSpec(name, act, output, "linear", 1, 0, y is not None, learn_z)
@@ -484,25 +482,27 @@ class _BurstLayer(nn.Module):
 class BurstLinear(_BurstLayer):
     """Dense burstprop layer ``e = f(W x + c)``.
 
-    ``z_features``: size of the layer above; when given, SOM-like recurrent weights
-    Z [out, z_features] ~ U(-z_init, z_init) are added (dense layers only).
+    ``recurrent``: add SOM-like recurrent weights Z [out, out] ~ U(-z_init, z_init)
+    (dense hidden layers only; see the module docstring).
     """
 
     def __init__(self, in_features: int, out_features: int, activation: str = "relu", output: bool = False,
                  feedback: str = "tied", learning_rule: str = "burstprop", name: str = "linear",
-                 z_features: int | None = None, z_init: float = 0.01):
+                 recurrent: bool = False, z_init: float = 0.01):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features))
         self._setup(name, activation, output, feedback, learning_rule)
-        if z_features is not None:
+        if recurrent:
             if output:
                 raise MburstError(f"layer '{name}': recurrent weights Z are for hidden layers only")
-            self.register_buffer("z", torch.empty(out_features, z_features).uniform_(-z_init, z_init))
+            self.register_buffer("z", torch.empty(out_features, out_features))
         else:
             self.z = None
         self.reset_parameters()
+        if self.z is not None:  # drawn after W so that switching Z on leaves W's initialisation unchanged
+            nn.init.uniform_(self.z, -z_init, z_init)
 
     def reset_parameters(self):
         """nn.Linear's initialisation (Kaiming uniform, bias U(+-1/sqrt(in)))."""

@@ -99,16 +99,15 @@ class AVMaskNet(nn.Module):
         self.audio_hw = (cfg.context, cfg.n_bins)
         self.audio_conv1 = BurstConv2d(1, c, 3, 1, 1, act, feedback=fb, learning_rule=rule, name="audio_conv1")
         self.audio_conv2 = BurstConv2d(c, c, 3, 1, 1, act, feedback=fb, learning_rule=rule, name="audio_conv2")
-        z_above = cfg.n_bins if cfg.use_z else None
         self.audio_dense = BurstLinear(c * cfg.context * cfg.n_bins, cfg.embed, act, feedback=fb, learning_rule=rule,
-                                       name="audio_dense", z_features=z_above, z_init=cfg.z_init)
+                                       name="audio_dense", recurrent=cfg.use_z, z_init=cfg.z_init)
         n_cat = cfg.embed
         if self.visual:
             self.visual_hw = _conv_hw(_conv_hw(cfg.lip_hw, 2), 2)
             self.visual_conv1 = BurstConv2d(1, c, 3, 2, 1, act, feedback=fb, learning_rule=rule, name="visual_conv1")
             self.visual_conv2 = BurstConv2d(c, c, 3, 2, 1, act, feedback=fb, learning_rule=rule, name="visual_conv2")
             self.visual_dense = BurstLinear(c * self.visual_hw[0] * self.visual_hw[1], cfg.embed, act, feedback=fb,
-                                            learning_rule=rule, name="visual_dense", z_features=z_above,
+                                            learning_rule=rule, name="visual_dense", recurrent=cfg.use_z,
                                             z_init=cfg.z_init)
             n_cat += cfg.embed
         self.out = BurstLinear(n_cat, cfg.n_bins, "sigmoid", output=True, feedback=fb, learning_rule=rule, name="out")

@@ -573,7 +573,8 @@ def write_wav(path, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
+    """A file-name-safe form of a system or utterance name ('+' -> 'p', other symbols -> '_')."""
+    return "".join(c if c.isalnum() or c in "-_" else "p" if c == "+" else "_" for c in name).strip("_")
 
 
 def write_enhancement_report(rows: EnhancementRows | list[dict], out_dir, title: str = "Enhanced speech") -> dict:
@@ -625,10 +626,10 @@ def write_enhancement_report(rows: EnhancementRows | list[dict], out_dir, title:
             names.append(f"[{key}](audio/{path.name})")
         panels = ["noisy", "clean"] + [k for k in systems if k != "noisy"]
         fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.7 * len(panels)), sharex=True, squeeze=False)
+        images = {key: 10 * np.log10(np.abs(stft_padded(ex[key]).T) ** 2 + 1e-10) for key in panels}
+        top = max(float(img.max()) for img in images.values())  # one colour scale for all panels
         for ax, key in zip(axes[:, 0], panels):
-            spec = stft_padded(ex[key])
-            img = 10 * np.log10(np.abs(spec.T) ** 2 + 1e-10)
-            top = img.max()
+            img = images[key]
             ax.imshow(img, origin="lower", aspect="auto", vmin=top - 80, vmax=top, cmap="magma",
                       extent=(0, len(ex[key]) / SAMPLE_RATE, 0, SAMPLE_RATE / 2000))
             ax.set_ylabel("kHz")

@@ -302,7 +302,7 @@ class StreamingEnhancer:
         self._last_lip: np.ndarray | None = None
         self._next_frame = 0  # next analysis frame t
         self._received = 0  # input samples so far
-        self._emitted = 0  # output samples so far
+        self._finished = False
         self.frame_seconds: list[float] = []  # compute time of each analysed frame
 
     @property
@@ -344,6 +344,8 @@ class StreamingEnhancer:
 
     def push(self, hop: np.ndarray, lip: np.ndarray) -> np.ndarray:
         """Feed one hop of 640 samples (16 kHz mono) and its 50 x 92 lip frame; return the finished output."""
+        if self._finished:
+            raise MburstError("hop: the stream has finished; start a new StreamingEnhancer")
         hop = check_audio(hop, "hop")
         if hop.size != HOP:
             raise MburstError(f"hop: expected {HOP} samples, got {hop.size} (use finish() for the last partial hop)")
@@ -362,13 +364,13 @@ class StreamingEnhancer:
             out.append(self._emit(t * HOP + HOP))
             keep_from = (t + 1) * HOP - self._inp_start  # the next frame starts here
             self._inp, self._inp_start = self._inp[keep_from:], (t + 1) * HOP
-        result = np.concatenate(out) if out else np.zeros(0)
-        self._emitted += len(result)
-        return result
+        return np.concatenate(out) if out else np.zeros(0)
 
     def finish(self, tail: np.ndarray | None = None, lip: np.ndarray | None = None) -> np.ndarray:
         """End of input: an optional last partial hop (< 640 samples, with its lip frame, or the
         previous one when ``lip`` is None); analyse the remaining frames and flush the output."""
+        if self._finished:
+            raise MburstError("finish: the stream has already finished")
         if tail is not None and np.asarray(tail).size:
             tail = check_audio(tail, "tail")
             if tail.size >= HOP:
@@ -388,9 +390,8 @@ class StreamingEnhancer:
         while self._next_frame < frames:
             self._frame(self._next_frame)
         end = self._received + _PAD
-        out = self._emit(end) if end > self._acc_start else np.zeros(0)
-        self._emitted += len(out)
-        return out
+        self._finished = True
+        return self._emit(end) if end > self._acc_start else np.zeros(0)
 
     def run(self, noisy: np.ndarray, lips: np.ndarray) -> np.ndarray:
         """Stream a whole signal through (hop by hop) and return the concatenated output."""

@@ -201,6 +201,10 @@ def test_bad_inputs(model_fn):
         E.enhance(x, lips_for(48_000), lambda a, v: np.zeros((len(a), 3)))
     with pytest.raises(MburstError, match="hop: expected 640 samples"):
         E.StreamingEnhancer(model_fn).push(np.zeros(100), np.zeros((50, 92)))
+    done = E.StreamingEnhancer(model_fn)
+    done.run(np.zeros(2 * HOP), np.zeros((2, 50, 92)))
+    with pytest.raises(MburstError, match="the stream has finished"):
+        done.push(np.zeros(HOP), np.zeros((50, 92)))
 
 
 # ---------------------------------------------------------------- evaluation and report

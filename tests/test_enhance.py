@@ -345,8 +345,45 @@ def test_cli_resample_and_downmix_accept(cli_files):
     assert read_noisy_wav(cli_files["stereo"], downmix=True).shape == (16_000,)
 
 
+def _real_checkpoint(path, name: str = "mburst"):
+    """A small randomly initialised rate model saved the way `mburst train` saves it."""
+    import torch
+
+    from experiments.checkpoints import config_dict, save_checkpoint
+    from experiments.corpus import Stats
+    from rate_bridge.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(channels=2, embed=8)
+    model = build_model(name, cfg)
+    stats = Stats(np.full(N_BINS, -8.0, np.float32), np.full(N_BINS, 2.0, np.float32), 100.0, 50.0)
+    save_checkpoint(path, {"model_name": name, "model_config": config_dict(cfg), "model_state": model.state_dict(),
+                           "feature_stats": stats, "features": {"sample_rate": FS, "win": 1244, "hop": HOP, "n_bins": N_BINS}})
+    return model
+
+
+@pytest.mark.parametrize("name", ["mburst", "unimodal"])
+def test_checkpoint_masker_runs_the_real_model(tmp_path, name):
+    import torch
+
+    model = _real_checkpoint(tmp_path / "c.pt", name)
+    fn, stats, state = E.checkpoint_masker(tmp_path / "c.pt")
+    assert state["model_name"] == name and stats.lip_mean == 100.0
+    x = np.random.default_rng(0).standard_normal(10 * HOP + 7) * 0.1
+    lips = lips_for(len(x))
+    offline = E.enhance(x, lips, fn, stats)
+    spec = E.stft_padded(x)
+    audio = torch.from_numpy(E.context_stack(stats.audio(spec)))
+    visual = torch.from_numpy(stats.lips(lips)[:, None])
+    with torch.no_grad():
+        np.testing.assert_allclose(offline.probs, model.eval()(audio, visual).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(E.StreamingEnhancer(fn, stats).run(x, lips), offline.audio, rtol=1e-5, atol=1e-6)
+    with pytest.raises(MburstError, match="does not exist"):
+        E.checkpoint_masker(tmp_path / "missing.pt")
+
+
 @pytest.mark.parametrize("stream", [False, True])
-def test_cli_end_to_end_on_grid(grid_root, tmp_path, monkeypatch, capsys, stream):
+def test_cli_end_to_end_on_grid(grid_root, tmp_path, capsys, stream):
     import soundfile as sf
 
     from experiments.cli import main
@@ -354,14 +391,13 @@ def test_cli_end_to_end_on_grid(grid_root, tmp_path, monkeypatch, capsys, stream
 
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
     ckpt = tmp_path / "model.pt"
-    ckpt.write_bytes(b"stand-in")
-    fn = E.torch_mask_fn(TinyModel())
-    monkeypatch.setattr(E, "checkpoint_masker", lambda path: (fn, E.Standardiser.identity(), {"model_name": "tiny"}))
+    _real_checkpoint(ckpt)
     out = tmp_path / "clean.wav"
     argv = ["enhance", "--checkpoint", str(ckpt), "--video", str(mpg), "--out", str(out), "--mask", "binary"]
     assert main(argv + (["--stream"] if stream else [])) == 0
     printed = capsys.readouterr().out
-    assert "real-time factor" in printed and ("algorithmic latency 98.9 ms" in printed) == stream
+    assert "real-time factor" in printed and "model mburst" in printed
+    assert ("algorithmic latency 98.9 ms" in printed) == stream
     data, rate = sf.read(str(out))
     assert rate == FS and data.shape == read_video_audio(mpg).shape  # the audio came from the video
     assert np.any(data != 0)

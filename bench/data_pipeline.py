@@ -4,7 +4,8 @@ Prints utterances/s of a first ``prepare_corpus`` into an empty cache (video
 decode, audio decode and resampling, Haar detection and tracking, noise mixing,
 STFT features and masks, cache write) and of a second, cached pass (cache key +
 ``load_corpus``), and their ratio. Targets (issue 2): >= 5 utterances/s first
-pass on 2 cores, cached pass >= 20x faster. Also prints a per-stage breakdown
+pass on 2 cores, cached pass >= 20x faster. Also prints the CPU time of the
+first pass (robust to other jobs sharing the cores) and a per-stage breakdown
 measured serially on a few utterances.
 
     python bench/data_pipeline.py [--n 250] [--workers 2]
@@ -12,6 +13,8 @@ measured serially on a few utterances.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -23,6 +26,12 @@ import numpy as np
 from experiments import features as F
 from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
 from experiments.settings import data_root
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its reaped children (the decode workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def stages(items, n: int) -> dict[str, float]:
@@ -63,9 +72,11 @@ def main(argv=None) -> int:
                       workers=args.workers)
     cache = Path(tempfile.mkdtemp(prefix="mburst-bench-"))
     try:
+        cpu0 = _cpu_s()
         t0 = time.perf_counter()
         path = prepare_corpus(spec, cache_root=cache, progress=True)
         first = time.perf_counter() - t0
+        cpu_first = _cpu_s() - cpu0
         corpus = load_corpus(path)
         n = len(corpus.cleans)
         t0 = time.perf_counter()
@@ -81,6 +92,8 @@ def main(argv=None) -> int:
           f"{args.workers} workers, {corpus.report['n_skipped']} skipped")
     print(f"first pass : {first:8.2f} s  {n / first:9.2f} utterances/s  (target >= 5)")
     print(f"cached pass: {second:8.4f} s  {n / second:9.1f} utterances/s")
+    print(f"first pass CPU: {cpu_first:.1f} s ({1000 * cpu_first / n:.0f} ms per utterance; "
+          f"{args.workers * n / cpu_first:.1f} utterances/s if {args.workers} cores were free; load average now {os.getloadavg()[0]:.1f})")
     print(f"ratio cached/first speed: {first / second:.0f}x  (target >= 20x)")
     print(f"serial per-utterance stages over {args.stage_utts} utterances (ms): "
           + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items()))

@@ -305,14 +305,14 @@ def _build(spec: CorpusSpec, key: str, out: Path, progress: bool, t0: float) -> 
     lp_chunks, ibm_chunks, lip_chunks, wave_chunks = [], [], [], []
     utts, cleans = [], []
     frame_pos = lip_pos = wave_pos = 0
-    window_stats = {"truncated_by_one": 0}
+    truncated = 0  # audio and video one frame apart, aligned by truncation
     for res in _run_tasks(tasks, spec.workers, progress):
         if "error" in res:
             fail_or_skip(res["clean_id"], res["error"])
             continue
         n, clean = res["n_frames"], res["audio"].astype(np.float64)
         if res["video_frames"] != res["audio_frames"]:
-            window_stats["truncated_by_one"] += 1
+            truncated += 1
         c_index = len(cleans)
         cleans.append({"clean_id": res["clean_id"], "speaker": res["speaker"], "n_frames": n, "lip_start": lip_pos,
                        "wave_start": wave_pos, "n_samples": len(clean), "video_frames": res["video_frames"],
@@ -348,7 +348,7 @@ def _build(spec: CorpusSpec, key: str, out: Path, progress: bool, t0: float) -> 
     elapsed = time.perf_counter() - t0
     report = {
         "n_clean": len(cleans), "n_utterances": len(utts), "n_frames": frame_pos, "n_lip_frames": lip_pos,
-        "skipped": skipped, "n_skipped": len(skipped), "aligned_by_truncation": window_stats["truncated_by_one"],
+        "skipped": skipped, "n_skipped": len(skipped), "aligned_by_truncation": truncated,
         "time_s": elapsed, "decode_features_s": t_write - t_load, "clean_per_s": len(cleans) / max(elapsed, 1e-9),
         "noise_source": noise_source, "noise_names": sorted(bank),
     }
@@ -556,12 +556,13 @@ def vision_mask_probe(corpus: Corpus, seed: int = 0, ridge: float = 10.0) -> dic
     lips shuffled across frames.
     """
     split = corpus.split(seed)
+    pooled = np.concatenate([  # each lip frame pooled once (all SNR copies share it), in chunks
+        np.asarray(corpus.lips[i:i + 4096, :48, :92], dtype=np.float32).reshape(-1, 12, 4, 23, 4).mean(axis=(2, 4)).reshape(-1, 12 * 23)
+        for i in range(0, len(corpus.lips), 4096)])
 
     def design(utts):
         rows, lip_rows, _ = corpus._rows(utts)
-        lips = np.asarray(corpus.lips[lip_rows], dtype=np.float64)[:, :48, :92]
-        pooled = lips.reshape(len(lips), 12, 4, 23, 4).mean(axis=(2, 4)).reshape(len(lips), -1)
-        return pooled, np.asarray(corpus.ibm[rows], dtype=np.float64)
+        return pooled[lip_rows].astype(np.float64), np.asarray(corpus.ibm[rows], dtype=np.float32)
 
     xtr, ytr = design(split["train"])
     xte, yte = design(split["test"] if len(split["test"]) else split["proxy"])

@@ -16,7 +16,7 @@ pathways of :func:`neurons.synapses.connect` work on them unchanged.
 2. :func:`simple_burst_group`: the simplified two-compartment neuron of
    Payeur et al. (2021, Fig. 4, XOR), with no dendrite-to-soma coupling::
 
-       C_s dv_s/dt = -gL_s (v_s - E_L) + I_syn,s + I_ext,s      (LIF soma)
+       C_s dv_s/dt = -gL_s (v_s - E_L) + I_syn,s + I_ff,s + I_ext,s      (LIF soma)
        C_d dv_d/dt = -gL_d (v_d - E_L) + I_syn,d + I_ext,d      (passive dendrite)
        spike when v_s > theta: reset v_s = E_L, refractory t_ref (>= 16 ms);
        each somatic spike is an *event*; with probability
@@ -24,7 +24,9 @@ pathways of :func:`neurons.synapses.connect` work on them unchanged.
        it becomes a *burst*: one extra spike 5-15 ms later (uniform).
 
    Conductance synapses as in :mod:`neurons.pyramidal` (``g_ampa_s``,
-   ``g_gaba_s``, ``g_ampa_d``, ``g_gaba_d``; AMPA 5 ms, GABA 10 ms).
+   ``g_gaba_s``, ``g_ampa_d``, ``g_gaba_d``; AMPA 5 ms, GABA 10 ms), plus a
+   current-based somatic input ``I_ff_s`` (``dI_ff_s/dt = -I_ff_s/tau_ampa``) for
+   signed feedforward weights.
 
 In both groups the Brian2 ``spike`` is the event (threshold); the burst's extra
 spike is the custom ``'burst'`` event, so spikes = events + bursts, and the
@@ -165,7 +167,8 @@ class SimpleBurstParams:
 
 
 SIMPLE_BURST_EQUATIONS = """
-dv_s/dt = (-gL_s*(v_s - E_L) + I_syn_s + I_ext_s) / C_s : volt (unless refractory)
+dv_s/dt = (-gL_s*(v_s - E_L) + I_syn_s + I_ff_s + I_ext_s) / C_s : volt (unless refractory)
+dI_ff_s/dt = -I_ff_s/tau_ampa : amp
 dv_d/dt = (-gL_d*(v_d - E_L) + I_syn_d + I_ext_d) / C_d : volt
 p_b = 1/(1 + exp(-(v_d - E_half)/D_b)) : 1
 I_syn_s = g_ampa_s*(E_exc - v_s) + g_gaba_s*(E_inh - v_s) : amp
@@ -184,11 +187,13 @@ n_bursts : 1
 
 def simple_burst_group(n: int, params: SimpleBurstParams | None = None, name: str | None = None,
                        synapse_params: SynapseParams | None = None, method: str = "euler",
-                       dt=None) -> NeuronGroup:
+                       dt=None, rate_tau=None) -> NeuronGroup:
     """``n`` simplified burst neurons (see the module docstring), initially at rest.
 
     Variables ``v_s, v_d, p_b`` (burst probability now), conductances as the
     pyramidal cell, currents ``I_ext_s, I_ext_d``, counters ``n_events, n_bursts``.
+    ``rate_tau``: also keep ``r_est``, the cell's own event rate low-passed with
+    ``dr_est/dt = -r_est/rate_tau`` (+1/rate_tau per event), e.g. for an error-driven teacher.
     """
     _check_size("simple_burst_group", n)
     params = (params or SimpleBurstParams()).validate()
@@ -198,8 +203,15 @@ def simple_burst_group(n: int, params: SimpleBurstParams | None = None, name: st
                           f"({params.burst_delay_hi!r}) so one burst spike is pending at a time")
     ns = params.namespace()
     ns.update(synapse_params.namespace())
+    eqs = SIMPLE_BURST_EQUATIONS
+    reset_extra = ""
+    if rate_tau is not None:
+        check_quantity("simple_burst_group", "rate_tau", rate_tau * 1.0, second, positive=True)
+        eqs += "dr_est/dt = -r_est/rate_tau : Hz\n"
+        reset_extra = "r_est += 1/rate_tau"
+        ns["rate_tau"] = rate_tau
     group = NeuronGroup(
-        n, SIMPLE_BURST_EQUATIONS, method=method, namespace=ns, name=name or "simple_burst*", dt=dt,
+        n, eqs, method=method, namespace=ns, name=name or "simple_burst*", dt=dt,
         threshold="v_s > theta", refractory=params.t_ref,
         events={"event": "v_s > theta and not_refractory", "burst": "t >= t_burst"},
         reset="""
@@ -207,7 +219,7 @@ def simple_burst_group(n: int, params: SimpleBurstParams | None = None, name: st
         t_burst = is_b*(t + burst_delay_lo + (burst_delay_hi - burst_delay_lo)*rand()) + (1 - is_b)*t_never
         v_s = E_L
         n_events += 1
-        """,
+        """ + reset_extra,
     )
     group.run_on_event("burst", "t_burst = t_never\nn_bursts += 1")
     group.v_s = params.E_L

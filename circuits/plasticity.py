@@ -102,15 +102,18 @@ def _has_events(group, *names) -> bool:
 
 def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = None, *,
                            target_var: str | None = None, g_max: Quantity | None = None,
-                           transmit: str = "event", p: float = 1.0, i=None, j=None,
+                           transmit: str = "event", w_offset: float = 0.0, p: float = 1.0, i=None, j=None,
                            w_init=None, gate=None, name: str | None = None) -> Synapses:
     """Plastic synapses from ``pre`` to ``post`` under the burst-dependent rule.
 
     - ``pre`` needs an online ``'event'`` event, ``post`` ``'event'`` and ``'burst'``
       (:func:`neurons.pyramidal.pyramidal_group`, :mod:`circuits.burst_sources`).
-    - ``target_var``: the post conductance incremented by ``w * g_max`` on each
-      transmitted presynaptic ``transmit`` ('event' or 'spike'); ``None`` or
-      ``g_max = 0`` makes the synapse silent (a pure plasticity probe).
+    - ``target_var``: the post variable incremented by ``(w - w_offset) * g_max`` on each
+      transmitted presynaptic ``transmit`` ('event' or 'spike'); ``g_max`` has the
+      variable's unit (a conductance, or a current for current-based inputs);
+      ``None`` or ``g_max = 0`` makes the synapse silent (a pure plasticity probe).
+      ``w_offset > 0`` lets a bounded weight act with either sign: it equals a plastic
+      excitatory synapse plus a fixed inhibitory one of strength ``w_offset * g_max``.
     - ``p`` / ``i, j``: connection probability or explicit indices.
     - ``w_init``: initial weights (number, array, or a Brian2 string expression such as
       ``'rand()'``); default 0.5 * (w_min + w_max).
@@ -128,11 +131,17 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
         raise MburstError(f"burst_plastic_synapses: p={p!r} must be a probability in [0, 1]")
     if (i is None) != (j is None):
         raise MburstError("burst_plastic_synapses: give both i and j, or neither")
-    silent = target_var is None or g_max is None or float(g_max / siemens) == 0.0
+    silent = target_var is None or g_max is None or float(np.asarray(g_max)) == 0.0
     if not silent:
-        check_quantity("burst_plastic_synapses", "g_max", g_max, siemens, nonnegative=True)
         if target_var not in post.variables:
             raise MburstError(f"burst_plastic_synapses: post={post.name!r} has no variable {target_var!r}")
+        unit = post.variables[target_var].dim
+        if not isinstance(g_max, Quantity) or g_max.dim is not unit or not float(np.asarray(g_max)) >= 0:
+            raise MburstError(f"burst_plastic_synapses: g_max={g_max!r} must be >= 0 with the unit of "
+                              f"{post.name}.{target_var}")
+    w_offset = float(w_offset)
+    if not math.isfinite(w_offset):
+        raise MburstError(f"burst_plastic_synapses: w_offset={w_offset!r} must be finite")
 
     g = "learning_gate(t)" if gate is not None else "1"
     model = """
@@ -153,10 +162,10 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
         on_pre["pre"] = pre_trace
         on_event["pre"] = "event"
     elif transmit == "event":
-        on_pre["pre"] = f"{target_var}_post += w*g_max\n" + pre_trace
+        on_pre["pre"] = f"{target_var}_post += (w - w_offset)*g_max\n" + pre_trace
         on_event["pre"] = "event"
     else:
-        on_pre["pre_transmit"] = f"{target_var}_post += w*g_max"
+        on_pre["pre_transmit"] = f"{target_var}_post += (w - w_offset)*g_max"
         on_event["pre_transmit"] = "spike"
         on_pre["pre"] = pre_trace
         on_event["pre"] = "event"
@@ -167,7 +176,8 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
     on_event.update({"post_event": "event", "post_burst": "burst"})
     namespace = dict(tau_pre=params.tau_pre, tau_avg=params.tau_avg, eta=float(params.eta),
                      w_min=float(params.w_min), w_max=float(params.w_max), eta_homeo=params.eta_homeo,
-                     e_min=params.e_min, e_max=params.e_max, g_max=g_max if not silent else 0 * siemens)
+                     e_min=params.e_min, e_max=params.e_max, w_offset=w_offset,
+                     g_max=g_max if not silent else 0 * siemens)
     if gate is not None:
         namespace["learning_gate"] = gate
     syn = Synapses(pre, post, model=model, on_pre=on_pre, on_post=on_post, on_event=on_event,

@@ -79,12 +79,17 @@ class Activation(NamedTuple):
 
     ``fn`` must be differentiable by autograd (backprop mode).  ``h`` receives
     ``(e, v)``; ``v`` is ``None`` unless ``needs_v`` (then v is kept for backward).
+    Optional speed-ups: ``fn_`` computes f in place on v; ``dendrite(fb, fb_bar, e, out)``
+    writes ``h(e) fb`` and ``h(e) fb_bar`` into ``out[0]``, ``out[1]`` (its value at
+    units with e = 0 may differ from 0, since their burst rate p e is 0 anyway).
     """
 
     name: str
     fn: Callable[[torch.Tensor], torch.Tensor]
     h: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
     needs_v: bool = False
+    fn_: Callable[[torch.Tensor], torch.Tensor] | None = None
+    dendrite: Callable | None = None
 
 
 def _safe_reciprocal_where_positive(e: torch.Tensor) -> torch.Tensor:
@@ -95,6 +100,14 @@ def _safe_reciprocal_where_positive(e: torch.Tensor) -> torch.Tensor:
 
 def _relu_h(e, v):
     return _safe_reciprocal_where_positive(e)
+
+
+def _relu_dendrite(fb, fb_bar, e, out):
+    # u = fb / e for e > 0 (h = 1/e).  At e = 0 this gives fb / sqrt(tiny): finite, and the
+    # burst rate sigma(u) * 0 is 0, as with h = 0.  Two fused passes instead of five.
+    ec = e.clamp_min(math.sqrt(torch.finfo(e.dtype).tiny))
+    torch.div(fb, ec, out=out[0])
+    torch.div(fb_bar, ec, out=out[1])
 
 
 def _sigmoid_h(e, v):
@@ -112,8 +125,8 @@ def general_h(deriv: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
 
 
 _ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, _relu_h),
-    "sigmoid": Activation("sigmoid", torch.sigmoid, _sigmoid_h),
+    "relu": Activation("relu", torch.relu, _relu_h, fn_=torch.relu_, dendrite=_relu_dendrite),
+    "sigmoid": Activation("sigmoid", torch.sigmoid, _sigmoid_h, fn_=torch.sigmoid_),
 }
 
 
@@ -168,14 +181,28 @@ class BurstParams:
 
 
 class LayerState(NamedTuple):
-    """Per-layer rates after a burstprop step (detached): event rate e, burst probability p,
-    burst rates b (teaching) and bbar (no teaching), dendritic potential ubar (None at the output)."""
+    """Per-layer rates after a burstprop step (detached): event rate e and burst rates b
+    (with teaching) and bbar (without).  The burst probabilities p = b / e and
+    pbar = bbar / e are derived on demand; at silent units (e = 0, where h(e) = 0) they are
+    ``p_silent`` = sigma(alpha) for hidden layers (u = 0) and pbar_L for the output layer."""
 
     e: torch.Tensor
-    p: torch.Tensor
     b: torch.Tensor
     bbar: torch.Tensor
-    ubar: torch.Tensor | None
+    p_silent: float
+
+    def _ratio(self, rate):
+        active = self.e > 0
+        return torch.where(active, rate / torch.where(active, self.e, torch.ones_like(self.e)),
+                           torch.full_like(self.e, self.p_silent))
+
+    @property
+    def p(self) -> torch.Tensor:
+        return self._ratio(self.b)
+
+    @property
+    def pbar(self) -> torch.Tensor:
+        return self._ratio(self.bbar)
 
 
 class BurstPass:
@@ -309,45 +336,55 @@ class _LayerSpec(NamedTuple):
 
 
 def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: int):
-    """Common top half of a burstprop backward: returns (bb = stacked [b, bbar], p, ubar, n)."""
+    """Common top half of a burstprop backward: returns (bb = stacked [b, bbar], n).
+
+    Hidden layers without Z work in place in ``bb``: u, ubar -> sigma -> times e.
+    """
     params = bp.params
     n = e.shape[0] if params.batch_mean else 1
-    h = spec.act.h(e, v)
+    bb = torch.empty((2, *e.shape), dtype=e.dtype, device=e.device)
     if spec.output:
         if out_key in bp.bar:
             raise MburstError(f"burstprop layer '{spec.name}' is marked output but feeds another burstprop layer")
-        p = output_burst_prob(e, h, grad_e * n, params)
-        pbar = None
-        ubar = None
-    else:
-        fb_bar = bp.bar.pop(out_key, None)
-        if fb_bar is None:
-            raise MburstError(
-                f"hidden burstprop layer '{spec.name}' received no feedback: it must feed burstprop layers "
-                "(through BurstPass.flatten/cat) or be built with output=True")
-        p, pbar, ubar, bbar_pre = hidden_burst_probs(h, grad_e, fb_bar, params, e, z)
-        if z is not None and spec.learn_z and bp.learn_z and params.z_lr > 0:
+        p = output_burst_prob(e, spec.act.h(e, v), grad_e * n, params)
+        torch.mul(p, e, out=bb[0])
+        torch.mul(e, params.pbar_out, out=bb[1])
+        return bb, n
+    fb_bar = bp.bar.pop(out_key, None)
+    if fb_bar is None:
+        raise MburstError(
+            f"hidden burstprop layer '{spec.name}' received no feedback: it must feed burstprop layers "
+            "(through BurstPass.flatten/cat) or be built with output=True")
+    if z is not None:
+        p, pbar, ubar, bbar_pre = hidden_burst_probs(spec.act.h(e, v), grad_e, fb_bar, params, e, z)
+        if spec.learn_z and bp.learn_z and params.z_lr > 0:
             # Z descends 0.5 |ubar|^2 (d ubar / dZ = -bbar_pre): Z += z_lr mean_n ubar bbar_pre^T.
             z.add_(ubar.t() @ bbar_pre, alpha=params.z_lr / e.shape[0])
-    bb = torch.empty((2, *e.shape), dtype=e.dtype, device=e.device)
-    torch.mul(p, e, out=bb[0])
-    if pbar is None:
-        torch.mul(e, params.pbar_out, out=bb[1])
-    else:
+        torch.mul(p, e, out=bb[0])
         torch.mul(pbar, e, out=bb[1])
-    return bb, p, ubar, n
+        return bb, n
+    if spec.act.dendrite is not None:
+        spec.act.dendrite(grad_e, fb_bar, e, bb)
+    else:
+        h = spec.act.h(e, v)
+        torch.mul(grad_e, h, out=bb[0])
+        torch.mul(fb_bar, h, out=bb[1])
+    if params.beta != 1.0 or params.alpha != 0.0:
+        bb.mul_(params.beta).add_(params.alpha)
+    bb.sigmoid_().mul_(e)  # [p; pbar] -> [b; bbar]
+    return bb, n
 
 
-def _record(bp: BurstPass, spec: _LayerSpec, e, p, bb, ubar):
-    bp.states[spec.name] = LayerState(e.detach(), p.detach(), bb[0].detach(), bb[1].detach(),
-                                      None if ubar is None else ubar.detach())
+def _record(bp: BurstPass, spec: _LayerSpec, e, bb):
+    silent = bp.params.pbar_out if spec.output else 1.0 / (1.0 + math.exp(-bp.params.alpha))
+    bp.states[spec.name] = LayerState(e.detach(), bb[0].detach(), bb[1].detach(), silent)
 
 
 class _BurstLinearFn(torch.autograd.Function):
     @staticmethod
     def forward(fctx, x, weight, bias, y, z, bp, spec, out_key):
         v = F.linear(x, weight, bias)
-        e = spec.act.fn(v)
+        e = _apply_act(spec.act, v)
         fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
         fctx.z = z  # a buffer (no grad); learned in place during backward
         fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
@@ -357,18 +394,18 @@ class _BurstLinearFn(torch.autograd.Function):
     def backward(fctx, grad_e):
         x, y, e, v = fctx.saved_tensors
         bp, spec = fctx.bp, fctx.spec
-        bb, p, ubar, n = _burst_signals(grad_e, e, v, fctx.z, bp, spec, fctx.out_key)
-        # -(b - bbar) / n, one [B, out] tensor; then one matmul for the weight update.
-        neg_delta = (bb[1] - bb[0]).div_(n)
-        grad_w = neg_delta.t() @ x
-        grad_bias = neg_delta.sum(0) if fctx.needs_input_grad[2] else None
+        bb, n = _burst_signals(grad_e, e, v, fctx.z, bp, spec, fctx.out_key)
+        # -(b - bbar) as one [B, out] tensor; one matmul for the update, the 1/n on the small result.
+        neg_delta = torch.sub(bb[1], bb[0])
+        grad_w = (neg_delta.t() @ x).div_(n)
+        grad_bias = neg_delta.sum(0).div_(n) if fctx.needs_input_grad[2] else None
         grad_x = None
         if fctx.needs_input_grad[0]:
             proj = bb.reshape(2 * e.shape[0], -1) @ y  # [Y b ; Y bbar] in one pass over Y
             grad_x = proj[: e.shape[0]]
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, proj[e.shape[0]:])
-        _record(bp, spec, e, p, bb, ubar)
+        _record(bp, spec, e, bb)
         grad_y = grad_w.clone() if spec.separate_y else None
         return grad_x, grad_w, grad_bias, grad_y, None, None, None, None
 
@@ -377,7 +414,7 @@ class _BurstConv2dFn(torch.autograd.Function):
     @staticmethod
     def forward(fctx, x, weight, bias, y, bp, spec, out_key):
         v = F.conv2d(x, weight, bias, spec.stride, spec.padding)
-        e = spec.act.fn(v)
+        e = _apply_act(spec.act, v)
         fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
         fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
         fctx.w_shape = weight.shape
@@ -387,10 +424,10 @@ class _BurstConv2dFn(torch.autograd.Function):
     def backward(fctx, grad_e):
         x, y, e, v = fctx.saved_tensors
         bp, spec = fctx.bp, fctx.spec
-        bb, p, ubar, n = _burst_signals(grad_e, e, v, None, bp, spec, fctx.out_key)
-        neg_delta = (bb[1] - bb[0]).div_(n)
-        grad_w = torch.nn.grad.conv2d_weight(x, fctx.w_shape, neg_delta, spec.stride, spec.padding)
-        grad_bias = neg_delta.sum((0, 2, 3)) if fctx.needs_input_grad[2] else None
+        bb, n = _burst_signals(grad_e, e, v, None, bp, spec, fctx.out_key)
+        neg_delta = torch.sub(bb[1], bb[0])
+        grad_w = torch.nn.grad.conv2d_weight(x, fctx.w_shape, neg_delta, spec.stride, spec.padding).div_(n)
+        grad_bias = neg_delta.sum((0, 2, 3)).div_(n) if fctx.needs_input_grad[2] else None
         grad_x = None
         if fctx.needs_input_grad[0]:
             batch = e.shape[0]
@@ -400,9 +437,14 @@ class _BurstConv2dFn(torch.autograd.Function):
             grad_x = proj[:batch]
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, proj[batch:])
-        _record(bp, spec, e, p, bb, ubar)
+        _record(bp, spec, e, bb)
         grad_y = grad_w.clone() if spec.separate_y else None
         return grad_x, grad_w, grad_bias, grad_y, None, None, None
+
+
+def _apply_act(act: Activation, v: torch.Tensor) -> torch.Tensor:
+    """f(v), in place on v when the activation allows it and v is not needed in backward."""
+    return act.fn_(v) if act.fn_ is not None and not act.needs_v else act.fn(v)
 
 
 def _check_input(x: torch.Tensor, name: str) -> None:

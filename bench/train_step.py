@@ -1,0 +1,110 @@
+"""Time one training step (forward + backward + Adam step) of MBURST against Multimodal.
+
+Both models have the same size and initial weights and see the same batch, in the
+same process; repetitions are interleaved (the order alternates) so that machine
+load affects both alike.  Prints the median step times, the ratio
+MBURST / Multimodal (target <= 1.15) and samples per second.
+
+    python bench/train_step.py                       # full size, batch 32, CPU
+    python bench/train_step.py --device cuda --reps 20
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from neurons.common import MburstError
+from rate_bridge.models import ModelConfig, build_model
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_step(model, batch, device, lr=1e-3, weight_decay=1e-6):
+    """A closure doing one training step; Adam is fused on CUDA and foreach elsewhere."""
+    fused = device.type == "cuda"
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
+                           **({"fused": True} if fused else {"foreach": True}))
+    audio, visual, target = batch
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.binary_cross_entropy(model(audio, visual), target)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=32, help="frames per batch (default 32)")
+    ap.add_argument("--reps", type=int, default=7, help="timed repetitions per model (default 7)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps per model first (default 2)")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--embed", type=int, default=256)
+    ap.add_argument("--n-bins", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    try:
+        if args.batch < 1 or args.reps < 1 or args.warmup < 0:
+            raise MburstError("--batch and --reps must be >= 1, --warmup >= 0")
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise MburstError(f"--device {args.device}: CUDA is not available here")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        cfg = ModelConfig(channels=args.channels, embed=args.embed, n_bins=args.n_bins)
+    except MburstError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    g = torch.Generator().manual_seed(args.seed)
+    batch = (torch.randn(args.batch, 1, cfg.context, cfg.n_bins, generator=g),
+             torch.rand(args.batch, 1, *cfg.lip_hw, generator=g),
+             (torch.rand(args.batch, cfg.n_bins, generator=g) < 0.1).float())
+    batch = tuple(t.to(device) for t in batch)
+    steps, times = {}, {}
+    for name in ("mburst", "multimodal"):
+        torch.manual_seed(args.seed)
+        model = build_model(name, cfg).to(device).train()
+        steps[name] = make_step(model, batch, device)
+        times[name] = []
+    for name, step in steps.items():
+        for _ in range(args.warmup):
+            step()
+        _sync(device)
+    order = list(steps)
+    for rep in range(args.reps):
+        for name in (order if rep % 2 == 0 else order[::-1]):
+            _sync(device)
+            t0 = time.perf_counter()
+            steps[name]()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    ratio = med["mburst"] / med["multimodal"]
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+          f"batch {args.batch}, channels {cfg.channels}, embed {cfg.embed}, bins {cfg.n_bins}, "
+          f"{args.reps} interleaved reps after {args.warmup} warm-up steps; torch {torch.__version__}")
+    print("| model | median step (ms) | min (ms) | samples/s |")
+    print("|---|---|---|---|")
+    for name in steps:
+        print(f"| {name} | {1e3 * med[name]:.1f} | {1e3 * min(times[name]):.1f} | {args.batch / med[name]:.1f} |")
+    print(f"ratio MBURST/Multimodal (median step time): {ratio:.3f}  (target <= 1.15: {'met' if ratio <= 1.15 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Benchmark: 4000 pyramidal + 1000 PV + 1000 SOM cells, Poisson background, STP synapses (p = 0.05), 1 s at 0.1 ms.
+
+Prints neuron-steps/s and synaptic events/s for cython and cpp_standalone (1 and
+2 OpenMP threads), build times (cold build and warm rebuild), peak memory, and
+ratios against a baseline measured in the same run: the same network written
+as a plain hand-written Brian2 script (no mburst code), cpp_standalone.
+
+Each configuration runs in a fresh Python subprocess (Brian2 device state and
+peak memory are per process). Usage::
+
+    PYTHONHASHSEED=0 python bench/neuron_sim.py                  # full size, all configurations
+    python bench/neuron_sim.py --scale 0.1 --duration 0.2        # a quick smoke run
+
+Counting: a neuron-step is one neuron advanced by one time step; a synaptic
+event is one presynaptic spike delivered to one target (Poisson background
+inputs are not counted). Rates use the simulation loop's own time (standalone:
+Brian2's ``last_run_info``; cython: the timed ``run`` after a compile warm-up).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+N_PYR, N_PV, N_SOM, P_CONN = 4000, 1000, 1000, 0.05
+
+# ---------------------------------------------------------------------------------------------
+# The baseline: the same network written directly in Brian2, without any mburst code.
+# ---------------------------------------------------------------------------------------------
+HAND_PYR = """
+dv_s/dt = (-gLs*(v_s - EL) + 1300*pA/(1 + exp(-(v_d + 38*mV)/(6*mV))) + w_s
+           + g_ampa_s*(0*mV - v_s) + g_gaba_s*(-80*mV - v_s)) / (370*pF) : volt
+dv_d/dt = (-gLd*(v_d - EL) + 1200*pA/(1 + exp(-(v_d + 38*mV)/(6*mV))) + w_d
+           + 2600*pA*int(t - t_spike < 2.05*ms) + g_ampa_d*(0*mV - v_d) + g_gaba_d*(-80*mV - v_d)) / (170*pF) : volt
+dw_s/dt = -w_s/(100*ms) : amp
+dw_d/dt = (-w_d - 13*nS*(v_d - EL))/(30*ms) : amp
+dtheta/dt = (-50*mV - theta)/(27*ms) : volt
+dg_ampa_s/dt = -g_ampa_s/(5*ms) : siemens
+dg_gaba_s/dt = -g_gaba_s/(10*ms) : siemens
+dg_ampa_d/dt = -g_ampa_d/(5*ms) : siemens
+dg_gaba_d/dt = -g_gaba_d/(10*ms) : siemens
+t_spike : second
+"""
+HAND_ADEX = """
+dv/dt = (-gL*(v - EL) + gL*DT*exp((v - VT)/DT) - w + g_ampa*(0*mV - v) + g_gaba*(-80*mV - v)) / C : volt (unless refractory)
+dw/dt = (a*(v - EL) - w)/tauw : amp
+dg_ampa/dt = -g_ampa/(5*ms) : siemens
+dg_gaba/dt = -g_gaba/(10*ms) : siemens
+"""
+HAND_STP = """
+x = 1 - (1 - x)*exp(-(t - tl)/tauD)
+u = U + (u - U)*exp(-(t - tl)/tauF)
+{var}_post += w_syn*u*x
+x = x - u*x
+u = u + ff*(1 - u)
+tl = t
+"""
+
+
+def hand_written_network(scale: float, seed: int):
+    from brian2 import (Hz, Network, NeuronGroup, PoissonInput, SpikeMonitor, Synapses, mV, ms, nS, pA, pF,
+                        second)
+    from brian2 import seed as brian_seed
+
+    brian_seed(seed)
+    n_pyr, n_pv, n_som = (max(1, int(round(n * scale))) for n in (N_PYR, N_PV, N_SOM))
+    gLs, gLd = 370 * pF / (16 * ms), 170 * pF / (7 * ms)
+    pyr = NeuronGroup(n_pyr, HAND_PYR, threshold="v_s > theta",
+                      reset="v_s = EL; w_s -= 200*pA; theta += 2*mV; t_spike = t", method="euler",
+                      namespace=dict(gLs=gLs, gLd=gLd, EL=-70 * mV, pA=pA, mV=mV, nS=nS, pF=pF, ms=ms),
+                      name="hand_pyr")
+    pyr.v_s = pyr.v_d = -70 * mV
+    pyr.theta = -50 * mV
+    pyr.t_spike = -1 * second
+    cells = {"pyr": pyr}
+    for name, n, gL, tau, DT, a, b, tauw, vr, tref, rh in (("pv", n_pv, 10 * nS, 10 * ms, 2 * mV, 0 * nS, 0 * pA, 100 * ms, -55 * mV, 1 * ms, 200 * pA),
+                                                         ("som", n_som, 5 * nS, 20 * ms, 4 * mV, 0.5 * nS, 10 * pA, 500 * ms, -65 * mV, 2 * ms, 25 * pA)):
+        import math
+        VT = -70 * mV + DT - DT * math.log1p(float(a / gL)) + rh / (gL + a)
+        g = NeuronGroup(n, HAND_ADEX, threshold="v > VT + 5*DT", reset="v = vr; w += b", refractory=tref,
+                        method="euler", name=f"hand_{name}",
+                        namespace=dict(gL=gL, C=gL * tau, EL=-70 * mV, DT=DT, VT=VT, a=a, b=b, tauw=tauw, vr=vr,
+                                       mV=mV, ms=ms))
+        g.v = -70 * mV
+        cells[name] = g
+    inputs = [PoissonInput(pyr, "g_ampa_s", 1, 500 * Hz, 0.35 * gLs), PoissonInput(pyr, "g_gaba_s", 1, 500 * Hz, 0.35 * gLs),
+              PoissonInput(pyr, "g_ampa_d", 1, 500 * Hz, 0.05 * gLd), PoissonInput(pyr, "g_gaba_d", 1, 500 * Hz, 0.05 * gLd),
+              PoissonInput(cells["som"], "g_ampa", 1, 500 * Hz, 0.4 * 5 * nS), PoissonInput(cells["som"], "g_gaba", 1, 500 * Hz, 0.5 * 5 * nS),
+              PoissonInput(cells["pv"], "g_ampa", 1, 500 * Hz, 0.75 * 10 * nS), PoissonInput(cells["pv"], "g_gaba", 1, 500 * Hz, 1.125 * 10 * nS)]
+    std = dict(tauD=20 * ms, tauF=1 * second, U=0.9, ff=0.1)
+    stf = dict(tauD=100 * ms, tauF=100 * ms, U=0.02, ff=0.1)
+    syns = {}
+    for name, pre, post, stp, var, w in (("pyr_pv", "pyr", "pv", std, "g_ampa", 0.05 * 10 * nS),
+                                         ("pv_pyr", "pv", "pyr", None, "g_gaba_s", 0.07 * gLs),
+                                         ("pyr_som", "pyr", "som", stf, "g_ampa", 0.3 * 5 * nS),
+                                         ("som_pyr", "som", "pyr", None, "g_gaba_d", 0.035 * gLd),
+                                         ("pyr_pyr", "pyr", "pyr", stf, "g_gaba_d", 0.1 * gLd)):
+        if stp is None:
+            s = Synapses(cells[pre], cells[post], "w_syn : siemens", on_pre=f"{var}_post += w_syn", name=f"hand_{name}")
+        else:
+            s = Synapses(cells[pre], cells[post], "w_syn : siemens\nx : 1\nu : 1\ntl : second",
+                         on_pre=HAND_STP.format(var=var), namespace=stp, name=f"hand_{name}")
+        if pre == post:
+            s.connect(condition="i != j", p=P_CONN)
+        else:
+            s.connect(p=P_CONN)
+        s.w_syn = w
+        if stp is not None:
+            s.x = 1
+            s.u = stp["U"]
+        syns[name] = (s, pre)
+    mons = {k: SpikeMonitor(g, record=False, name=f"hand_{k}_spikes") for k, g in cells.items()}
+    net = Network(*cells.values(), *inputs, *(s for s, _ in syns.values()), *mons.values())
+    return net, cells, syns, mons
+
+
+def framework_network(scale: float, seed: int):
+    from neurons.reference_network import PROJECTIONS, reference_network
+
+    n = [max(1, int(round(k * scale))) for k in (N_PYR, N_PV, N_SOM)]
+    ref = reference_network(*n, p=P_CONN, seed=seed)
+    syns = {name: (ref.synapses[name], pre) for name, pre, *_ in PROJECTIONS}
+    return ref.net, ref.groups, syns, ref.monitors
+
+
+def _synaptic_events(cells, syns, mons, before=None) -> int:
+    import numpy as np
+
+    total = 0
+    for syn, pre in syns.values():
+        counts = np.asarray(mons[pre].count[:], dtype=np.int64)
+        if before is not None:
+            counts = counts - before[pre]
+        deg = np.bincount(np.asarray(syn.i[:]), minlength=len(cells[pre]))
+        total += int(np.dot(deg, counts))
+    return total
+
+
+def child(args) -> dict:
+    """Run one configuration in this process and return its measurements."""
+    import numpy as np
+    from brian2 import defaultclock, device, ms, second
+
+    sys.path.insert(0, str(REPO))
+    from neurons.device import last_build_timers, use_target
+
+    target = "cython" if args.config == "cython" else "cpp_standalone"
+    tag = f"bench_{args.impl}_{args.threads}_{args.scale:g}"
+    use_target(target, threads=args.threads, tag=tag, clean=args.cold)
+    defaultclock.dt = 0.1 * ms
+    t0 = time.perf_counter()
+    build = hand_written_network if args.impl == "hand" else framework_network
+    net, cells, syns, mons = build(args.scale, args.seed)
+    t_construct = time.perf_counter() - t0
+    result = {"impl": args.impl, "config": args.config, "threads": args.threads, "cold": args.cold}
+    n_neurons = sum(len(g) for g in cells.values())
+    steps = int(round(args.duration / 1e-4))
+    if target == "cython":
+        t1 = time.perf_counter()
+        net.run(1 * ms)  # compiles every code object (cached in ~/.cython after the first time)
+        result["build_s"] = time.perf_counter() - t1 + t_construct
+        before = {k: np.asarray(m.count[:], dtype=np.int64) for k, m in mons.items()}
+        t2 = time.perf_counter()
+        net.run(args.duration * second)
+        result["sim_s"] = time.perf_counter() - t2
+        result["syn_events"] = _synaptic_events(cells, syns, mons, before)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    else:
+        t1 = time.perf_counter()
+        net.run(args.duration * second)  # build_on_run: code generation + make + run the binary
+        total = time.perf_counter() - t1
+        timers = last_build_timers()
+        result["sim_s"] = float(device._last_run_time)
+        result["make_s"] = timers["make"]
+        result["binary_s"] = timers["run_binary"]
+        result["build_s"] = total - timers["run_binary"] + t_construct
+        result["syn_events"] = _synaptic_events(cells, syns, mons)
+        # Peak memory of the simulation binary alone: run it once more and read its rusage.
+        project = Path(device.project_dir)
+        proc = subprocess.Popen(["./main"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(proc.pid, 0)
+        result["peak_rss_mb"] = usage.ru_maxrss / 1024
+        result["python_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["n_neurons"] = n_neurons
+    result["n_synapses"] = int(sum(len(s) for s, _ in syns.values()))
+    result["neuron_steps_per_s"] = n_neurons * steps / result["sim_s"]
+    result["syn_events_per_s"] = result["syn_events"] / result["sim_s"]
+    result["mean_rate_hz"] = {k: float(np.mean(m.count[:]) / args.duration) for k, m in mons.items()}
+    return result
+
+
+def run_child(impl: str, config: str, threads: int, cold: bool, args) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--impl", impl, "--config", config, "--threads", str(threads),
+           "--scale", str(args.scale), "--duration", str(args.duration), "--seed", str(args.seed)]
+    if cold:
+        cmd.append("--cold")
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        raise SystemExit(f"neuron_sim: configuration {impl}/{config}/{threads} failed:\n{tail}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=1.0, help="simulated seconds")
+    parser.add_argument("--scale", type=float, default=1.0, help="population scale (1 = 4000/1000/1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-cython", action="store_true", help="leave out the (slow) cython configuration")
+    parser.add_argument("--json", type=Path, default=None, help="also write all measurements here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", default="mburst", choices=["mburst", "hand"], help=argparse.SUPPRESS)
+    parser.add_argument("--config", default="cpp", choices=["cython", "cpp"], help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(child(args)), flush=True)
+        return 0
+    if args.duration <= 0 or args.scale <= 0:
+        parser.error("--duration and --scale must be positive")
+    plan = [("hand", "cpp", 2, True, "baseline: hand-written Brian2, cpp_standalone 2 threads (cold build)"),
+            ("hand", "cpp", 2, False, "baseline: hand-written Brian2, cpp_standalone 2 threads (warm rebuild)"),
+            ("mburst", "cpp", 1, True, "mburst cpp_standalone 1 thread (cold build)"),
+            ("mburst", "cpp", 1, False, "mburst cpp_standalone 1 thread (warm rebuild)"),
+            ("mburst", "cpp", 2, True, "mburst cpp_standalone 2 threads (cold build)"),
+            ("mburst", "cpp", 2, False, "mburst cpp_standalone 2 threads (warm rebuild)")]
+    if not args.skip_cython:
+        plan.append(("mburst", "cython", 0, False, "mburst cython (runtime)"))
+    results = []
+    from tqdm import tqdm
+
+    for impl, config, threads, cold, label in tqdm(plan, desc="configurations", file=sys.stderr):
+        res = run_child(impl, config, threads, cold, args)
+        res["label"] = label
+        results.append(res)
+    base = next(r for r in results if r["impl"] == "hand" and not r["cold"])
+    first = results[0]
+    print(f"network: {first['n_neurons']} neurons, {first['n_synapses']} synapses (mburst: "
+          f"{results[2]['n_synapses']}), {args.duration:g} s at dt 0.1 ms; machine: {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'configuration':<64} {'neuron-steps/s':>14} {'syn events/s':>13} {'sim s':>7} {'build s':>8} "
+          f"{'make s':>7} {'peak MB':>8} {'ratio':>6}")
+    for r in results:
+        ratio = r["neuron_steps_per_s"] / base["neuron_steps_per_s"]
+        make = f"{r['make_s']:.2f}" if r.get("make_s") is not None else "-"
+        print(f"{r['label']:<64} {r['neuron_steps_per_s'] / 1e6:>12.2f} M {r['syn_events_per_s'] / 1e6:>11.2f} M "
+              f"{r['sim_s']:>7.2f} {r['build_s']:>8.2f} {make:>7} {r['peak_rss_mb']:>8.0f} {ratio:>6.2f}")
+    print("ratio = neuron-steps/s over the baseline (hand-written, cpp_standalone 2 threads, warm) of this run")
+    print("firing rates (Hz): " + "; ".join(f"{r['impl']}/{r['config']}/{r['threads']}: "
+                                          + ", ".join(f"{k} {v:.1f}" for k, v in r["mean_rate_hz"].items())
+                                          for r in results if not r["cold"]))
+    if args.json:
+        sys.path.insert(0, str(REPO))
+        from neurons.common import atomic_write_json
+
+        atomic_write_json(args.json, {"args": vars(args) | {"json": str(args.json)}, "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

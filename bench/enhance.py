@@ -18,18 +18,22 @@ file by the command, are timed separately.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
+def median_time(fn, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and median process CPU seconds of ``fn()`` (CPU time, summed over threads,
+    is far less disturbed than wall time when other jobs share the cores)."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def inputs(seed: int = 0):
@@ -74,17 +78,20 @@ def main() -> None:
     noisy, lips, source, prep = inputs()
     duration = len(noisy) / SAMPLE_RATE
     ones = np.ones((frames_for(len(noisy)), 500))
-    base = median_time(lambda: resynthesise(noisy, ones, "pass"), args.repeats)
-    print(f"input: {source}, {duration:.2f} s; torch threads {torch.get_num_threads()}; median of {args.repeats}")
+    base, base_cpu = median_time(lambda: resynthesise(noisy, ones, "pass"), args.repeats)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"input: {source}, {duration:.2f} s; torch threads {torch.get_num_threads()}; median of {args.repeats}; "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
     if np.isfinite(prep):
         print(f"decode audio+video and track lips (once per file): {prep:.3f} s (RTF {prep / duration:.3f})")
-    print(f"baseline STFT + ISTFT: {base * 1000:.1f} ms (RTF {base / duration:.4f})")
-    print("| model | offline s | offline RTF | x baseline | stream RTF | per-frame ms (mean / max) |")
-    print("|---|---|---|---|---|---|")
+    print(f"baseline STFT + ISTFT: {base * 1000:.1f} ms wall (RTF {base / duration:.4f}), {base_cpu * 1000:.1f} ms CPU")
+    print("RTF = wall time / duration; CPU RTF = CPU seconds (all threads) / duration")
+    print("| model | offline s | offline RTF | offline CPU RTF | x baseline (wall) | stream RTF | stream CPU RTF | per-frame ms (mean / max) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         fn = torch_mask_fn(build_model(name, ModelConfig()))
         enhance(noisy, lips, fn)  # warm-up (allocations, oneDNN kernels)
-        off = median_time(lambda: enhance(noisy, lips, fn), args.repeats)
+        off, off_cpu = median_time(lambda: enhance(noisy, lips, fn), args.repeats)
         streamer = None
 
         def stream():
@@ -92,10 +99,10 @@ def main() -> None:
             streamer = StreamingEnhancer(fn)
             streamer.run(noisy, lips)
 
-        on = median_time(stream, args.repeats)
+        on, on_cpu = median_time(stream, args.repeats)
         per = np.asarray(streamer.frame_seconds) * 1000
-        print(f"| {name} | {off:.3f} | {off / duration:.3f} | {off / base:.1f} | {on / duration:.3f} | "
-              f"{per.mean():.2f} / {per.max():.2f} |")
+        print(f"| {name} | {off:.3f} | {off / duration:.3f} | {off_cpu / duration:.3f} | {off / base:.1f} | "
+              f"{on / duration:.3f} | {on_cpu / duration:.3f} | {per.mean():.2f} / {per.max():.2f} |")
     print(f"streaming algorithmic latency: {StreamingEnhancer.LATENCY_SAMPLES / SAMPLE_RATE * 1000:.1f} ms "
           "(bound window + hop = 117.75 ms); target: offline RTF < 0.2 on 2 cores")
 

@@ -59,7 +59,7 @@ class CorpusSpec:
     n_utterances: int | None = None  # synthetic size (default 200) / optional GRID limit
     seed: int = 0
     on_error: str = "fail"
-    detect_every: int = 5  # face detection on every k-th frame, tracked in between
+    detect_every: int = 10  # face detection on every k-th frame, tracked in between
     detect_scale: float = 0.5  # detection on a frame downscaled by this factor
     workers: int = 2
 

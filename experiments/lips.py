@@ -9,6 +9,10 @@ centred moving average of ``SMOOTH`` frames (the tracker). The mouth centre is
 placed geometrically in the face box, at (x + 0.5 w, y + MOUTH_Y h); the crop
 spans ``MOUTH_W`` face widths with the 92:50 aspect ratio and is resampled to
 92 x 50 pixels (bilinear, border replicated).
+
+Default ``every=10``: on 10 GRID s1 videos the tracked mouth centre stays within
+3.0 px (mean of per-video maxima 2.2 px) of the one from detecting every frame,
+the same as ``every=5`` (2.6 / 2.1 px), at 0.16 s instead of 0.28 s per video.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ class LipTrack:
     n_detections: int  # frames where the cascade found a face
 
 
-def detect_faces(frames: np.ndarray, every: int = 5, scale: float = 0.5) -> np.ndarray:
+def detect_faces(frames: np.ndarray, every: int = 10, scale: float = 0.5) -> np.ndarray:
     """Largest face box (x, y, w, h) in source pixels for every ``every``-th frame; NaN where none.
 
     After a hit, the next search is confined to the previous box grown by half
@@ -123,7 +127,7 @@ def crop_lips(frames: np.ndarray, centres: np.ndarray, widths: np.ndarray) -> np
     return out
 
 
-def track_lips(frames: np.ndarray, every: int = 5, scale: float = 0.5, source: str = "video") -> LipTrack:
+def track_lips(frames: np.ndarray, every: int = 10, scale: float = 0.5, source: str = "video") -> LipTrack:
     """Detect, track and crop the mouth in gray ``frames`` [n, H, W] -> :class:`LipTrack`."""
     if frames.ndim != 3 or frames.dtype != np.uint8:
         raise MburstError(f"{source}: expected gray uint8 frames [n, H, W], got {frames.dtype} {frames.shape}")

@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
                         help="bad input file: stop with a one-line error, or skip it and report it at the end")
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default $MBURST_CACHE or <repo>/.mburst_cache)")
     parser.add_argument("--workers", type=int, default=2, help="decode/detect worker processes")
-    parser.add_argument("--detect-every", type=int, default=5, help="run face detection on every k-th video frame, track in between")
+    parser.add_argument("--detect-every", type=int, default=10, help="run face detection on every k-th video frame, track in between")
 
 
 def main(args) -> int:

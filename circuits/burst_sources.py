@@ -213,7 +213,9 @@ def simple_burst_group(n: int, params: SimpleBurstParams | None = None, name: st
     group = NeuronGroup(
         n, eqs, method=method, namespace=ns, name=name or "simple_burst*", dt=dt,
         threshold="v_s > theta", refractory=params.t_ref,
-        events={"event": "v_s > theta and not_refractory", "burst": "t >= t_burst"},
+        # v_s is clamped at E_L while refractory, so "v_s > theta" needs no not_refractory
+        # (which the 'spike' thresholder may already have cleared in this step).
+        events={"event": "v_s > theta", "burst": "t >= t_burst"},
         reset="""
         is_b = int(rand() < p_b)
         t_burst = is_b*(t + burst_delay_lo + (burst_delay_hi - burst_delay_lo)*rand()) + (1 - is_b)*t_never

@@ -1,0 +1,53 @@
+"""Score a trained checkpoint on prepared data.
+
+The inputs are standardised with the checkpoint's own training statistics.
+On the corpus it was trained on, the default splits are the checkpoint's
+train/test/proxy; on any other corpus (another GRID root, another noise
+folder) the default is --split all. Writes metrics.json with, per split:
+f1, accuracy, active_fraction and mean_event_rate (per hidden layer and overall).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "evaluate"
+HELP = "score a checkpoint on any prepared data (metrics.json)"
+
+
+def add_arguments(parser) -> None:
+    from experiments.datasets import add_data_arguments
+
+    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt written by `mburst train`/`reproduce`")
+    parser.add_argument("--split", nargs="+", choices=("train", "test", "proxy", "all"), default=None,
+                        help="splits to score (default: train test proxy on the training corpus, else all)")
+    parser.add_argument("--batch-size", type=int, default=256, help="frames per evaluation batch")
+    add_data_arguments(parser)
+
+
+def main(args) -> int:
+    from neurons.common import MburstError, atomic_write_json
+
+    from experiments.checkpoints import check_features, load_checkpoint
+    from experiments.datasets import corpus_from_args
+    from experiments.train import evaluate
+
+    if args.batch_size < 1:
+        raise MburstError(f"--batch-size must be >= 1, got {args.batch_size}")
+    model, state = load_checkpoint(args.checkpoint)
+    corpus = corpus_from_args(args)
+    check_features(state, corpus.meta, args.checkpoint)
+    same_corpus = corpus.meta.get("cache_key") == state.get("corpus", {}).get("cache_key")
+    names = args.split or (["train", "test", "proxy"] if same_corpus else ["all"])
+    splits = corpus.split(state["train_config"]["split_seed"])
+    report = {"checkpoint": str(args.checkpoint), "model": state["model_name"], "corpus": str(corpus.path),
+              "same_corpus_as_training": same_corpus, "splits": {}}
+    for name in names:
+        if len(splits[name]) == 0:
+            raise MburstError(f"--split {name}: the corpus has no utterance in that split")
+        counts, activity, _ = evaluate(model, corpus.frames(splits[name], state["feature_stats"]), args.batch_size, progress=True)
+        report["splits"][name] = {"f1": counts.f1, "accuracy": counts.accuracy, "frames": int(
+            counts.tp + counts.fp + counts.fn + counts.tn) // corpus.ibm.shape[1], **activity}
+        print(f"{name}: F1 {counts.f1:.4f}  accuracy {counts.accuracy:.2f} %  "
+              f"active fraction {activity['active_fraction'].get('overall', float('nan')):.3f}")
+    atomic_write_json(args.out / "metrics.json", report)
+    return 0

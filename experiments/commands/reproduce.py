@@ -1,0 +1,61 @@
+"""Reproduce the MBURST paper: Tables I-II and Figures 2-3, plus report.md.
+
+Profiles: quick (embedded synthetic corpus, small models, minutes; the
+README's main job), cpu (the 250 shared GRID utterances with the shared
+noises, reduced widths, about an hour on 2 cores), paper (the paper's sizes
+and 40 epochs x 4 runs; pass --device cuda). Options given explicitly
+override the profile. Re-running with the same --out resumes.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "reproduce"
+HELP = "train all three models over seeded splits and write the paper's tables and figures"
+
+
+def add_arguments(parser) -> None:
+    from experiments.reproduce import PROFILES
+
+    parser.add_argument("--profile", choices=tuple(PROFILES), default="quick",
+                        help="; ".join(f"{k}: {v['note']}" for k, v in PROFILES.items()))
+    over = parser.add_argument_group("overrides of the profile (default: the profile's value)")
+    S = argparse.SUPPRESS
+    over.add_argument("--runs", type=int, default=S, help="number of seeded splits/runs (paper: 4)")
+    over.add_argument("--epochs", type=int, default=S, help="epochs per run (paper: 40)")
+    over.add_argument("--channels", type=int, default=S, help="conv channels (paper: 32)")
+    over.add_argument("--embed", type=int, default=S, help="branch embedding width (paper: 256)")
+    over.add_argument("--batch-size", type=int, default=S, help="frames per batch")
+    over.add_argument("--data", choices=("synthetic", "grid"), default=S, help="corpus source")
+    over.add_argument("--n-utterances", type=int, default=S, help="synthetic size / GRID limit")
+    parser.add_argument("--data-root", type=Path, default=None, help="GRID root (default: $MBURST_DATA/grid)")
+    parser.add_argument("--noise-root", type=Path, default=None, help="noise folder (default for grid: $MBURST_DATA/noise)")
+    parser.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB", help="mixture SNRs in dB")
+    parser.add_argument("--lc-db", type=float, default=5.0, help="IBM local criterion in dB")
+    parser.add_argument("--on-error", choices=("fail", "skip"), default="fail", help="bad input files: fail or count and skip")
+    parser.add_argument("--device", default="cpu", help="torch device for training")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
+
+
+def main(args) -> int:
+    from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
+    from experiments.reproduce import PROFILES, reproduce
+    from experiments.train import TrainConfig
+    from rate_bridge.models import ModelConfig
+
+    settings = {k: v for k, v in PROFILES[args.profile].items() if k != "note"}
+    settings.update({k: getattr(args, k) for k in settings if hasattr(args, k)})
+    spec = CorpusSpec(source=settings["data"], data_root=args.data_root, noise_root=args.noise_root,
+                      snrs_db=tuple(args.snrs), lc_db=args.lc_db, n_utterances=settings["n_utterances"],
+                      seed=args.seed, on_error=args.on_error)
+    corpus = load_corpus(prepare_corpus(spec))
+    model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"])
+    base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
+                       weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device)
+    summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings)
+    for model, (mean, std) in summary["test_f1"].items():
+        print(f"{model:>10}: test F1 {mean:.3f} ± {std:.3f}")
+    print(f"report: {args.out / 'report.md'}")
+    return 0

@@ -1,0 +1,36 @@
+"""Train one rate model (MBURST with burstprop; Multimodal or Unimodal with backprop).
+
+Data is prepared (or taken from the cache) first. The run folder receives
+checkpoint.pt after every epoch, history.json and metrics.json; --resume
+continues an interrupted run exactly where it stopped.
+"""
+from __future__ import annotations
+
+NAME = "train"
+HELP = "train one model (mburst | multimodal | unimodal)"
+
+
+def add_arguments(parser) -> None:
+    from experiments.datasets import add_data_arguments
+    from experiments.modelopts import add_model_arguments, add_train_arguments
+
+    parser.add_argument("--model", choices=("mburst", "multimodal", "unimodal"), default="mburst",
+                        help="mburst: burstprop; multimodal: the same network with backprop; unimodal: audio branch, backprop")
+    parser.add_argument("--resume", action="store_true", help="continue from --out DIR/checkpoint.pt if it exists")
+    add_train_arguments(parser)
+    add_model_arguments(parser)
+    add_data_arguments(parser)
+
+
+def main(args) -> int:
+    from experiments.datasets import corpus_from_args
+    from experiments.modelopts import model_config_from_args, train_config_from_args
+    from experiments.train import train
+
+    corpus = corpus_from_args(args)
+    result = train(corpus, args.model, model_config_from_args(args), train_config_from_args(args),
+                   args.out, resume=args.resume, progress=True)
+    test = result["final"]["test"]
+    print(f"{args.model}: test F1 {test['f1']:.4f}, accuracy {test['accuracy']:.2f} %, "
+          f"active fraction {test['active_fraction'].get('overall', float('nan')):.3f} -> {args.out}")
+    return 0

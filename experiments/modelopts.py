@@ -1,0 +1,33 @@
+"""Command-line options for model sizes and optimisation, shared by train/reproduce."""
+from __future__ import annotations
+
+from .train import TrainConfig
+
+
+def add_model_arguments(parser) -> None:
+    group = parser.add_argument_group("model size (paper: 32 channels, 256 embedding, 500 bins)")
+    group.add_argument("--channels", type=int, default=32, help="channels of every 3x3 convolution")
+    group.add_argument("--embed", type=int, default=256, help="width of each branch's dense embedding")
+    group.add_argument("--pbar", type=float, default=0.2, help="reference output burst probability pbar_L (burstprop)")
+    group.add_argument("--activation", choices=("relu",), default="relu", help="hidden-layer transfer function")
+
+
+def add_train_arguments(parser) -> None:
+    group = parser.add_argument_group("optimisation (paper: Adam, lr 1e-3, weight decay 1e-6, 40 epochs)")
+    group.add_argument("--epochs", type=int, default=40, help="training epochs")
+    group.add_argument("--batch-size", type=int, default=64, help="frames per batch")
+    group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    group.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
+    group.add_argument("--split-seed", type=int, default=0, help="seed of the 80/15/5 utterance split")
+    group.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+
+
+def model_config_from_args(args):
+    from rate_bridge.models import ModelConfig
+
+    return ModelConfig(channels=args.channels, embed=args.embed, pbar=args.pbar, activation=args.activation)
+
+
+def train_config_from_args(args) -> TrainConfig:
+    return TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       weight_decay=args.weight_decay, seed=args.seed, split_seed=args.split_seed, device=args.device)

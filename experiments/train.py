@@ -1,0 +1,250 @@
+"""Training and evaluation of the rate models on the audio-visual mask task.
+
+Passos et al.: weighted BCE (the positive weight = negatives/positives over the
+training masks), Adam (lr 1e-3, weight decay 1e-6), F1/accuracy over all
+time-frequency units at threshold 0.5, and the per-epoch firing statistics of
+the hidden layers (Table II / Figure 3).
+
+Resumable: the state is saved after every epoch, and on Ctrl-C with the batch
+position inside the epoch. The shuffle order of epoch k is drawn from
+``seed * 10007 + k`` alone, so a resumed run replays the same batches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neurons.common import MburstError, atomic_write_json
+
+from .checkpoints import FEATURE_KEYS, config_dict, model_from_checkpoint, read_checkpoint, save_checkpoint
+from .metrics import ActivityStats, MaskCounts, weighted_bce
+
+CHECKPOINT = "checkpoint.pt"
+MODELS = ("mburst", "multimodal", "unimodal")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings of one training run (defaults from the paper)."""
+
+    model: str = "mburst"
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    seed: int = 0
+    split_seed: int = 0
+    device: str = "cpu"
+    eval_batch_size: int = 256
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise MburstError(f"--model must be one of {', '.join(MODELS)}, got '{self.model}'")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise MburstError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise MburstError(f"--lr must be > 0, got {self.lr}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise MburstError(f"--device {self.device} requested but torch sees no CUDA device")
+
+
+def feature_settings(corpus_meta: dict) -> dict:
+    return {k: corpus_meta[k] for k in FEATURE_KEYS if k in corpus_meta}
+
+
+def positive_weight(frames, chunk: int = 4096) -> float:
+    """w+ = (#negative units) / (#positive units) over the masks of a FrameSet."""
+    positives = total = 0
+    for start in range(0, len(frames), chunk):
+        mask = frames.batch(np.arange(start, min(start + chunk, len(frames))))[2]
+        positives += int(mask.sum())
+        total += mask.numel()
+    if positives == 0:
+        raise MburstError("the training masks contain no positive unit; check --lc-db and the SNRs")
+    return (total - positives) / positives
+
+
+def _to(device, *tensors):
+    return [t.to(device, non_blocking=True) for t in tensors]
+
+
+def _check_finite(name: str, tensor: torch.Tensor) -> None:
+    if not torch.isfinite(tensor).all():
+        raise MburstError(f"{name} input contains NaN or infinite values")
+
+
+@torch.no_grad()
+def evaluate(model, frames, batch_size: int = 256, device: str = "cpu", keep_masks: slice | None = None, progress: bool = False):
+    """Score ``model`` on a FrameSet: (MaskCounts, ActivityStats summary, kept predicted masks or None)."""
+    model.eval()
+    counts, activity, kept = MaskCounts(), ActivityStats(), []
+    order = np.arange(len(frames))
+    batches = range(0, len(order), batch_size)
+    for start in tqdm(batches, desc="evaluate", leave=False, disable=not progress):
+        audio, visual, mask = frames.batch(order[start:start + batch_size])
+        _check_finite("audio", audio)
+        _check_finite("visual", visual)
+        audio, visual, mask = _to(device, audio, visual, mask)
+        prob = model(audio, visual)
+        counts.update(prob, mask)
+        activity.update(model.hidden_activities())
+        if keep_masks is not None:
+            kept.append(prob.cpu())
+    masks = torch.cat(kept)[keep_masks].numpy() if keep_masks is not None and kept else None
+    return counts, activity.summary(), masks
+
+
+def _split_report(counts: MaskCounts, activity: dict, loss: float | None = None) -> dict:
+    report = {"f1": counts.f1, "accuracy": counts.accuracy, **activity}
+    if loss is not None:
+        report["loss"] = loss
+    return report
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a flag checked between batches, so a batch is never half applied."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handler(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train one model; returns the final metrics (train/test/proxy) and the history.
+
+    Writes ``checkpoint.pt`` (every epoch), ``history.json`` and, at the end,
+    ``metrics.json`` into ``out_dir``. Raises KeyboardInterrupt after saving
+    when interrupted.
+    """
+    from rate_bridge.models import build_model, update_angles
+
+    cfg = dataclasses.replace(cfg, model=model_name)
+    cfg.validate()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT
+
+    splits = corpus.split(cfg.split_seed)
+    if len(splits["train"]) == 0 or len(splits["test"]) == 0:
+        raise MburstError(f"the corpus has too few utterances for a train/test split ({len(corpus.utterances)})")
+    stats = corpus.feature_stats(splits["train"])
+    sets = {name: corpus.frames(splits[name], stats) for name in ("train", "test", "proxy") if len(splits[name])}
+    pos_weight = positive_weight(sets["train"])
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_name, model_cfg).to(cfg.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    state = {"epoch": 0, "batch": 0, "history": [], "running": None}
+    if resume and ckpt_path.exists():
+        saved = read_checkpoint(ckpt_path)
+        if saved["model_name"] != model_name or saved["train_config"]["split_seed"] != cfg.split_seed:
+            raise MburstError(f"--resume: '{ckpt_path}' belongs to another run ({saved['model_name']}, split {saved['train_config']['split_seed']})")
+        model = model_from_checkpoint(saved, ckpt_path).to(cfg.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        optimizer.load_state_dict(saved["optimizer_state"])
+        state = {k: saved[k] for k in ("epoch", "batch", "history", "running")}
+
+    def snapshot() -> dict:
+        return {
+            "model_name": model_name,
+            "model_config": config_dict(model_cfg),
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "train_config": dataclasses.asdict(cfg),
+            "features": feature_settings(corpus.meta),
+            "corpus": {"source": corpus.meta.get("source"), "cache_key": corpus.meta.get("cache_key")},
+            "feature_stats": stats,
+            "pos_weight": pos_weight,
+            **state,
+        }
+
+    angle_batch = sets["train"].batch(np.arange(min(cfg.batch_size, len(sets["train"]))))
+    n_batches = (len(sets["train"]) + cfg.batch_size - 1) // cfg.batch_size
+    with _Interrupt() as interrupt:
+        for epoch in range(state["epoch"], cfg.epochs):
+            generator = torch.Generator().manual_seed(cfg.seed * 10007 + epoch)
+            order = torch.randperm(len(sets["train"]), generator=generator).numpy()
+            running = state["running"] or {"loss": 0.0, "n": 0, "counts": MaskCounts(), "activity": ActivityStats()}
+            model.train()
+            bar = tqdm(range(state["batch"], n_batches), desc=f"{model_name} epoch {epoch + 1}/{cfg.epochs}",
+                       disable=not progress, leave=False)
+            for b in bar:
+                audio, visual, mask = sets["train"].batch(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
+                audio, visual, mask = _to(cfg.device, audio, visual, mask)
+                prob = model(audio, visual)
+                loss = weighted_bce(prob, mask, pos_weight)
+                if not torch.isfinite(loss):
+                    raise MburstError(f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running["loss"] += float(loss) * len(mask)
+                running["n"] += len(mask)
+                running["counts"].update(prob.detach(), mask)
+                running["activity"].update(model.hidden_activities())
+                bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}", f1=f"{running['counts'].f1:.3f}")
+                if interrupt.requested:
+                    state.update(epoch=epoch, batch=b + 1, running=running)
+                    save_checkpoint(ckpt_path, snapshot())
+                    raise KeyboardInterrupt
+            test_counts, test_activity, _ = evaluate(model, sets["test"], cfg.eval_batch_size, cfg.device)
+            record = {
+                "epoch": epoch + 1,
+                "train": _split_report(running["counts"], running["activity"].summary(), running["loss"] / max(running["n"], 1)),
+                "test": _split_report(test_counts, test_activity),
+            }
+            if model_name == "mburst":
+                audio, visual, mask = _to(cfg.device, *angle_batch)
+                record["angles_deg"] = update_angles(model, audio, visual, mask, lambda p, t: weighted_bce(p, t, pos_weight))
+            state["history"].append(record)
+            state.update(epoch=epoch + 1, batch=0, running=None)
+            save_checkpoint(ckpt_path, snapshot())
+            atomic_write_json(out_dir / "history.json", state["history"])
+            if progress:
+                tqdm.write(f"{model_name} epoch {epoch + 1}: loss {record['train']['loss']:.4f} "
+                           f"train F1 {record['train']['f1']:.3f} test F1 {record['test']['f1']:.3f} "
+                           f"active {record['test']['active_fraction'].get('overall', float('nan')):.3f}")
+            if interrupt.requested:
+                raise KeyboardInterrupt
+
+    final = {}
+    for name, frames in sets.items():
+        counts, activity, _ = evaluate(model, frames, cfg.eval_batch_size, cfg.device)
+        final[name] = _split_report(counts, activity)
+    result = {"model": model_name, "final": final, "history": state["history"], "pos_weight": pos_weight,
+              "split_sizes": {k: int(len(v)) for k, v in splits.items()}}
+    atomic_write_json(out_dir / "metrics.json", result)
+    return result
+
+
+def load_history(out_dir: str | Path) -> list:
+    path = Path(out_dir) / "history.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def elapsed(start: float) -> str:
+    return f"{time.perf_counter() - start:.1f} s"

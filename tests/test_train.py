@@ -1,0 +1,186 @@
+"""Training, evaluation and checkpoints of the rate models (issue 3)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from experiments.metrics import ActivityStats, MaskCounts, energy_auc, weighted_bce
+from neurons.common import MburstError
+
+TINY = ["--data", "synthetic", "--n-utterances", "12", "--channels", "4", "--embed", "16", "--batch-size", "32"]
+
+
+def test_mask_counts_hand_example():
+    prob = torch.tensor([[0.9, 0.2, 0.6, 0.1]])
+    target = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    counts = MaskCounts()
+    counts.update(prob, target)
+    assert (counts.tp, counts.fp, counts.fn, counts.tn) == (1, 1, 1, 1)
+    assert counts.f1 == pytest.approx(0.5)
+    assert counts.accuracy == pytest.approx(50.0)
+
+
+def test_weighted_bce_hand_example():
+    prob = torch.tensor([0.8, 0.4])
+    target = torch.tensor([1.0, 0.0])
+    expected = -(3.0 * np.log(0.8) + np.log(0.6)) / 2
+    assert float(weighted_bce(prob, target, pos_weight=3.0)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_activity_and_auc():
+    stats = ActivityStats()
+    stats.update({"a": torch.tensor([0.0, 2.0]), "b": torch.tensor([1.0, 1.0, 0.0, 0.0])})
+    summary = stats.summary()
+    assert summary["active_fraction"] == {"a": 0.5, "b": 0.5, "overall": 0.5}
+    assert summary["mean_event_rate"]["a"] == pytest.approx(1.0)
+    assert summary["mean_event_rate"]["overall"] == pytest.approx(4.0 / 6)
+    assert energy_auc([1.0, 0.5, 0.0]) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def cache_env(tmp_path_factory):
+    env = dict(os.environ, MBURST_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONHASHSEED="0")
+    return env
+
+
+def _mburst(args, env, **kwargs):
+    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=600, **kwargs)
+
+
+def _weights(run: Path) -> dict:
+    return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["model_state"]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, cache_env):
+    out = tmp_path_factory.mktemp("ref")
+    done = _mburst(["train", "--model", "mburst", "--epochs", "3", *TINY, "--out", str(out)], cache_env)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_train_writes_history_and_metrics(reference_run):
+    history = json.loads((reference_run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    metrics = json.loads((reference_run / "metrics.json").read_text())
+    for split in ("train", "test"):
+        assert 0.0 <= metrics["final"][split]["f1"] <= 1.0
+        assert 0.0 <= metrics["final"][split]["active_fraction"]["overall"] <= 1.0
+    assert "angles_deg" in history[-1]
+    assert json.loads((reference_run / "config.json").read_text())["options"]["model"] == "mburst"
+
+
+def test_killed_training_resumes_exactly(tmp_path, cache_env, reference_run):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "train", "--model", "mburst", "--epochs", "3",
+                             *TINY, "--out", str(out)], env=cache_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    history = out / "history.json"
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(json.loads(history.read_text())) >= 1:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    finished = len(json.loads(history.read_text()))
+    assert 1 <= finished < 3
+    resumed = _mburst(["train", "--model", "mburst", "--epochs", "3", *TINY, "--resume", "--out", str(out)], cache_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [h["epoch"] for h in json.loads(history.read_text())] == [1, 2, 3]
+    ref, got = _weights(reference_run), _weights(out)
+    for name in ref:
+        assert torch.equal(ref[name], got[name]), name
+
+
+def test_ctrl_c_saves_and_resumes(tmp_path, cache_env, reference_run):
+    out = tmp_path / "interrupted"
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "train", "--model", "mburst", "--epochs", "3",
+                                 *TINY, "--out", str(out)], env=cache_env, stdout=subprocess.DEVNULL, stderr=err_file)
+    deadline = time.time() + 300
+    history = out / "history.json"
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(json.loads(history.read_text())) >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    err = log.read_text()
+    if proc.returncode == 0:
+        pytest.skip("training finished before the interrupt arrived")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert (out / "checkpoint.pt").exists()
+    resumed = _mburst(["train", "--model", "mburst", "--epochs", "3", *TINY, "--resume", "--out", str(out)], cache_env)
+    assert resumed.returncode == 0, resumed.stderr
+    ref, got = _weights(reference_run), _weights(out)
+    for name in ref:
+        assert torch.equal(ref[name], got[name]), name
+
+
+def test_evaluate_scores_checkpoint(tmp_path, cache_env, reference_run):
+    out = tmp_path / "eval"
+    done = _mburst(["evaluate", "--checkpoint", str(reference_run / "checkpoint.pt"), *TINY[:4], "--out", str(out)], cache_env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "metrics.json").read_text())
+    assert set(report["splits"]) == {"train", "test", "proxy"}
+    trained = json.loads((reference_run / "metrics.json").read_text())["final"]["test"]
+    assert report["splits"]["test"]["f1"] == pytest.approx(trained["f1"], abs=1e-9)
+    for key in ("f1", "accuracy", "active_fraction", "mean_event_rate"):
+        assert key in report["splits"]["test"]
+
+
+def test_evaluate_bad_inputs(tmp_path, cache_env, reference_run):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    done = _mburst(["evaluate", "--checkpoint", str(corrupt), *TINY[:4], "--out", str(tmp_path / "e1")], cache_env)
+    assert done.returncode == 2 and "corrupt" in done.stderr and str(corrupt) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+    missing = _mburst(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), *TINY[:4], "--out", str(tmp_path / "e2")], cache_env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+    state = torch.load(reference_run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state["model_config"]["embed"] = 24  # weights no longer fit the declared shape
+    wrong = tmp_path / "wrong.pt"
+    torch.save(state, wrong)
+    done = _mburst(["evaluate", "--checkpoint", str(wrong), *TINY[:4], "--out", str(tmp_path / "e3")], cache_env)
+    assert done.returncode == 2 and "does not fit" in done.stderr
+
+    state = torch.load(reference_run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state["features"]["hop"] = 512
+    other = tmp_path / "other.pt"
+    torch.save(state, other)
+    done = _mburst(["evaluate", "--checkpoint", str(other), *TINY[:4], "--out", str(tmp_path / "e4")], cache_env)
+    assert done.returncode == 2 and "hop" in done.stderr
+
+
+def test_nan_input_is_refused(reference_run):
+    from experiments.checkpoints import load_checkpoint
+    from experiments.train import evaluate
+
+    model, state = load_checkpoint(reference_run / "checkpoint.pt")
+
+    class NanFrames:
+        def __len__(self):
+            return 2
+
+        def batch(self, idx):
+            audio = torch.zeros(len(idx), 1, 8, 500)
+            audio[0, 0, 0, 0] = float("nan")
+            return audio, torch.zeros(len(idx), 1, 50, 92), torch.zeros(len(idx), 500)
+
+    with pytest.raises(MburstError, match="NaN"):
+        evaluate(model, NanFrames())

@@ -417,7 +417,6 @@ class _BurstConv2dFn(torch.autograd.Function):
         e = _apply_act(spec.act, v)
         fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
         fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
-        fctx.w_shape = weight.shape
         return e
 
     @staticmethod
@@ -426,17 +425,22 @@ class _BurstConv2dFn(torch.autograd.Function):
         bp, spec = fctx.bp, fctx.spec
         bb, n = _burst_signals(grad_e, e, v, None, bp, spec, fctx.out_key)
         neg_delta = torch.sub(bb[1], bb[0])
-        grad_w = torch.nn.grad.conv2d_weight(x, fctx.w_shape, neg_delta, spec.stride, spec.padding).div_(n)
         grad_bias = neg_delta.sum((0, 2, 3)).div_(n) if fctx.needs_input_grad[2] else None
+        conv = (spec.stride, spec.stride), (spec.padding, spec.padding), (1, 1), False, (0, 0), 1
         grad_x = None
         if fctx.needs_input_grad[0]:
-            batch = e.shape[0]
-            # Y acts by transposed convolution on [b ; bbar] stacked along the batch.
-            proj = torch.nn.grad.conv2d_input((2 * batch, *x.shape[1:]), y, bb.reshape(2 * batch, *e.shape[1:]),
-                                              spec.stride, spec.padding)
-            grad_x = proj[:batch]
+            # Y acts by transposed convolution.  One fused backward gives Y^T (bbar - b) and the
+            # weight update from (bbar - b) (its weight argument only supplies Y for the input
+            # side); a second gives Y^T bbar; then Y^T b = Y^T bbar - Y^T (bbar - b).  This is
+            # cheaper than transposing [b; bbar] stacked and a separate weight update.
+            y_delta, grad_w, _ = torch.ops.aten.convolution_backward(neg_delta, x, y, None, *conv, (True, True, False))
+            y_bar = torch.ops.aten.convolution_backward(bb[1], x, y, None, *conv, (True, False, False))[0]
+            grad_x = torch.sub(y_bar, y_delta, out=y_delta)  # in place: no new buffer
             if fctx.in_key is not None:
-                bp.add_bar(fctx.in_key, proj[batch:])
+                bp.add_bar(fctx.in_key, y_bar)
+        else:
+            grad_w = torch.ops.aten.convolution_backward(neg_delta, x, y, None, *conv, (False, True, False))[1]
+        grad_w.div_(n)
         _record(bp, spec, e, bb)
         grad_y = grad_w.clone() if spec.separate_y else None
         return grad_x, grad_w, grad_bias, grad_y, None, None, None
@@ -493,6 +497,7 @@ class _BurstLayer(nn.Module):
         self.output = output
         self.feedback = feedback
         self.learning_rule = learning_rule
+        self.last_pass: BurstPass | None = None
         if feedback == "tied":
             self.register_parameter("feedback_weight", None)
         else:
@@ -556,8 +561,8 @@ class BurstLinear(_BurstLayer):
     def forward(self, x: torch.Tensor, bp: BurstPass | None = None) -> torch.Tensor:
         if not self._uses_burstprop():
             return self.act.fn(F.linear(x, self.weight, self.bias))
-        bp = bp if bp is not None else BurstPass()
-        self.last_pass = bp
+        if bp is None:  # standalone use: a fresh pass, kept for inspecting the states
+            bp = self.last_pass = BurstPass()
         return burst_linear(x, self.weight, self.bias, self.feedback_weight, self.z, self.act, bp,
                             self.layer_name, self.output, learn_z=self.training)
 
@@ -594,8 +599,8 @@ class BurstConv2d(_BurstLayer):
     def forward(self, x: torch.Tensor, bp: BurstPass | None = None) -> torch.Tensor:
         if not self._uses_burstprop():
             return self.act.fn(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
-        bp = bp if bp is not None else BurstPass()
-        self.last_pass = bp
+        if bp is None:  # standalone use: a fresh pass, kept for inspecting the states
+            bp = self.last_pass = BurstPass()
         return burst_conv2d(x, self.weight, self.bias, self.feedback_weight, self.act, bp, self.layer_name,
                             self.stride, self.padding, self.output)
 

@@ -181,15 +181,20 @@ class BurstParams:
 
 
 class LayerState(NamedTuple):
-    """Per-layer rates after a burstprop step (detached): event rate e and burst rates b
-    (with teaching) and bbar (without).  The burst probabilities p = b / e and
-    pbar = bbar / e are derived on demand; at silent units (e = 0, where h(e) = 0) they are
-    ``p_silent`` = sigma(alpha) for hidden layers (u = 0) and pbar_L for the output layer."""
+    """Per-layer rates after a burstprop step (detached): event rate e, no-teaching burst
+    rate bbar and the teaching-induced change d = b - bbar (the learning signal).  The burst
+    rate b = bbar + d and the burst probabilities p = b / e, pbar = bbar / e are derived on
+    demand; at silent units (e = 0, where h(e) = 0) p and pbar are ``p_silent`` =
+    sigma(alpha) for hidden layers (u = 0) and pbar_L for the output layer."""
 
     e: torch.Tensor
-    b: torch.Tensor
     bbar: torch.Tensor
+    d: torch.Tensor
     p_silent: float
+
+    @property
+    def b(self) -> torch.Tensor:
+        return self.bbar + self.d
 
     def _ratio(self, rate):
         active = self.e > 0
@@ -376,8 +381,9 @@ def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: in
 
 
 def _record(bp: BurstPass, spec: _LayerSpec, e, bb):
+    """Keep e, bbar and b - bbar (``bb`` = [b - bbar; bbar] after the update)."""
     silent = bp.params.pbar_out if spec.output else 1.0 / (1.0 + math.exp(-bp.params.alpha))
-    bp.states[spec.name] = LayerState(e.detach(), bb[0].detach(), bb[1].detach(), silent)
+    bp.states[spec.name] = LayerState(e.detach(), bb[1].detach(), bb[0].detach(), silent)
 
 
 class _BurstLinearFn(torch.autograd.Function):
@@ -395,16 +401,16 @@ class _BurstLinearFn(torch.autograd.Function):
         x, y, e, v = fctx.saved_tensors
         bp, spec = fctx.bp, fctx.spec
         bb, n = _burst_signals(grad_e, e, v, fctx.z, bp, spec, fctx.out_key)
-        # -(b - bbar) as one [B, out] tensor; one matmul for the update, the 1/n on the small result.
-        neg_delta = torch.sub(bb[1], bb[0])
-        grad_w = (neg_delta.t() @ x).div_(n)
-        grad_bias = neg_delta.sum(0).div_(n) if fctx.needs_input_grad[2] else None
         grad_x = None
         if fctx.needs_input_grad[0]:
             proj = bb.reshape(2 * e.shape[0], -1) @ y  # [Y b ; Y bbar] in one pass over Y
             grad_x = proj[: e.shape[0]]
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, proj[e.shape[0]:])
+        delta = bb[0].sub_(bb[1])  # b - bbar, in place
+        # .grad = -(b - bbar) e_pre^T / n: one matmul, the sign and 1/n on the small result.
+        grad_w = (delta.t() @ x).div_(-n)
+        grad_bias = delta.sum(0).div_(-n) if fctx.needs_input_grad[2] else None
         _record(bp, spec, e, bb)
         grad_y = grad_w.clone() if spec.separate_y else None
         return grad_x, grad_w, grad_bias, grad_y, None, None, None, None
@@ -424,23 +430,23 @@ class _BurstConv2dFn(torch.autograd.Function):
         x, y, e, v = fctx.saved_tensors
         bp, spec = fctx.bp, fctx.spec
         bb, n = _burst_signals(grad_e, e, v, None, bp, spec, fctx.out_key)
-        neg_delta = torch.sub(bb[1], bb[0])
-        grad_bias = neg_delta.sum((0, 2, 3)).div_(n) if fctx.needs_input_grad[2] else None
+        delta = bb[0].sub_(bb[1])  # b - bbar, in place
+        grad_bias = delta.sum((0, 2, 3)).div_(-n) if fctx.needs_input_grad[2] else None
         conv = (spec.stride, spec.stride), (spec.padding, spec.padding), (1, 1), False, (0, 0), 1
         grad_x = None
         if fctx.needs_input_grad[0]:
-            # Y acts by transposed convolution.  One fused backward gives Y^T (bbar - b) and the
-            # weight update from (bbar - b) (its weight argument only supplies Y for the input
-            # side); a second gives Y^T bbar; then Y^T b = Y^T bbar - Y^T (bbar - b).  This is
-            # cheaper than transposing [b; bbar] stacked and a separate weight update.
-            y_delta, grad_w, _ = torch.ops.aten.convolution_backward(neg_delta, x, y, None, *conv, (True, True, False))
+            # Y acts by transposed convolution.  One fused backward gives Y^T (b - bbar) and the
+            # weight update from (b - bbar) (its weight argument only supplies Y for the input
+            # side); a second gives Y^T bbar; then Y^T b = Y^T bbar + Y^T (b - bbar).  This is
+            # cheaper than transposing [b; bbar] stacked plus a separate weight update.
+            y_delta, grad_w, _ = torch.ops.aten.convolution_backward(delta, x, y, None, *conv, (True, True, False))
             y_bar = torch.ops.aten.convolution_backward(bb[1], x, y, None, *conv, (True, False, False))[0]
-            grad_x = torch.sub(y_bar, y_delta, out=y_delta)  # in place: no new buffer
+            grad_x = torch.add(y_bar, y_delta, out=y_delta)  # in place: no new buffer
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, y_bar)
         else:
-            grad_w = torch.ops.aten.convolution_backward(neg_delta, x, y, None, *conv, (False, True, False))[1]
-        grad_w.div_(n)
+            grad_w = torch.ops.aten.convolution_backward(delta, x, y, None, *conv, (False, True, False))[1]
+        grad_w.div_(-n)
         _record(bp, spec, e, bb)
         grad_y = grad_w.clone() if spec.separate_y else None
         return grad_x, grad_w, grad_bias, grad_y, None, None, None

@@ -1,0 +1,81 @@
+"""Rate-vs-spike equivalence of a trained checkpoint (issue 6).
+
+The checkpoint (trained with ``--activation calibrated``) is converted into a Brian2
+network of pyramidal ensembles (:mod:`rate_bridge.convert`); the first ``--frames`` test
+frames go through the rate model and the spiking network. Writes into ``--out``:
+``equivalence.md/.csv`` (per layer r and relative error, mask F1/accuracy of both),
+``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n`` and
+``--scan-t``), ``counts.json`` (per-layer spikes/events/bursts/plateaus/synaptic events)
+and ``bridge.json`` (everything, with wall times).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "bridge"
+HELP = "convert a checkpoint to spiking pyramidal ensembles and compare with the rate model"
+
+
+def add_arguments(parser) -> None:
+    from experiments.datasets import add_data_arguments
+
+    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt trained with --activation calibrated")
+    parser.add_argument("--frames", type=int, default=200, help="test frames to run (first N of the test split)")
+    add_bridge_arguments(parser)
+    parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
+    parser.add_argument("--scan-t", type=float, nargs="*", default=[], help="counting windows T (ms) to scan")
+    add_data_arguments(parser)
+
+
+def add_bridge_arguments(parser) -> None:
+    g = parser.add_argument_group("spiking conversion")
+    g.add_argument("--n", type=int, default=8, help="pyramidal cells per dense/output unit")
+    g.add_argument("--n-conv", type=int, default=1, help="pyramidal cells per convolutional unit")
+    g.add_argument("--t-count", type=float, default=70.0, help="counting window per frame (ms)")
+    g.add_argument("--t-settle", type=float, default=30.0, help="settling time per frame before counting (ms)")
+    g.add_argument("--reset", action="store_true", help="reset the cells' state between frames instead of settling")
+    g.add_argument("--feedback", action="store_true", help="add the feedback Y -> dendritic STF synapses")
+    g.add_argument("--interneurons", action="store_true", help="add PV/SOM inhibition per layer")
+    g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="cpp_standalone",
+                   help="Brian2 code generation target")
+    g.add_argument("--threads", type=int, default=0, help="OpenMP threads for cpp_standalone (0: none)")
+
+
+def bridge_config_from_args(args):
+    from rate_bridge.convert import BridgeConfig
+
+    return BridgeConfig(n=args.n, n_conv=args.n_conv, t_count_ms=args.t_count, t_settle_ms=args.t_settle,
+                        reset=args.reset, feedback=args.feedback, interneurons=args.interneurons,
+                        target=args.target, threads=args.threads, seed=args.seed).validate()
+
+
+def load_test_frames(args, state, n_frames: int):
+    """(audio, visual, ibm) of the first ``n_frames`` test frames of the checkpoint's split."""
+    from experiments.checkpoints import check_features
+    from experiments.datasets import corpus_from_args
+    from rate_bridge.equivalence import check_frames
+
+    corpus = corpus_from_args(args)
+    check_features(state, corpus.meta, args.checkpoint)
+    splits = corpus.split(state["train_config"]["split_seed"])
+    frames = corpus.frames(splits["test"], state["feature_stats"])
+    check_frames(n_frames, len(frames))
+    return frames.batch(list(range(n_frames)))
+
+
+def main(args) -> int:
+    import rate_bridge.calibration  # noqa: F401  registers the 'calibrated' activation
+    from experiments.checkpoints import load_checkpoint
+    from experiments.spiking_stage import write_bridge_report
+    from rate_bridge.equivalence import check_frames
+
+    cfg = bridge_config_from_args(args)
+    check_frames(args.frames, 10 ** 12)
+    model, state = load_checkpoint(args.checkpoint)
+    audio, visual, ibm = load_test_frames(args, state, args.frames)
+    summary = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
+                                  scan_n=args.scan_n, scan_t=args.scan_t)
+    print(f"bridge: {args.frames} frames, rate F1 {summary['rate']['f1']:.4f}, spiking F1 {summary['spike']['f1']:.4f}, "
+          f"output r {summary['r_out']:.3f}, {summary['spikes_per_frame']:.0f} spikes/frame, "
+          f"{summary['wall_s']['build_run']:.0f} s -> {args.out}")
+    return 0

@@ -1,0 +1,206 @@
+"""The spiking stage: rate-vs-spike equivalence and the spike-level energy table (issue 6).
+
+Used by ``mburst bridge``, ``mburst energy`` and, through :func:`spiking_section`, by
+``mburst reproduce`` (quick profile: a few test frames). Outputs (atomic):
+``equivalence.md/.csv``, ``scaling.md/.csv/.png``, ``counts.json``, ``bridge.json``,
+``energy.md/.csv``, ``energy.png``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from neurons.common import (MburstError, atomic_savefig, atomic_write_json, atomic_write_text, csv_table,
+                            markdown_table)
+
+ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 pJ per 32-bit cache access at 45 nm, "
+               "DRAM far more), spike routing between cores/chips (except Loihi's +3.5 pJ per spike), static/idle "
+               "power and input encoding. Rate models: MACs counted exactly from the layer shapes (zero-padding taps "
+               "included) x 4.6 pJ (fp32 MAC, Horowitz 2014), or on a device one synaptic op per MAC plus one neuron "
+               "update per unit and frame. Spiking: synaptic events (each presynaptic spike/event x its fan-out) x J "
+               "per synaptic op + neuron updates (cells x steps) x J per update (+ spikes x J per spike), counted in "
+               "the frames' counting windows.")
+
+
+def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), progress: bool = True) -> dict:
+    """Run the equivalence (and optional n/T scans) and write the bridge tables; returns the summary."""
+    from rate_bridge.convert import SpikingMBURST
+    from rate_bridge.equivalence import plot_scaling, scaling_study, summarise
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    net = SpikingMBURST(model, cfg)
+    result = net.run(audio, visual, progress=progress)
+    s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
+    s["r_out"] = next(r["r"] for r in s["layers"] if r["layer"] == "out")
+    header = ["layer", "units", "cells", "Pearson r", "relative error", "rate model Hz", "spiking Hz", "burst prob"]
+    rows = [[r["layer"], r["units"], r["cells"], round(r["r"], 4), round(r["rel_err"], 4), round(r["rate_hz"], 3),
+             round(r["spike_hz"], 3), round(r["burst_prob"], 3)] for r in s["layers"]]
+    mh = ["system", "F1", "accuracy %", "frames"]
+    mrows = [["rate model", round(s["rate"]["f1"], 4), round(s["rate"]["accuracy"], 2), s["frames"]],
+             ["spiking network", round(s["spike"]["f1"], 4), round(s["spike"]["accuracy"], 2), s["frames"]]]
+    text = (f"# Rate vs spike equivalence\n\n{s['frames']} test frames; {sum(result['cells'].values())} pyramidal cells; "
+            f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; T = {cfg.t_settle_ms:g} ms settle + {cfg.t_count_ms:g} ms "
+            f"count; target {result['target']}; build+run {result['wall_s']['build_run']:.1f} s.\n\n"
+            + markdown_table(header, rows) + "\n" + markdown_table(mh, mrows)
+            + f"\nSpiking F1 − rate F1: {s['spike']['f1'] - s['rate']['f1']:+.4f}. "
+              f"Spikes/frame {s['spikes_per_frame']:.0f}, synaptic events/frame {s['synops_per_frame']:.0f}.\n")
+    atomic_write_text(out / "equivalence.md", text)
+    atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
+    atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result["counts"].items()})
+    scan = []
+    if scan_n or scan_t:
+        scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, progress=progress)
+        sh = list(scan[0].keys())
+        srows = [[round(v, 4) if isinstance(v, float) else v for v in r.values()] for r in scan]
+        atomic_write_text(out / "scaling.md", markdown_table(sh, srows))
+        atomic_write_text(out / "scaling.csv", csv_table(sh, srows))
+        plot_scaling(scan, out / "scaling.png")
+    atomic_write_json(out / "bridge.json", {"summary": s, "scaling": scan, "config": dataclasses.asdict(cfg),
+                                            "i_scale_out": result["i_scale_out"], "cells": result["cells"]})
+    s["result"] = result
+    return s
+
+
+def rate_entry(model, audio, visual, f1: float | None = None) -> dict:
+    """MACs/units per frame and the activation-rate proxy of a rate model on these frames."""
+    import torch
+
+    from rate_bridge.energy import activation_rate_proxy, model_macs, model_units
+
+    with torch.no_grad():
+        model.eval()
+        model(audio, visual if model.visual else None)
+    proxy = activation_rate_proxy(model.hidden_activities())
+    return {"macs": model_macs(model)["total"], "units": model_units(model)["total"], "f1": f1,
+            "active": proxy["overall"]["active"], "mean_e": proxy["overall"]["mean_e"]}
+
+
+def write_energy_report(out, spiking: dict | None, rate: dict, devices=None) -> str:
+    """energy.md/.csv and energy.png (J/frame per model and device); returns the markdown section."""
+    from rate_bridge.energy import energy_rows
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = energy_rows(spiking, rate, devices)
+    cross = cross_check(spiking, rate)
+    md = ("## Energy per frame\n\n" + markdown_table(header, rows) + "\n" + ENERGY_NOTE + "\n\n" + cross + "\n")
+    if spiking is not None:
+        per_layer = [[k, v.spikes, v.events, v.bursts, v.plateaus, v.syn_forward, v.syn_feedback, v.syn_interneuron,
+                      v.neuron_updates] for k, v in spiking["layers"].items()]
+        lh = ["layer", "spikes", "events", "bursts", "plateaus", "syn forward", "syn feedback", "syn interneuron",
+              "neuron updates"]
+        md += (f"\nSpiking counts per layer over {spiking['frames']} frames (counting windows only):\n\n"
+               + markdown_table(lh, per_layer))
+    atomic_write_text(out / "energy.md", "# Energy\n\n" + md)
+    atomic_write_text(out / "energy.csv", csv_table(header, rows))
+    _plot_energy(header, rows, out / "energy.png")
+    return md
+
+
+def cross_check(spiking: dict | None, rate: dict) -> str:
+    """Does the activation-rate ordering of the rate models agree in direction with the spike counts?"""
+    names = [m for m in ("unimodal", "multimodal", "mburst") if m in rate]
+    order = sorted(names, key=lambda m: rate[m]["active"])
+    line = ("Activation-rate proxy (fraction of hidden units with e > 0) on these frames: "
+            + ", ".join(f"{m} {rate[m]['active']:.3f}" for m in names) + f" (ascending: {' < '.join(order)}). ")
+    if spiking is None:
+        return line + "No spiking counts: the cross-check with spike counts is not available."
+    sp = spiking["counts"].spikes / spiking["frames"]
+    units = spiking.get("units") or 1
+    per_unit = sp / units
+    line += (f"Spiking {spiking['model']}: {sp:.0f} spikes/frame over {units} rate units "
+             f"({per_unit:.3f} spikes per unit and frame). ")
+    if "mburst" in rate and "multimodal" in rate:
+        lower = rate["mburst"]["active"] < rate["multimodal"]["active"]
+        line += ("The proxy puts MBURST " + ("below" if lower else "above") + " Multimodal, as Table II does"
+                 + ("" if lower else " NOT") + ". ")
+        line += ("A calibrated unit is never silent (E(v) >= r0 = {:.2f} Hz), so every spiking ensemble fires at a "
+                 "baseline even where a ReLU unit would be 0: spike counts track the mean event rate, not the "
+                 "fraction of active units, and the per-spike cost of MBURST cannot fall to zero the way the "
+                 "proxy suggests.".format(spiking.get("r0_hz", float("nan"))))
+    return line
+
+
+def _plot_energy(header, rows, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r[0]}\n{r[1]}" for r in rows]
+    vals = [float(r[header.index("J/frame")]) for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4))
+    ax.bar(range(len(rows)), vals, color=["C3" if "spiking" in r[0] else "C0" for r in rows])
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, rotation=90, fontsize=6)
+    ax.set_ylabel("J per frame")
+    ax.set_title("Energy per frame (memory traffic and routing left out)", fontsize=9)
+    fig.tight_layout()
+    atomic_savefig(fig, path)
+    plt.close(fig)
+
+
+def calibrated_twin(model):
+    """The same weights with the calibrated hidden activation (for ReLU checkpoints: approximate mapping)."""
+    import rate_bridge.calibration  # noqa: F401
+    from rate_bridge.models import build_model
+
+    if model.config.activation == "calibrated":
+        return model, False
+    twin = build_model(model.name, dataclasses.replace(model.config, activation="calibrated"))
+    twin.load_state_dict(model.state_dict())
+    twin.eval()
+    return twin, True
+
+
+def spiking_record(summary: dict, model_name: str, r0_hz: float) -> dict:
+    from rate_bridge.energy import total_counts
+
+    res = summary["result"]
+    return {"model": f"spiking {model_name}", "frames": summary["frames"], "counts": total_counts(res["counts"]),
+            "layers": res["counts"], "f1": summary["spike"]["f1"], "units": sum(v.shape[1] for v in res["rate"].values()),
+            "r0_hz": r0_hz}
+
+
+def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_seed: int | None = None) -> str:
+    """Markdown for ``mburst reproduce``: a few test frames of run 0's MBURST through the spiking network,
+    the equivalence table and the energy table (rate models from run 0's checkpoints).
+
+    ``results`` is reproduce's ``{model: [result per run]}``; checkpoints are read from
+    ``out_dir/runs/run0/<model>/checkpoint.pt``.
+    """
+    from experiments.checkpoints import load_checkpoint
+    from rate_bridge.calibration import default_calibration
+    from rate_bridge.convert import BridgeConfig
+
+    out_dir = Path(out_dir)
+    spk_dir = out_dir / "spiking"
+    ckpts = {m: out_dir / "runs" / "run0" / m / "checkpoint.pt" for m in ("unimodal", "multimodal", "mburst")}
+    if not ckpts["mburst"].exists():
+        raise MburstError(f"spiking stage: {ckpts['mburst']} not found (run the training stage first)")
+    model, state = load_checkpoint(ckpts["mburst"])
+    splits = corpus.split(state["train_config"]["split_seed"] if split_seed is None else split_seed)
+    fs = corpus.frames(splits["test"], state["feature_stats"])
+    frames = min(frames, len(fs))
+    audio, visual, ibm = fs.batch(list(range(frames)))
+    twin, approx = calibrated_twin(model)
+    cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=40.0)
+    summary = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
+    rate = {}
+    for m, path in ckpts.items():
+        if path.exists():
+            rm, _ = load_checkpoint(path)
+            f1 = float(np.mean([r["final"]["test"]["f1"] for r in results[m]])) if m in results else None
+            rate[m] = rate_entry(rm, audio, visual, f1)
+    rec = spiking_record(summary, "mburst", float(default_calibration().fit.r0))
+    md = write_energy_report(spk_dir, rec, rate)
+    note = ("The MBURST checkpoint uses ReLU; the spiking network maps the same weights with the calibrated "
+            "transfer function, so its reference is that calibrated twin (train with --activation calibrated for an "
+            "exact mapping). " if approx else "")
+    eq = (spk_dir / "equivalence.md").read_text().split("\n", 2)[2]
+    return ("## Spiking stage (rate_bridge)\n\n" + note + eq + "\n" + md
+            + "\nFiles: `spiking/equivalence.md`, `spiking/energy.md/.csv/.png`, `spiking/counts.json`.\n")

@@ -1,0 +1,150 @@
+"""Calibrated activations: the spiking cell's own population transfer functions in torch.
+
+In Nengo's spirit (rate neurons whose ``rates()`` equal the spiking neurons' measured
+response), the rate model can train with the fits of :mod:`neurons.transfer`
+(``neurons/data/transfer_fit.json``, measured on pyramidal populations with the
+Payeur Poisson background):
+
+* somatic: ``E(I_s) = r0 + k s log(1 + exp((I_s - I0)/s))``  [Hz, pA];
+* dendritic: ``P(I_d) = p_lo + (p_hi - p_lo) / (1 + exp(-(I_d - I_half)/width))``.
+
+Unit map between the rate model and the cells (a :class:`Calibration`):
+
+* drive ``v`` (dimensionless) <-> somatic current ``I_s = i_scale * v`` (pA);
+* event rate ``e = E(I_s) / e_ref`` (dimensionless; ``e_ref`` Hz);
+* dendritic drive ``u`` <-> dendritic current ``I_d = I_half + i_scale_d * u``, so
+  ``p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)``.
+
+Hence ``e = f_cal(v) = E(i_scale v) / e_ref``, ``f_cal'(v) = k i_scale sigmoid((i_scale v -
+I0)/s) / e_ref`` and burstprop's ``h(e) = f_cal'(v) / e`` (e >= r0/e_ref > 0, so no
+guard is needed). Everything is pure torch and differentiable.
+
+Importing this module registers the activation ``'calibrated'`` (default fit and
+scales) with :func:`rate_bridge.burstprop.register_activation`, so
+``ModelConfig(activation='calibrated')`` works once it is imported.
+
+The hidden burst probability of burstprop is ``sigmoid(beta u + alpha)`` (range 0..1);
+``sigma_cal`` has the same slope at its centre when ``beta = i_scale_d/width`` and
+``alpha = 0`` (:meth:`Calibration.burst_params`), but its range is [p_lo, p_hi]
+(0.12..0.88 for the default fit). :func:`burst_prob` gives the calibrated p.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from neurons.common import MburstError
+from neurons.transfer import TransferFit, load_default_fit
+
+from .burstprop import Activation, register_activation
+
+__all__ = ["Calibration", "default_calibration", "calibrated_activation", "register_calibrated",
+           "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "CALIBRATED"]
+
+CALIBRATED = "calibrated"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Unit map rate model <-> cells: ``I_s = i_scale v`` (pA), ``e = E/e_ref``, ``I_d = I_half + i_scale_d u``."""
+
+    fit: TransferFit
+    i_scale: float  # pA per unit of somatic drive v
+    e_ref: float = 10.0  # Hz per unit of event rate e
+    i_scale_d: float = 100.0  # pA per unit of dendritic drive u
+
+    def __post_init__(self):
+        for key in ("i_scale", "e_ref", "i_scale_d"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise MburstError(f"calibration: {key}={value!r} must be a positive number")
+
+    # --- numpy-side maps (used by the converter)
+    def current_s(self, v):
+        """Somatic current (pA) for drive v."""
+        return self.i_scale * v
+
+    def rate_hz(self, v):
+        """Expected event rate (Hz) of a cell with drive v (numpy)."""
+        return self.fit.event_rate(self.i_scale * v)
+
+    def to_dict(self) -> dict:
+        return {"fit": self.fit.to_dict(), "i_scale": self.i_scale, "e_ref": self.e_ref, "i_scale_d": self.i_scale_d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibration":
+        f = d["fit"]
+        return cls(TransferFit(**{k: f[k] for k in ("r0", "k", "I0", "s", "p_lo", "p_hi", "I_half", "width")},
+                               meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"])
+
+    def burst_params(self) -> dict:
+        """``beta, alpha`` giving burstprop's sigmoid the centre slope of sigma_cal."""
+        return {"beta": self.i_scale_d / self.fit.width, "alpha": 0.0}
+
+
+def default_calibration(fit: TransferFit | None = None, e_ref: float = 10.0) -> Calibration:
+    """The default unit map: ``e_ref`` = 10 Hz, ``i_scale = e_ref / k`` (so f_cal' -> 1 for large v,
+    like ReLU; 845 pA for the committed fit) and ``i_scale_d = width`` (so beta = 1)."""
+    fit = fit or load_default_fit()
+    return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width)
+
+
+def event_rate(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
+    """e = f_cal(v) = (r0 + k s softplus((i_scale v - I0)/s)) / e_ref."""
+    f = cal.fit
+    return (f.r0 + f.k * f.s * F.softplus((cal.i_scale * v - f.I0) / f.s)) / cal.e_ref
+
+
+def event_rate_deriv(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
+    """f_cal'(v) = k i_scale sigmoid((i_scale v - I0)/s) / e_ref."""
+    f = cal.fit
+    return f.k * cal.i_scale * torch.sigmoid((cal.i_scale * v - f.I0) / f.s) / cal.e_ref
+
+
+def inverse_event_rate(e: torch.Tensor, cal: Calibration) -> torch.Tensor:
+    """v with f_cal(v) = e (e clamped just above the floor r0/e_ref): the spiking mask decoder."""
+    f = cal.fit
+    x = ((e * cal.e_ref - f.r0) / (f.k * f.s)).clamp_min(1e-12)
+    softplus_inv = x + torch.log(-torch.expm1(-x))  # log(exp(x) - 1), stable
+    return (f.s * softplus_inv + f.I0) / cal.i_scale
+
+
+def burst_prob(u: torch.Tensor, cal: Calibration) -> torch.Tensor:
+    """p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)."""
+    f = cal.fit
+    return f.p_lo + (f.p_hi - f.p_lo) * torch.sigmoid(cal.i_scale_d * u / f.width)
+
+
+def calibrated_activation(cal: Calibration | None = None, name: str = CALIBRATED) -> Activation:
+    """The burstprop :class:`Activation` ``e = f_cal(v)``, ``h(e) = f_cal'(v)/e`` (needs v)."""
+    cal = cal or default_calibration()
+
+    def fn(v):
+        return event_rate(v, cal)
+
+    def h(e, v):
+        return event_rate_deriv(v, cal) / e
+
+    return Activation(name, fn, h, needs_v=True)
+
+
+def register_calibrated(cal: Calibration | None = None, name: str = CALIBRATED) -> Calibration:
+    """Register ``name`` as the calibrated activation; return the calibration used."""
+    cal = cal or default_calibration()
+    register_activation(calibrated_activation(cal, name))
+    _REGISTERED[name] = cal
+    return cal
+
+
+def calibration_of(name: str = CALIBRATED) -> Calibration:
+    """The :class:`Calibration` behind a registered calibrated activation."""
+    try:
+        return _REGISTERED[name]
+    except KeyError:
+        raise MburstError(f"activation '{name}' is not a calibrated activation; registered: {sorted(_REGISTERED)}") from None
+
+
+_REGISTERED: dict[str, Calibration] = {}
+register_calibrated()

@@ -1,0 +1,189 @@
+"""Rate-vs-spike equivalence: per-layer fidelity, mask scores, scaling over n and T, learning phase.
+
+* per layer: Pearson r and relative error ``sum|E_spk - E_rate| / sum E_rate`` between the
+  rate model's expected event rate (``e_ref e`` for hidden layers, ``E(i_scale_out v_out)``
+  at the output) and the ensembles' measured event rates, over frames x units;
+* masks: F1 and accuracy (%) of the rate mask (``sigmoid(v_out) >= 0.5``) and of the spiking
+  mask (``E_out > E(0)``) against the ideal binary mask, on the same frames;
+* scaling: the same frames for several ``n`` (cells per unit) and counting windows ``T``;
+* learning phase (:func:`learning_phase_cosine`): a small dense layer of pyramidal
+  ensembles; the spiking burst-dependent rule (:mod:`circuits.plasticity`) against the
+  rate burstprop update ``Delta W = (b - bbar) e_pre^T`` with ``b - bbar = (p - pbar) e``,
+  on the same inputs and teaching currents; their cosine similarity.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from neurons.common import MburstError
+
+__all__ = ["pearson", "layer_fidelity", "mask_scores", "scaling_study", "learning_phase_cosine"]
+
+
+def pearson(a, b) -> float:
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def layer_fidelity(result: dict) -> list[dict]:
+    """Rows {layer, units, r, rel_err, rate_hz, spike_hz, burst_prob} from :func:`rate_bridge.convert.run_frames`."""
+    rows = []
+    for name, rate in result["rate"].items():
+        spk = result["spike"][name]
+        pb = result["burst_prob"][name]
+        rows.append({"layer": name, "units": int(rate.shape[1]), "cells": int(result["cells"][name]),
+                     "r": pearson(rate, spk),
+                     "rel_err": float(np.abs(spk - rate).sum() / max(np.abs(rate).sum(), 1e-12)),
+                     "rate_hz": float(rate.mean()), "spike_hz": float(spk.mean()),
+                     "burst_prob": float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan")})
+    return rows
+
+
+def mask_scores(pred, truth) -> dict:
+    """F1 and accuracy (%) of a binary mask against the IBM."""
+    p = np.asarray(pred, bool)
+    t = np.asarray(truth, float) >= 0.5
+    tp, fp, fn = int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())
+    tn = int(p.size - tp - fp - fn)
+    denom = 2 * tp + fp + fn
+    return {"f1": 2 * tp / denom if denom else 0.0, "accuracy": 100.0 * (tp + tn) / max(p.size, 1)}
+
+
+def summarise(result: dict, ibm) -> dict:
+    """Fidelity rows, both masks' scores and per-frame counts of one run."""
+    from .energy import total_counts
+
+    tot = total_counts(result["counts"])
+    fr = result["frames"]
+    return {"layers": layer_fidelity(result), "rate": mask_scores(result["mask_rate"], ibm),
+            "spike": mask_scores(result["mask_spike"], ibm), "frames": fr,
+            "spikes_per_frame": tot.spikes / fr, "events_per_frame": tot.events / fr,
+            "synops_per_frame": tot.synops / fr, "wall_s": result["wall_s"]}
+
+
+def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), progress: bool = True) -> list[dict]:
+    """Run the same frames for each n in ``ns`` (at base T) and each counting window in ``ts_ms`` (at base n)."""
+    from .convert import SpikingMBURST
+
+    rows = []
+    settings = [("n", n, dataclasses.replace(base, n=int(n))) for n in ns]
+    settings += [("T", t, dataclasses.replace(base, t_count_ms=float(t))) for t in ts_ms]
+    for what, value, cfg in settings:
+        t0 = time.perf_counter()
+        res = SpikingMBURST(model, cfg).run(audio, visual, progress=progress)
+        s = summarise(res, ibm)
+        out = next(r for r in s["layers"] if r["layer"] == "out")
+        rows.append({"vary": what, "n": cfg.n, "n_conv": cfg.n_conv, "t_count_ms": cfg.t_count_ms,
+                     "f1_spike": s["spike"]["f1"], "f1_rate": s["rate"]["f1"], "r_out": out["r"],
+                     "spikes_per_frame": s["spikes_per_frame"], "synops_per_frame": s["synops_per_frame"],
+                     "wall_s": time.perf_counter() - t0})
+    return rows
+
+
+def learning_phase_cosine(n_pre_units: int = 6, n_post_units: int = 6, n: int = 20, duration_s: float = 4.0,
+                          baseline_s: float = 3.0, eta: float = 1e-3, seed: int = 0, target: str = "cpp_standalone",
+                          cal=None) -> dict:
+    """Spiking burst-dependent updates vs rate burstprop updates for one dense layer.
+
+    Pre units: ensembles of ``n`` pyramidal cells with somatic currents spread over the
+    calibrated range; post units: ensembles with their own somatic currents and a teaching
+    current into the dendrites (positive or negative per unit), switched on after
+    ``baseline_s`` (plasticity gated off then, so ``Pbar`` settles on the no-teaching burst
+    probability). Silent plastic synapses (all cell pairs) accumulate ``Delta w`` during the
+    teaching window of ``duration_s``.
+
+    Rate side (same currents, calibrated transfer functions): ``e_pre = E(I_pre)``,
+    ``e_post = E(I_post)``, ``p = P(I_d + I_teach)``, ``pbar = P(I_d)``;
+    ``Delta W_rate = (p - pbar) e_post e_pre^T`` (the burstprop ``(b - bbar) e_pre^T``).
+    Spiking: ``Delta W_spk[b, a]`` = mean over the cell pairs of units (b, a).
+    Returns the cosine similarity and both matrices.
+    """
+    from brian2 import Network, TimedArray, defaultclock, ms, pA, second
+    from brian2 import seed as brian_seed
+
+    from circuits.plasticity import BurstPlasticityParams, burst_plastic_synapses
+    from neurons.device import use_target
+    from neurons.inputs import payeur_background
+    from neurons.pyramidal import pyramidal_group
+
+    from .calibration import default_calibration
+
+    cal = cal or default_calibration()
+    rng = np.random.default_rng(seed)
+    use_target(target, tag="bridge_learning")
+    defaultclock.dt = 0.1 * ms
+    brian_seed(seed)
+    i_d = float(cal.fit.meta.get("I_d_fixed_for_event_rate", 100.0))
+    I_pre = rng.uniform(-100.0, 600.0, n_pre_units)
+    I_post = rng.uniform(0.0, 600.0, n_post_units)
+    I_teach = rng.uniform(-300.0, 300.0, n_post_units)
+    pre = pyramidal_group(n_pre_units * n, name="learn_pre")
+    post = pyramidal_group(n_post_units * n, name="learn_post")
+    pre.I_ext_s = np.repeat(I_pre, n) * pA
+    pre.I_ext_d = i_d * pA
+    post.I_ext_s = np.repeat(I_post, n) * pA
+    teach = TimedArray(np.vstack([np.full((1, n_post_units), i_d), i_d + I_teach[None, :]]) * pA,
+                       dt=baseline_s * second)
+    post.run_regularly("I_ext_d = teach(t, i // n_cells)", dt=1 * ms)
+    post.namespace.update({"teach": teach, "n_cells": n})
+    gate = TimedArray(np.array([0.0, 1.0]), dt=baseline_s * second)
+    params = BurstPlasticityParams(eta=eta, w_min=-1e9, w_max=1e9, tau_avg=2 * second)
+    ii, jj = np.meshgrid(np.arange(len(pre)), np.arange(len(post)), indexing="ij")
+    syn = burst_plastic_synapses(pre, post, params, i=ii.ravel(), j=jj.ravel(), w_init=0.0, gate=gate,
+                                 name="learn_syn")
+    syn.w = 0.0
+    net = Network(pre, post, syn, *payeur_background(pre, "pyramidal"), *payeur_background(post, "pyramidal"))
+    net.run((baseline_s + duration_s) * second)
+    w = np.asarray(syn.w[:]).reshape(len(pre), len(post))
+    dw_spk = w.reshape(n_pre_units, n, n_post_units, n).mean((1, 3)).T  # [post, pre]
+    e_pre = cal.fit.event_rate(I_pre)
+    e_post = cal.fit.event_rate(I_post)
+    p = cal.fit.burst_prob(i_d + I_teach)
+    pbar = cal.fit.burst_prob(np.full(n_post_units, i_d))
+    dw_rate = ((p - pbar) * e_post)[:, None] * e_pre[None, :]
+    cos = float((dw_spk * dw_rate).sum() / (np.linalg.norm(dw_spk) * np.linalg.norm(dw_rate) + 1e-300))
+    return {"cosine": cos, "dw_spike": dw_spk, "dw_rate": dw_rate, "n": n, "duration_s": duration_s,
+            "I_pre_pA": I_pre, "I_post_pA": I_post, "I_teach_pA": I_teach}
+
+
+def plot_scaling(rows: list[dict], path) -> None:
+    """F1 (spiking, and the rate model's) against spikes per frame, for the n and T scans."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neurons.common import atomic_savefig
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for what, marker in (("n", "o"), ("T", "s")):
+        sel = [r for r in rows if r["vary"] == what]
+        if not sel:
+            continue
+        x = [r["spikes_per_frame"] for r in sel]
+        ax.plot(x, [r["f1_spike"] for r in sel], marker=marker, label=f"spiking, varying {what}")
+        for r in sel:
+            lab = f"n={r['n']}" if what == "n" else f"T={r['t_count_ms']:g} ms"
+            ax.annotate(lab, (r["spikes_per_frame"], r["f1_spike"]), fontsize=7)
+    if rows:
+        ax.axhline(rows[0]["f1_rate"], color="k", ls="--", label="rate model")
+    ax.set_xscale("log")
+    ax.set_xlabel("spikes per frame")
+    ax.set_ylabel("mask F1")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_savefig(fig, path)
+    plt.close(fig)
+
+
+def check_frames(n_frames: int, available: int, arg: str = "--frames") -> int:
+    if not isinstance(n_frames, int) or n_frames < 1:
+        raise MburstError(f"{arg} must be a positive integer, got {n_frames!r}")
+    if n_frames > available:
+        raise MburstError(f"{arg} {n_frames}: only {available} test frames available")
+    return n_frames

@@ -1,0 +1,118 @@
+"""Calibrated activation, rate -> spiking conversion, equivalence and bad input (issue 6)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neurons.common import MburstError
+from rate_bridge import calibration as C
+from rate_bridge.convert import BridgeConfig, SpikingMBURST, conv_pairs, dense_pairs, expand_to_cells
+from rate_bridge.models import ModelConfig, build_model
+
+TINY = dict(n_bins=6, context=2, lip_hw=(4, 6), channels=1, embed=4)
+
+
+def test_calibrated_activation_matches_fit_and_autograd():
+    cal = C.default_calibration()
+    v = torch.linspace(-3, 3, 25, dtype=torch.float64, requires_grad=True)
+    e = C.event_rate(v, cal)
+    # the numpy fit, in Hz, divided by e_ref
+    np.testing.assert_allclose(e.detach().numpy(), cal.fit.event_rate(cal.i_scale * v.detach().numpy()) / cal.e_ref,
+                               rtol=1e-8)
+    (g,) = torch.autograd.grad(e.sum(), v)
+    np.testing.assert_allclose(g.numpy(), C.event_rate_deriv(v.detach(), cal).numpy(), rtol=1e-10)
+    assert g[-1] == pytest.approx(1.0, abs=0.05)  # i_scale = e_ref/k: slope -> 1 for large v, like ReLU
+    act = C.calibrated_activation(cal)
+    h = act.h(e.detach(), v.detach())
+    np.testing.assert_allclose((h * e).detach().numpy(), g.numpy(), rtol=1e-10)  # h(e) e = f'(v)
+    np.testing.assert_allclose(C.inverse_event_rate(e.detach(), cal).numpy(), v.detach().numpy(), atol=1e-9)
+    p = C.burst_prob(torch.tensor([-50.0, 0.0, 50.0]), cal)
+    assert p[0] == pytest.approx(cal.fit.p_lo, abs=1e-6) and p[2] == pytest.approx(cal.fit.p_hi, abs=1e-6)
+    assert p[1] == pytest.approx(0.5 * (cal.fit.p_lo + cal.fit.p_hi))
+
+
+def test_calibrated_model_trains_with_burstprop():
+    torch.manual_seed(0)
+    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    a, v = torch.randn(32, 1, 2, 6), torch.randn(32, 1, 4, 6)
+    target = (a[:, 0, -1] > 0).float()  # learnable from the audio
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = F.binary_cross_entropy(model(a, v), target)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_conv_pairs_reproduce_torch_conv():
+    rng = np.random.default_rng(0)
+    for stride in (1, 2):
+        w = rng.normal(size=(3, 2, 3, 3))
+        x = rng.normal(size=(2, 5, 7))
+        pre, post, wv = conv_pairs(x.shape, w, stride, 1)
+        ref = F.conv2d(torch.tensor(x[None]), torch.tensor(w), stride=stride, padding=1)[0].numpy().ravel()
+        out = np.zeros(ref.size)
+        np.add.at(out, post, wv * x.ravel()[pre])
+        np.testing.assert_allclose(out, ref, atol=1e-12)
+
+
+def test_expand_to_cells_preserves_summed_weight():
+    pre, post, w = dense_pairs(np.array([[1.0, -2.0], [0.5, 3.0]]))
+    i, j, wc = expand_to_cells(pre, post, w, n_pre=5, n_post=3, max_fan_in=4)
+    # each post cell receives K=4 cells of each pre unit, total weight per unit pair = w
+    m = np.zeros((2 * 3, 2))
+    np.add.at(m, (j, i // 5), wc)
+    np.testing.assert_allclose(m, np.repeat(np.array([[1.0, -2.0], [0.5, 3.0]]), 3, axis=0))
+    assert len(i) == 4 * 3 * 4
+
+
+def test_bad_input_errors():
+    with pytest.raises(MburstError, match="n=0 must be an integer >= 1"):
+        BridgeConfig(n=0).validate()
+    with pytest.raises(MburstError, match="too short to count a spike"):
+        BridgeConfig(t_count_ms=5.0).validate()
+    relu = build_model("mburst", ModelConfig(**TINY))
+    with pytest.raises(MburstError, match="no spiking calibration"):
+        SpikingMBURST(relu, BridgeConfig())
+    cal_model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    with pytest.raises(MburstError, match="too short to count a spike"):
+        SpikingMBURST(cal_model, BridgeConfig(n=1, n_conv=1, t_count_ms=20.0))
+
+
+def _tiny_trained():
+    torch.manual_seed(1)
+    model = build_model("multimodal", ModelConfig(activation="calibrated", **TINY))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    a, v = torch.randn(64, 1, 2, 6), torch.randn(64, 1, 4, 6)
+    target = (a[:, 0, -1] + 0.5 * a[:, 0, 0] > 0).float()
+    for _ in range(100):
+        opt.zero_grad()
+        F.binary_cross_entropy(model(a, v), target).backward()
+        opt.step()
+    return model.eval(), a, v, target
+
+
+@pytest.mark.slow
+def test_conversion_reproduces_tiny_trained_network():
+    from rate_bridge.equivalence import layer_fidelity
+
+    model, a, v, _ = _tiny_trained()
+    net = SpikingMBURST(model, BridgeConfig(n=40, n_conv=20, t_settle_ms=40.0, t_count_ms=160.0, seed=0))
+    res = net.run(a[:24], v[:24], progress=False)
+    rows = {r["layer"]: r for r in layer_fidelity(res)}
+    assert rows["out"]["r"] >= 0.95, rows
+    assert res["counts"]["out"].neuron_updates == 6 * 40 * 24 * 1600
+
+
+@pytest.mark.slow
+def test_learning_phase_matches_burstprop():
+    from rate_bridge.equivalence import learning_phase_cosine
+
+    res = learning_phase_cosine(n_pre_units=5, n_post_units=5, n=16, duration_s=4.0, baseline_s=3.0)
+    assert res["cosine"] >= 0.8, res["cosine"]

@@ -36,7 +36,9 @@ and make the optimiser ascend the loss; we follow the derivation above.)
 Batch convention.  Autograd hands the output layer ``dL/de`` of the *batch* loss.  The
 teaching signal needs the per-sample gradient, so it is multiplied by ``n`` (the
 loss is assumed to be a mean over the batch; set ``batch_mean=False`` for a sum) and
-the weight updates are averaged over the batch with the same ``1/n``.
+the weight updates are averaged over the batch with the same ``1/n``.  A loss that also
+averages over the output units (e.g. BCE mean over bins) makes the per-unit teaching
+term ``h(e) dL/de`` correspondingly small, so p_L stays near pbar_L (no clamping).
 
 How the two top-down signals travel.  Autograd's gradient channel carries the
 teaching signal ``Y b`` between layers; the no-teaching signal ``Y bbar`` travels
@@ -44,6 +46,12 @@ beside it in a per-forward :class:`BurstPass` (keys stored on the activation
 tensors).  Between burstprop layers only :meth:`BurstPass.flatten` and
 :meth:`BurstPass.cat` may be used (they route both signals); anything else that feeds
 a hidden burstprop layer's output would add its own gradient to the teaching signal.
+
+Cost.  Burstprop needs both ``Y b`` and ``Y bbar`` at every layer that has a layer
+below, so its input-side projections are done twice where backprop does them once
+(the weight updates and the forward pass cost the same).  Convolutions use one fused
+``convolution_backward`` for ``Y^T (b - bbar)`` plus the weight update and one more
+for ``Y^T bbar``; dense layers project ``[b; bbar]`` stacked in one matmul.
 
 Feedback weights.  ``feedback='tied'`` uses ``Y = W`` (one tensor).  Because
 ``Delta Y = Delta W`` and the optimiser sees identical gradients, a separately stored

@@ -204,7 +204,8 @@ class AVMaskNet(nn.Module):
         return dict(self._activities)
 
     def layer_states(self) -> dict[str, LayerState]:
-        """Per-layer e, p, b, bbar (detached) of the last burstprop backward (empty otherwise)."""
+        """Per-layer :class:`LayerState` (detached e, bbar, d = b - bbar; properties b, p, pbar) of the
+        last burstprop backward; empty in backprop mode or before a backward."""
         return dict(self._pass.states) if self._pass is not None else {}
 
 

@@ -347,3 +347,25 @@ def test_relu_fast_path_equals_plain_h(monkeypatch):
                                    torch.full_like(bp.states["c"].p[bp.states["c"].e == 0], 0.5))
     for a, b in zip(grads["relu"], grads["relu_plain_test"]):
         torch.testing.assert_close(a, b)
+
+
+def test_registered_activation_uses_general_h(monkeypatch):
+    """The hook for a calibrated transfer function: softplus, h(e) = f'(v) / e = sigmoid(v) / e."""
+    from rate_bridge import burstprop
+
+    act = burstprop.Activation("softplus_test", F.softplus, burstprop.general_h(torch.sigmoid), needs_v=True)
+    monkeypatch.setitem(burstprop._ACTIVATIONS, "softplus_test", act)
+    torch.manual_seed(13)
+    x = torch.rand(6, 5, dtype=DT)
+    hid = BurstLinear(5, 4, "softplus_test", name="h").to(DT)
+    out = BurstLinear(4, 3, "sigmoid", output=True, name="o").to(DT)
+    bp = BurstPass()
+    F.binary_cross_entropy(out(hid(x, bp), bp), (torch.rand(6, 3, dtype=DT) < 0.5).to(DT)).backward()
+    v = F.linear(x, hid.weight, hid.bias).detach()
+    st, top = bp.states["h"], bp.states["o"]
+    torch.testing.assert_close(st.e, F.softplus(v))
+    h = torch.sigmoid(v) / F.softplus(v)
+    w = out.weight.detach()
+    torch.testing.assert_close(st.pbar, torch.sigmoid(h * (top.bbar @ w)))
+    torch.testing.assert_close(st.p, torch.sigmoid(h * (top.b @ w)))
+    torch.testing.assert_close(hid.weight.grad, -(st.d.t() @ x) / 6)

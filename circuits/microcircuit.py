@@ -66,9 +66,9 @@ class MicrocircuitConfig:
     w_som_dend: float = 0.035
     w_within_dend: float = 0.1
     i_soma0: Quantity = field(default_factory=lambda: 150 * pA)
-    i_soma_amp: Quantity = field(default_factory=lambda: 100 * pA)
+    i_soma_amp: Quantity = field(default_factory=lambda: 120 * pA)
     i_dend0: Quantity = field(default_factory=lambda: 100 * pA)
-    i_dend_amp: Quantity = field(default_factory=lambda: 450 * pA)
+    i_dend_amp: Quantity = field(default_factory=lambda: 250 * pA)
     signal_tau: Quantity = field(default_factory=lambda: 250 * ms)
     duration: Quantity = field(default_factory=lambda: 6 * second)
     warmup: Quantity = field(default_factory=lambda: 0.5 * second)

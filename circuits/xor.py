@@ -29,7 +29,8 @@ Pathways:
 Deviations from Payeur (stated in the report): population sizes (default
 n = 100, n_hidden = 200 instead of 500), presentation time (default 2 s instead
 of 8 s) with the averaging window (0.3 s instead of 2 s) and learning rates
-scaled to it, one hidden population, signed current-based feedforward weights,
+scaled to it (input->hidden 8e-3 x 4; hidden->output 4e-3 x 8, the latter doubled
+again because the output's event rate, and so its learning, is low), one hidden population, signed current-based feedforward weights,
 and an error-scaled teacher (the spiking analogue of the rate code's output
 teaching signal) rather than a fixed-size one.
 
@@ -63,7 +64,7 @@ class XORConfig:
     n: int = 100
     n_hidden: int = 200
     p: float = 0.2
-    epochs: int = 60
+    epochs: int = 40
     t_present: Quantity = field(default_factory=lambda: 2 * second)
     learn_fraction: float = 0.1
     rate_on: Quantity = field(default_factory=lambda: 40 * Hz)
@@ -74,16 +75,16 @@ class XORConfig:
     rate_tau: Quantity = field(default_factory=lambda: 500 * ms)
     teach_max: Quantity = field(default_factory=lambda: 1000 * pA)
     eta_ih: float = 8e-3 * 4
-    eta_ho: float = 4e-3 * 4
+    eta_ho: float = 4e-3 * 8
     tau_avg: Quantity = field(default_factory=lambda: 300 * ms)
     tau_pre: Quantity = field(default_factory=lambda: 100 * ms)
     j_ih: Quantity = field(default_factory=lambda: 250 * pA)
-    j_ho: Quantity = field(default_factory=lambda: 250 * pA)
+    j_ho: Quantity = field(default_factory=lambda: 400 * pA)
     w_balance: float = 0.5
     w_init_lo: float = 0.3
     w_init_hi: float = 0.7
     g_fb: Quantity = field(default_factory=lambda: 8 * nS)
-    bias_soma_h: Quantity = field(default_factory=lambda: 340 * pA)
+    bias_soma_h: Quantity = field(default_factory=lambda: 420 * pA)
     bias_soma_o: Quantity = field(default_factory=lambda: 420 * pA)
     bias_dend_h: Quantity = field(default_factory=lambda: 196 * pA)
     bias_dend_o: Quantity = field(default_factory=lambda: 316 * pA)

@@ -20,7 +20,7 @@ PATTERN_LABELS = ["(0,0)", "(0,1)", "(1,0)", "(1,1)"]
 
 def add_arguments(parser) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (seed, seed+1, ...)")
-    parser.add_argument("--epochs", type=int, default=60, help="epochs (each shows the 4 patterns once)")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs (each shows the 4 patterns once)")
     parser.add_argument("--n", type=int, default=100, help="cells per input and output population")
     parser.add_argument("--n-hidden", type=int, default=200, help="hidden cells")
     parser.add_argument("--t-present", type=float, default=2.0, help="seconds per presentation")

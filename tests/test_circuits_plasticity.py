@@ -49,11 +49,11 @@ def _replay(pre_t, post_ev_t, post_b_t, p: BurstPlasticityParams, w0):
 
 def test_single_synapse_matches_exact_replay():
     use_target("numpy")
-    defaultclock.dt = 0.1 * ms
-    n_steps = 20000
-    pre_steps = [100, 900, 1500, 1520, 4000, 7000, 7300, 12000]
-    post_ev = [1000, 3000, 4100, 9000, 15000]
-    post_b = [1060, 4180, 15080]  # second spikes of bursting events
+    defaultclock.dt = 0.5 * ms
+    n_steps = 4000
+    pre_steps = [20, 180, 300, 304, 800, 1400, 1460, 2400]
+    post_ev = [200, 600, 820, 1800, 3000]
+    post_b = [212, 836, 3016]  # second spikes of bursting events
     pre = _scripted_group("scripted_pre", pre_steps, [], n_steps)
     post = _scripted_group("scripted_post", post_ev, post_b, n_steps)
     params = BurstPlasticityParams(eta=0.05, tau_avg=1 * second, e0=4 * Hz, p0=0.3)
@@ -69,7 +69,8 @@ def test_single_synapse_matches_exact_replay():
 def test_weight_change_follows_P_minus_Pbar():
     """Potentiation above Pbar, depression below, ~0 at Pbar; corr with the rate prediction >= 0.95."""
     p_values = (0.0, 0.1, 0.2, 0.3, 0.45, 0.6)
-    r = plasticity_curve(p_values, pbar0=0.2, duration=4 * second, n_post_per_level=10, n_pre=30, seed=1)
+    r = plasticity_curve(p_values, pbar0=0.2, duration=4 * second, n_post_per_level=10, n_pre=30, seed=1,
+                         dt=0.5 * ms)
     dw = r["dw_mean"]
     assert r["corr"] >= 0.95, r
     assert np.all(dw[np.array(p_values) <= 0.1] < 0)

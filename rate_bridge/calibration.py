@@ -15,8 +15,9 @@ Unit map between the rate model and the cells (a :class:`Calibration`):
 * dendritic drive ``u`` <-> dendritic current ``I_d = I_half + i_scale_d * u``, so
   ``p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)``.
 
-Hence ``e = f_cal(v) = E(i_scale v) / e_ref``, ``f_cal'(v) = k i_scale sigmoid((i_scale v -
-I0)/s) / e_ref`` and burstprop's ``h(e) = f_cal'(v) / e`` (e >= r0/e_ref > 0, so no
+Hence ``e = f_cal(v) = E(I_eff(i_scale v)) / e_ref`` where ``I_eff`` saturates softly at the top
+of the measured sweep (``i_max`` = 600 pA: beyond it the fit is an extrapolation and the cells,
+limited by adaptation and the 16 ms rule, fall far below it), and burstprop's ``h(e) = f_cal'(v) / e`` (e >= r0/e_ref > 0, so no
 guard is needed). Everything is pure torch and differentiable.
 
 Importing this module registers the activation ``'calibrated'`` (default fit and
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -54,9 +56,11 @@ class Calibration:
     i_scale: float  # pA per unit of somatic drive v
     e_ref: float = 10.0  # Hz per unit of event rate e
     i_scale_d: float = 100.0  # pA per unit of dendritic drive u
+    i_max: float = 600.0  # pA: top of the measured somatic sweep; the drive saturates softly there
+    i_soft: float = 60.0  # pA: softness of that saturation
 
     def __post_init__(self):
-        for key in ("i_scale", "e_ref", "i_scale_d"):
+        for key in ("i_scale", "e_ref", "i_scale_d", "i_soft"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and value > 0):
                 raise MburstError(f"calibration: {key}={value!r} must be a positive number")
@@ -66,18 +70,27 @@ class Calibration:
         """Somatic current (pA) for drive v."""
         return self.i_scale * v
 
+    def effective_current(self, I):
+        """Soft saturation at the sweep's top: I_eff = i_max - i_soft softplus((i_max - I)/i_soft) (numpy)."""
+        return self.i_max - self.i_soft * np.logaddexp(0.0, (self.i_max - np.asarray(I, float)) / self.i_soft)
+
+    def rate_hz_of_current(self, I):
+        """Expected event rate (Hz) at somatic current I (pA), saturated like f_cal."""
+        return self.fit.event_rate(self.effective_current(I))
+
     def rate_hz(self, v):
-        """Expected event rate (Hz) of a cell with drive v (numpy)."""
-        return self.fit.event_rate(self.i_scale * v)
+        """Expected event rate (Hz) of a cell with drive v (numpy): e_ref f_cal(v)."""
+        return self.rate_hz_of_current(self.i_scale * np.asarray(v, float))
 
     def to_dict(self) -> dict:
-        return {"fit": self.fit.to_dict(), "i_scale": self.i_scale, "e_ref": self.e_ref, "i_scale_d": self.i_scale_d}
+        return {"fit": self.fit.to_dict(), "i_scale": self.i_scale, "e_ref": self.e_ref, "i_scale_d": self.i_scale_d,
+                "i_max": self.i_max, "i_soft": self.i_soft}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
         f = d["fit"]
         return cls(TransferFit(**{k: f[k] for k in ("r0", "k", "I0", "s", "p_lo", "p_hi", "I_half", "width")},
-                               meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"])
+                               meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"], d["i_max"], d["i_soft"])
 
     def burst_params(self) -> dict:
         """``beta, alpha`` giving burstprop's sigmoid the centre slope of sigma_cal."""
@@ -91,24 +104,32 @@ def default_calibration(fit: TransferFit | None = None, e_ref: float = 10.0) -> 
     return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width)
 
 
+def _i_eff(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
+    return cal.i_max - cal.i_soft * F.softplus((cal.i_max - cal.i_scale * v) / cal.i_soft)
+
+
 def event_rate(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """e = f_cal(v) = (r0 + k s softplus((i_scale v - I0)/s)) / e_ref."""
+    """e = f_cal(v) = (r0 + k s softplus((I_eff - I0)/s)) / e_ref with
+    I_eff = i_max - i_soft softplus((i_max - i_scale v)/i_soft): the measured curve, saturating softly
+    at the top of the measured sweep (the cells are not calibrated beyond it and do saturate)."""
     f = cal.fit
-    return (f.r0 + f.k * f.s * F.softplus((cal.i_scale * v - f.I0) / f.s)) / cal.e_ref
+    return (f.r0 + f.k * f.s * F.softplus((_i_eff(v, cal) - f.I0) / f.s)) / cal.e_ref
 
 
 def event_rate_deriv(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """f_cal'(v) = k i_scale sigmoid((i_scale v - I0)/s) / e_ref."""
+    """f_cal'(v) = k i_scale sigmoid((I_eff - I0)/s) sigmoid((i_max - i_scale v)/i_soft) / e_ref."""
     f = cal.fit
-    return f.k * cal.i_scale * torch.sigmoid((cal.i_scale * v - f.I0) / f.s) / cal.e_ref
+    return (f.k * cal.i_scale * torch.sigmoid((_i_eff(v, cal) - f.I0) / f.s)
+            * torch.sigmoid((cal.i_max - cal.i_scale * v) / cal.i_soft) / cal.e_ref)
 
 
 def inverse_event_rate(e: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """v with f_cal(v) = e (e clamped just above the floor r0/e_ref): the spiking mask decoder."""
+    """v with f_cal(v) = e, for e between the floor r0/e_ref and the saturation (clamped inside)."""
     f = cal.fit
     x = ((e * cal.e_ref - f.r0) / (f.k * f.s)).clamp_min(1e-12)
-    softplus_inv = x + torch.log(-torch.expm1(-x))  # log(exp(x) - 1), stable
-    return (f.s * softplus_inv + f.I0) / cal.i_scale
+    i_eff = f.s * (x + torch.log(-torch.expm1(-x))) + f.I0  # softplus^-1
+    y = ((cal.i_max - i_eff) / cal.i_soft).clamp_min(1e-12)
+    return (cal.i_max - cal.i_soft * (y + torch.log(-torch.expm1(-y)))) / cal.i_scale
 
 
 def burst_prob(u: torch.Tensor, cal: Calibration) -> torch.Tensor:

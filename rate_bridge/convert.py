@@ -94,7 +94,7 @@ class BridgeConfig:
 
     def check_countable(self, cal: Calibration) -> None:
         """Refuse windows in which even the fastest measured ensemble expects < 1 event."""
-        r_max = float(cal.fit.event_rate(600.0))
+        r_max = float(cal.rate_hz_of_current(cal.i_max))
         for key, n in (("n", self.n), ("n_conv", self.n_conv)):
             expected = r_max * n * self.t_count_ms * 1e-3
             if expected < 1.0:
@@ -409,13 +409,13 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
         with np.errstate(invalid="ignore", divide="ignore"):
             pburst[name] = np.where(ev > 0, bu / np.maximum(ev, 1), np.nan)
         if s.output:
-            rate[name] = cal.fit.event_rate(i_scale_out * ref["v_out"])
+            rate[name] = cal.rate_hz_of_current(i_scale_out * ref["v_out"])
         else:
             rate[name] = ref["e"][name] * cal.e_ref
     for pre_name, syn, pathway in deferred:
         ledger.add_synapses(pre_name, np.asarray(syn.i[:]), pathway, "spike")
     counts = ledger.count(starts, starts + t_count)
-    e0 = float(cal.fit.event_rate(0.0))
+    e0 = float(cal.rate_hz_of_current(0.0))
     t2 = time.perf_counter()
     return {
         "rate": rate, "spike": spike, "burst_prob": pburst,

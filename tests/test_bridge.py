@@ -19,15 +19,22 @@ def test_calibrated_activation_matches_fit_and_autograd():
     v = torch.linspace(-3, 3, 25, dtype=torch.float64, requires_grad=True)
     e = C.event_rate(v, cal)
     # the numpy fit, in Hz, divided by e_ref
-    np.testing.assert_allclose(e.detach().numpy(), cal.fit.event_rate(cal.i_scale * v.detach().numpy()) / cal.e_ref,
-                               rtol=1e-8)
+    np.testing.assert_allclose(e.detach().numpy(), cal.rate_hz(v.detach().numpy()) / cal.e_ref, rtol=1e-8)
+    # inside the measured range the saturation is negligible: the numpy fit itself
+    low = v.detach().numpy() < 0.3
+    np.testing.assert_allclose(e.detach().numpy()[low], cal.fit.event_rate(cal.i_scale * v.detach().numpy()[low]) / cal.e_ref,
+                               rtol=1e-3)
+    assert e[-1] <= cal.fit.event_rate(cal.i_max) / cal.e_ref  # saturates at the top of the sweep
     (g,) = torch.autograd.grad(e.sum(), v)
     np.testing.assert_allclose(g.numpy(), C.event_rate_deriv(v.detach(), cal).numpy(), rtol=1e-8)
-    assert g[-1] == pytest.approx(1.0, abs=0.05)  # i_scale = e_ref/k: slope -> 1 for large v, like ReLU
+    assert g[12] == pytest.approx(C.event_rate_deriv(torch.tensor(0.0, dtype=torch.float64), cal))
+    assert 0.5 < float(C.event_rate_deriv(torch.tensor(0.3, dtype=torch.float64), cal)) < 1.0  # i_scale = e_ref/k
+    assert g[-1] < 1e-3  # saturated
     act = C.calibrated_activation(cal)
     h = act.h(e.detach(), v.detach())
     np.testing.assert_allclose((h * e).detach().numpy(), g.numpy(), rtol=1e-8)  # h(e) e = f'(v)
-    np.testing.assert_allclose(C.inverse_event_rate(e.detach(), cal).numpy(), v.detach().numpy(), atol=1e-9)
+    mid = (v.detach() > -0.6) & (v.detach() < 0.8)
+    np.testing.assert_allclose(C.inverse_event_rate(e.detach()[mid], cal).numpy(), v.detach().numpy()[mid], atol=1e-6)
     p = C.burst_prob(torch.tensor([-50.0, 0.0, 50.0]), cal)
     assert p[0] == pytest.approx(cal.fit.p_lo, abs=1e-6) and p[2] == pytest.approx(cal.fit.p_hi, abs=1e-6)
     assert p[1] == pytest.approx(0.5 * (cal.fit.p_lo + cal.fit.p_hi))

@@ -101,3 +101,32 @@ def test_bad_connection_probability_raises_before_building():
         burst_plastic_synapses(a, b, p=1.5)
     with pytest.raises(MburstError, match="n="):
         event_source_group(0)
+
+
+def test_simulate_plasticity_command_writes_outputs(tmp_path):
+    import json
+
+    from experiments.cli import main
+
+    out = tmp_path / "run"
+    rc = main(["simulate", "plasticity", "--out", str(out), "--duration", "1", "--levels", "3",
+               "--post-per-level", "3", "--n-pre", "4", "--seed", "2"])
+    assert rc == 0
+    for name in ("config.json", "metrics.json", "dw_vs_p.png", "dw_vs_p.md", "dw_vs_p.csv"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["dw_mean"]) == 3 and np.isfinite(metrics["corr"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "plasticity", "--eta", "-1"],
+    ["simulate", "propagation", "--n-pyr", "0"],
+    ["simulate", "propagation", "--p", "1.5"],
+    ["simulate", "xor", "--n", "0"],
+])
+def test_simulate_commands_reject_bad_configuration(tmp_path, argv, capsys):
+    from experiments.cli import main
+
+    assert main([*argv, "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error:" in err[0]

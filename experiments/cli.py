@@ -23,6 +23,16 @@ from . import commands as _commands_pkg
 from .settings import REPO_ROOT
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where there is a default and the help text does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def _discover(package) -> list:
     modules = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
@@ -45,7 +55,7 @@ def add_subcommands(subparsers, modules: list, prefix: str) -> None:
     for module in modules:
         parser = subparsers.add_parser(
             module.NAME, help=module.HELP, description=(module.__doc__ or module.HELP).strip(),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         if getattr(module, "RUN_DIR", True):
             add_run_options(parser, f"{prefix}{module.NAME}")

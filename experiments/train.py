@@ -202,7 +202,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                running["loss"] += float(loss) * len(mask)
+                running["loss"] += float(loss.detach()) * len(mask)
                 running["n"] += len(mask)
                 running["counts"].update(prob.detach(), mask)
                 running["activity"].update(model.hidden_activities())

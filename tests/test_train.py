@@ -48,7 +48,9 @@ def test_activity_and_auc():
 
 @pytest.fixture(scope="module")
 def cache_env(tmp_path_factory):
-    env = dict(os.environ, MBURST_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONHASHSEED="0")
+    # One thread: float reductions then run in one fixed order whatever the machine's load.
+    env = dict(os.environ, MBURST_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONHASHSEED="0",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
 
 

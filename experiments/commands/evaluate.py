@@ -21,6 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", nargs="+", choices=("train", "test", "proxy", "all"), default=None,
                         help="splits to score (default: train test proxy on the training corpus, else all)")
     parser.add_argument("--batch-size", type=int, default=256, help="frames per evaluation batch")
+    parser.add_argument("--enhance", type=int, default=0, metavar="N",
+                        help="also resynthesise N utterances of the first split and score STOI/ESTOI/PESQ-WB/SI-SDR "
+                             "against the noisy input and the oracle masks (enhancement/ in the run folder; 0: off)")
     add_data_arguments(parser)
 
 
@@ -33,6 +36,8 @@ def main(args) -> int:
 
     if args.batch_size < 1:
         raise MburstError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.enhance < 0:
+        raise MburstError(f"--enhance must be >= 0, got {args.enhance}")
     model, state = load_checkpoint(args.checkpoint)
     corpus = corpus_from_args(args)
     check_features(state, corpus.meta, args.checkpoint)
@@ -49,5 +54,15 @@ def main(args) -> int:
             counts.tp + counts.fp + counts.fn + counts.tn) // corpus.ibm.shape[1], **activity}
         print(f"{name}: F1 {counts.f1:.4f}  accuracy {counts.accuracy:.2f} %  "
               f"active fraction {activity['active_fraction'].get('overall', float('nan')):.3f}")
+    if args.enhance > 0:
+        from experiments.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.reproduce import spread_utterances
+
+        chosen = spread_utterances(splits[names[0]], args.enhance, corpus)
+        rows = evaluate_enhancement(corpus, chosen, {state["model_name"]: checkpoint_masker(args.checkpoint)[:2]},
+                                    lc_db=corpus.meta.get("lc_db", 5.0))
+        write_enhancement_report(rows, args.out / "enhancement")
+        report["enhancement"] = summarise(rows)
+        print(f"enhancement: {len(chosen)} utterances scored -> {args.out / 'enhancement' / 'enhancement.md'}")
     atomic_write_json(args.out / "metrics.json", report)
     return 0

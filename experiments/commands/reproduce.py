@@ -29,19 +29,23 @@ def add_arguments(parser) -> None:
     over.add_argument("--batch-size", type=int, default=S, help="frames per batch")
     over.add_argument("--data", choices=("synthetic", "grid"), default=S, help="corpus source")
     over.add_argument("--n-utterances", type=int, default=S, help="synthetic size / GRID limit")
+    over.add_argument("--enhance-utterances", type=int, default=S,
+                      help="test utterances scored with STOI/ESTOI/PESQ/SI-SDR (0 skips the enhancement stage)")
     parser.add_argument("--data-root", type=Path, default=None, help="GRID root (default: $MBURST_DATA/grid)")
     parser.add_argument("--noise-root", type=Path, default=None, help="noise folder (default for grid: $MBURST_DATA/noise)")
     parser.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB", help="mixture SNRs in dB")
     parser.add_argument("--lc-db", type=float, default=5.0, help="IBM local criterion in dB")
     parser.add_argument("--on-error", choices=("fail", "skip"), default="fail", help="bad input files: fail or count and skip")
     parser.add_argument("--device", default="cpu", help="torch device for training")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train this many (run, model) pairs at once in separate processes, one torch thread each")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
 
 
 def main(args) -> int:
     from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
-    from experiments.reproduce import PROFILES, reproduce
+    from experiments.reproduce import PROFILES, enhancement_stage, reproduce
     from experiments.train import TrainConfig
     from rate_bridge.models import ModelConfig
 
@@ -54,7 +58,9 @@ def main(args) -> int:
     model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"])
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
                        weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device)
-    summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings)
+    stages = [enhancement_stage(corpus, settings["enhance_utterances"])] if settings["enhance_utterances"] > 0 else []
+    summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings, extra_stages=stages,
+                        jobs=args.jobs)
     for model, (mean, std) in summary["test_f1"].items():
         print(f"{model:>10}: test F1 {mean:.3f} ± {std:.3f}")
     print(f"report: {args.out / 'report.md'}")

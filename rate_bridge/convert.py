@@ -61,11 +61,11 @@ class BridgeConfig:
 
     n: int = 8  # cells per unit of dense and output layers
     n_conv: int = 1  # cells per unit of convolutional layers
-    t_settle_ms: float = 30.0
-    t_count_ms: float = 70.0
+    t_settle_ms: float = 100.0
+    t_count_ms: float = 100.0
     dt_ms: float = 0.1
-    tau_syn_ms: float = 5.0
-    max_fan_in: int = 16
+    tau_syn_ms: float = 40.0
+    max_fan_in: int = 40
     out_current_pA: float = 600.0
     background: bool = True
     reset: bool = False

@@ -9,7 +9,9 @@ def add_model_arguments(parser) -> None:
     group.add_argument("--channels", type=int, default=32, help="channels of every 3x3 convolution")
     group.add_argument("--embed", type=int, default=256, help="width of each branch's dense embedding")
     group.add_argument("--pbar", type=float, default=0.2, help="reference output burst probability pbar_L (burstprop)")
-    group.add_argument("--activation", choices=("relu",), default="relu", help="hidden-layer transfer function")
+    group.add_argument("--activation", choices=("relu", "calibrated"), default="relu",
+                       help="hidden-layer transfer function: relu, or calibrated = the spiking pyramidal population's "
+                            "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.calibration)")
 
 
 def add_train_arguments(parser) -> None:

@@ -66,6 +66,7 @@ Pure functions (``h_of_e``, ``output_burst_prob``, ``hidden_burst_probs``,
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -143,7 +144,13 @@ def register_activation(act: Activation) -> None:
     _ACTIVATIONS[act.name] = act
 
 
+#: Activations registered by importing a module (kept lazy: calibration reads the spiking fits).
+_REGISTERED_BY = {"calibrated": "rate_bridge.calibration"}
+
+
 def get_activation(name: str) -> Activation:
+    if name not in _ACTIVATIONS and name in _REGISTERED_BY:
+        importlib.import_module(_REGISTERED_BY[name])
     try:
         return _ACTIVATIONS[name]
     except KeyError:
@@ -151,7 +158,7 @@ def get_activation(name: str) -> Activation:
 
 
 def activation_names() -> tuple[str, ...]:
-    return tuple(sorted(_ACTIVATIONS))
+    return tuple(sorted(set(_ACTIVATIONS) | set(_REGISTERED_BY)))
 
 
 def h_of_e(e: torch.Tensor, activation: str | Activation, v: torch.Tensor | None = None) -> torch.Tensor:

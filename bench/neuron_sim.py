@@ -195,12 +195,14 @@ def child(args) -> dict:
     return result
 
 
-def run_child(impl: str, config: str, threads: int, cold: bool, args) -> dict:
+def run_child(impl: str, config: str, threads: int, cold: bool, args, omp_wait_policy: str = "") -> dict:
     cmd = [sys.executable, __file__, "--child", "--impl", impl, "--config", config, "--threads", str(threads),
            "--scale", str(args.scale), "--duration", str(args.duration), "--seed", str(args.seed)]
     if cold:
         cmd.append("--cold")
     env = dict(os.environ, PYTHONHASHSEED="0")
+    if omp_wait_policy:
+        env["OMP_WAIT_POLICY"] = omp_wait_policy
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -227,34 +229,38 @@ def main(argv=None) -> int:
         return 0
     if args.duration <= 0 or args.scale <= 0:
         parser.error("--duration and --scale must be positive")
-    plan = [("hand", "cpp", 2, True, "baseline: hand-written Brian2, cpp_standalone 2 threads (cold build)"),
-            ("hand", "cpp", 2, False, "baseline: hand-written Brian2, cpp_standalone 2 threads (warm rebuild)"),
-            ("mburst", "cpp", 1, True, "mburst cpp_standalone 1 thread (cold build)"),
-            ("mburst", "cpp", 1, False, "mburst cpp_standalone 1 thread (warm rebuild)"),
-            ("mburst", "cpp", 2, True, "mburst cpp_standalone 2 threads (cold build)"),
-            ("mburst", "cpp", 2, False, "mburst cpp_standalone 2 threads (warm rebuild)")]
+    # (impl, config, threads, cold build, OpenMP wait policy, label)
+    plan = [("hand", "cpp", 1, False, "", "baseline: hand-written Brian2, cpp_standalone 1 thread"),
+            ("hand", "cpp", 2, False, "", "baseline: hand-written Brian2, cpp_standalone 2 threads"),
+            ("mburst", "cpp", 1, True, "", "mburst cpp_standalone 1 thread (cold build)"),
+            ("mburst", "cpp", 1, False, "", "mburst cpp_standalone 1 thread (warm rebuild)"),
+            ("mburst", "cpp", 2, False, "", "mburst cpp_standalone 2 threads (warm rebuild)"),
+            ("mburst", "cpp", 2, False, "passive", "mburst cpp_standalone 2 threads, OMP_WAIT_POLICY=passive")]
     if not args.skip_cython:
-        plan.append(("mburst", "cython", 0, False, "mburst cython (runtime)"))
+        plan.append(("mburst", "cython", 0, False, "", "mburst cython (runtime)"))
     results = []
     from tqdm import tqdm
 
-    for impl, config, threads, cold, label in tqdm(plan, desc="configurations", file=sys.stderr):
-        res = run_child(impl, config, threads, cold, args)
+    for impl, config, threads, cold, policy, label in tqdm(plan, desc="configurations", file=sys.stderr):
+        res = run_child(impl, config, threads, cold, args, omp_wait_policy=policy)
         res["label"] = label
         results.append(res)
-    base = next(r for r in results if r["impl"] == "hand" and not r["cold"])
+    baselines = {r["threads"]: r for r in results if r["impl"] == "hand"}
     first = results[0]
-    print(f"network: {first['n_neurons']} neurons, {first['n_synapses']} synapses (mburst: "
-          f"{results[2]['n_synapses']}), {args.duration:g} s at dt 0.1 ms; machine: {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'configuration':<64} {'neuron-steps/s':>14} {'syn events/s':>13} {'sim s':>7} {'build s':>8} "
+    print(f"network: {first['n_neurons']} neurons, {first['n_synapses']} synapses, {args.duration:g} s at dt 0.1 ms; "
+          f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs included)")
+    print(f"{'configuration':<60} {'neuron-steps/s':>14} {'syn events/s':>13} {'sim s':>7} {'build s':>8} "
           f"{'make s':>7} {'peak MB':>8} {'ratio':>6}")
     for r in results:
+        base = baselines.get(max(r["threads"], 1))
         ratio = r["neuron_steps_per_s"] / base["neuron_steps_per_s"]
         make = f"{r['make_s']:.2f}" if r.get("make_s") is not None else "-"
-        print(f"{r['label']:<64} {r['neuron_steps_per_s'] / 1e6:>12.2f} M {r['syn_events_per_s'] / 1e6:>11.2f} M "
+        print(f"{r['label']:<60} {r['neuron_steps_per_s'] / 1e6:>12.2f} M {r['syn_events_per_s'] / 1e6:>11.2f} M "
               f"{r['sim_s']:>7.2f} {r['build_s']:>8.2f} {make:>7} {r['peak_rss_mb']:>8.0f} {ratio:>6.2f}")
-    print("ratio = neuron-steps/s over the baseline (hand-written, cpp_standalone 2 threads, warm) of this run")
+    print("ratio = neuron-steps/s over the hand-written baseline with the same number of threads, same run "
+          "(cython: over the 1-thread baseline)")
+    print("build s = network construction + code generation + compile (standalone) or first-run compile (cython); "
+          "make s = the C++ compile alone; peak MB = the simulation process (standalone: the binary)")
     print("firing rates (Hz): " + "; ".join(f"{r['impl']}/{r['config']}/{r['threads']}: "
                                           + ", ".join(f"{k} {v:.1f}" for k, v in r["mean_rate_hz"].items())
                                           for r in results if not r["cold"]))

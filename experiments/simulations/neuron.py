@@ -123,8 +123,8 @@ def run_multiplexing(args) -> int:
     _write_table(out, "sensitivities", ["measure", "somatic sweep", "dendritic sweep"],
                  [["span of E (share of its range)", sens["span_E_soma"], sens["span_E_dend"]],
                   ["span of P (share of its range)", sens["span_P_soma"], sens["span_P_dend"]],
-                  ["|ln fold change| of E", sens["fold_E_soma"], sens["fold_E_dend"]],
-                  ["|ln fold change| of P", sens["fold_P_soma"], sens["fold_P_dend"]]])
+                  ["abs(ln fold change) of E", sens["fold_E_soma"], sens["fold_E_dend"]],
+                  ["abs(ln fold change) of P", sens["fold_P_soma"], sens["fold_P_dend"]]])
     if args.demo_cells < 10 or args.demo_duration <= 0:
         raise MburstError("--demo-cells must be >= 10 and --demo-duration positive")
     demo = multiplexing_demo(n=args.demo_cells, duration=args.demo_duration, target=args.target, seed=args.seed)

@@ -111,7 +111,7 @@ def cross_check(spiking: dict | None, rate: dict) -> str:
     sp = spiking["counts"].spikes / spiking["frames"]
     units = spiking.get("units") or 1
     per_unit = sp / units
-    line += (f"Spiking {spiking['model']}: {sp:.0f} spikes/frame over {units} rate units "
+    line += (f"{spiking['model']}: {sp:.0f} spikes/frame over {units} rate units "
              f"({per_unit:.3f} spikes per unit and frame). ")
     if "mburst" in rate and "multimodal" in rate:
         lower = rate["mburst"]["active"] < rate["multimodal"]["active"]

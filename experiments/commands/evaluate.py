@@ -42,8 +42,8 @@ def main(args) -> int:
     corpus = corpus_from_args(args)
     check_features(state, corpus.meta, args.checkpoint)
     same_corpus = corpus.meta.get("cache_key") == state.get("corpus", {}).get("cache_key")
-    names = args.split or (["train", "test", "proxy"] if same_corpus else ["all"])
     splits = corpus.split(state["train_config"]["split_seed"])
+    names = args.split or ([n for n in ("train", "test", "proxy") if len(splits[n])] if same_corpus else ["all"])
     report = {"checkpoint": str(args.checkpoint), "model": state["model_name"], "corpus": str(corpus.path),
               "same_corpus_as_training": same_corpus, "splits": {}}
     for name in names:

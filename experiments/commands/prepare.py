@@ -20,34 +20,23 @@ HELP = "decode, detect lips, mix noise and cache features (GRID or synthetic)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", choices=("grid", "synthetic"), default="synthetic",
-                        help="corpus source: real GRID videos or the built-in synthetic corpus")
-    parser.add_argument("--data-root", type=Path, default=None,
-                        help="GRID root (sN/*.mpg, alignments/sN/*.align, optional audio/sN/*.wav); default $MBURST_DATA/grid")
-    parser.add_argument("--noise-root", type=Path, default=None,
-                        help="folder of noise .wav files at any rate; default $MBURST_DATA/noise for GRID, synthetic noises for --data synthetic")
-    parser.add_argument("--speakers", nargs="+", default=None, metavar="SN", help="GRID speakers to use (default: every sN folder)")
-    parser.add_argument("--snrs", nargs="+", type=float, default=[-12.0, -6.0, 0.0, 6.0], metavar="DB",
-                        help="mixture SNRs in dB; each clean utterance yields one noisy copy per SNR")
-    parser.add_argument("--lc-db", type=float, default=5.0, help="local criterion LC of the ideal binary mask, dB")
-    parser.add_argument("--n-utterances", type=int, default=None,
-                        help="synthetic corpus size (default 200), or a limit on the number of GRID videos (default all)")
-    parser.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                        help="bad input file: stop with a one-line error, or skip it and report it at the end")
+    from experiments.datasets import add_data_arguments
+
+    add_data_arguments(parser)
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default $MBURST_CACHE or <repo>/.mburst_cache)")
     parser.add_argument("--workers", type=int, default=2, help="decode/detect worker processes")
     parser.add_argument("--detect-every", type=int, default=10, help="run face detection on every k-th video frame, track in between")
 
 
 def main(args) -> int:
-    from experiments.corpus import CorpusSpec, corpus_path, load_corpus, prepare_corpus, vision_mask_probe
+    import dataclasses
+
+    from experiments.corpus import corpus_path, load_corpus, prepare_corpus, vision_mask_probe
+    from experiments.datasets import spec_from_args
 
     if args.workers < 1:
         raise MburstError(f"--workers {args.workers}: must be >= 1")
-    spec = CorpusSpec(source=args.data, data_root=args.data_root, noise_root=args.noise_root,
-                      speakers=tuple(args.speakers) if args.speakers else None, snrs_db=tuple(args.snrs),
-                      lc_db=args.lc_db, n_utterances=args.n_utterances, seed=args.seed, on_error=args.on_error,
-                      detect_every=args.detect_every, workers=args.workers)
+    spec = dataclasses.replace(spec_from_args(args), detect_every=args.detect_every, workers=args.workers)
     t0 = time.perf_counter()
     cache_hit = (corpus_path(spec, args.cache) / "meta.json").is_file()
     path = prepare_corpus(spec, cache_root=args.cache, progress=True)

@@ -31,6 +31,9 @@ def add_arguments(parser) -> None:
     over.add_argument("--n-utterances", type=int, default=S, help="synthetic size / GRID limit")
     over.add_argument("--enhance-utterances", type=int, default=S,
                       help="test utterances scored with STOI/ESTOI/PESQ/SI-SDR (0 skips the enhancement stage)")
+    over.add_argument("--spiking-frames", type=int, default=S,
+                      help="test frames run through the spiking (Brian2) MBURST for the equivalence and energy tables "
+                           "(0 skips the spiking stage; `mburst bridge`/`mburst energy` run it at any size)")
     parser.add_argument("--data-root", type=Path, default=None, help="GRID root (default: $MBURST_DATA/grid)")
     parser.add_argument("--noise-root", type=Path, default=None, help="noise folder (default for grid: $MBURST_DATA/noise)")
     parser.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB", help="mixture SNRs in dB")
@@ -59,6 +62,10 @@ def main(args) -> int:
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
                        weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device)
     stages = [enhancement_stage(corpus, settings["enhance_utterances"])] if settings["enhance_utterances"] > 0 else []
+    if settings["spiking_frames"] > 0:
+        from experiments.spiking_stage import spiking_section
+
+        stages.append(lambda out, results: spiking_section(out, results, corpus, frames=settings["spiking_frames"]))
     summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings, extra_stages=stages,
                         jobs=args.jobs)
     for model, (mean, std) in summary["test_f1"].items():

@@ -85,6 +85,9 @@ def use_target(target: str = "auto", *, threads: int = 0, tag: str = "default", 
         build_dir = Path(directory) if directory is not None else standalone_directory(tag)
         build_dir.mkdir(parents=True, exist_ok=True)
         prefs.devices.cpp_standalone.openmp_threads = threads
+        # Brian2's default `make -j` starts one compiler per source file at once (dozens);
+        # bound it by the cores this process may use, or a 2-core machine thrashes.
+        prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{len(os.sched_getaffinity(0))}"]
         set_device("cpp_standalone", directory=str(build_dir), build_on_run=True, with_output=False,
                    clean=clean)
         _state["standalone_used"] = True

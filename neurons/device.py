@@ -16,6 +16,7 @@ build folder, so a rerun of the same shape is an incremental (warm) ``make``.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -55,7 +56,6 @@ def choose_target(target: str = "auto", n_neurons: int | None = None, duration=N
 
 def standalone_directory(tag: str) -> Path:
     """The build folder for standalone code of shape ``tag`` (under the mburst cache)."""
-    import os
 
     root = Path(os.environ.get("MBURST_CACHE", Path.home() / ".cache" / "mburst"))
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag) or "run"

@@ -43,27 +43,12 @@ from dataclasses import dataclass, field
 from brian2 import Hz, NeuronGroup, Quantity, farad, mV, ms, pF, second, volt
 
 from neurons.common import MburstError
-from neurons.params import SYNAPSE_PARAMS, SynapseParams, check_quantity
+from neurons.params import SYNAPSE_PARAMS, SynapseParams, check_count, check_probability, check_quantity
 
 __all__ = ["SimpleBurstParams", "event_source_group", "simple_burst_group", "NEVER"]
 
 NEVER = 1e9 * second
 """Placeholder time of 'no burst spike pending'."""
-
-
-def _check_size(owner: str, n) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise MburstError(f"{owner}: n={n!r} must be a positive integer")
-    return n
-
-
-def _check_prob(owner: str, name: str, value) -> None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MburstError(f"{owner}: {name}={value!r} must be a number in [0, 1]") from None
-    if not 0.0 <= v <= 1.0:
-        raise MburstError(f"{owner}: {name}={value!r} must lie in [0, 1]")
 
 
 def event_source_group(n: int, rate=10 * Hz, p_burst=0.2, *, dead_time=20 * ms,
@@ -76,10 +61,10 @@ def event_source_group(n: int, rate=10 * Hz, p_burst=0.2, *, dead_time=20 * ms,
     Counters ``n_events``, ``n_bursts`` accumulate per neuron.
     """
     owner = "event_source_group"
-    _check_size(owner, n)
+    check_count(owner, "n", n)
     check_quantity(owner, "rate", rate * 1.0, Hz, nonnegative=True)
     check_quantity(owner, "dead_time", dead_time * 1.0, second, positive=True)
-    _check_prob(owner, "p_burst", p_burst)
+    check_probability(owner, "p_burst", p_burst)
     lo, hi = burst_delay
     check_quantity(owner, "burst_delay[0]", lo * 1.0, second, positive=True)
     check_quantity(owner, "burst_delay[1]", hi * 1.0, second, positive=True)
@@ -195,7 +180,7 @@ def simple_burst_group(n: int, params: SimpleBurstParams | None = None, name: st
     ``rate_tau``: also keep ``r_est``, the cell's own event rate low-passed with
     ``dr_est/dt = -r_est/rate_tau`` (+1/rate_tau per event), e.g. for an error-driven teacher.
     """
-    _check_size("simple_burst_group", n)
+    check_count("simple_burst_group", "n", n)
     params = (params or SimpleBurstParams()).validate()
     synapse_params = (synapse_params or SYNAPSE_PARAMS).validate()
     if params.t_ref <= params.burst_delay_hi:

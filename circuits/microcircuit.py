@@ -34,7 +34,7 @@ import numpy as np
 from brian2 import Hz, Quantity, TimedArray, ms, pA, second
 
 from neurons.common import MburstError
-from neurons.params import check_quantity
+from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
 
 __all__ = ["MicrocircuitConfig", "smooth_signals", "run_propagation", "pearson", "lagged_pearson"]
 
@@ -80,17 +80,12 @@ class MicrocircuitConfig:
     def validate(self) -> "MicrocircuitConfig":
         o = "MicrocircuitConfig"
         for name in ("n_pyr", "n_pv", "n_som"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise MburstError(f"{o}.{name}={v!r} must be an integer >= 1")
-        if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0.0 <= float(self.p) <= 1.0:
-            raise MburstError(f"{o}.p={self.p!r} must be a probability in [0, 1]")
+            check_count(o, name, getattr(self, name))
+        check_probability(o, "p", self.p)
         if self.stp not in ("normal", "swapped"):
             raise MburstError(f"{o}.stp={self.stp!r}; expected 'normal' or 'swapped'")
         for name in ("w_ff_soma", "w_ff_pv", "w_pv_soma", "w_fb_dend", "w_fb_som", "w_som_dend", "w_within_dend"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise MburstError(f"{o}.{name}={v!r} must be a finite number >= 0")
+            check_nonnegative(o, name, getattr(self, name))
         for name in ("i_soma0", "i_soma_amp", "i_dend0", "i_dend_amp"):
             check_quantity(o, name, getattr(self, name), pA)
         for name in ("signal_tau", "duration", "bin_size", "dt"):

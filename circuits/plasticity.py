@@ -40,17 +40,9 @@ import numpy as np
 from brian2 import Hz, Quantity, Synapses, ms, second, siemens
 
 from neurons.common import MburstError
-from neurons.params import check_quantity
+from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
 
 __all__ = ["BurstPlasticityParams", "burst_plastic_synapses", "rate_prediction"]
-
-
-def _check_nonneg_number(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise MburstError(f"{owner}.{name}={value!r} must be a finite number")
-    if value < 0:
-        raise MburstError(f"{owner}.{name}={value!r} must not be negative")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -77,13 +69,11 @@ class BurstPlasticityParams:
 
     def validate(self) -> "BurstPlasticityParams":
         o = "BurstPlasticityParams"
-        _check_nonneg_number(o, "eta", self.eta)
+        check_nonnegative(o, "eta", self.eta)
         check_quantity(o, "tau_pre", self.tau_pre, second, positive=True)
         check_quantity(o, "tau_avg", self.tau_avg, second, positive=True)
         check_quantity(o, "e0", self.e0, Hz, positive=True)
-        p0 = _check_nonneg_number(o, "p0", self.p0)
-        if p0 > 1:
-            raise MburstError(f"{o}.p0={self.p0!r} must lie in [0, 1]")
+        check_probability(o, "p0", self.p0)
         lo = float(self.w_min) if isinstance(self.w_min, numbers.Real) else None
         hi = float(self.w_max) if isinstance(self.w_max, numbers.Real) else None
         if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
@@ -127,8 +117,8 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
         raise MburstError(f"burst_plastic_synapses: post={post.name!r} has no online 'event'/'burst' detection")
     if transmit not in ("event", "spike"):
         raise MburstError(f"burst_plastic_synapses: transmit={transmit!r}; expected 'event' or 'spike'")
-    if i is None and (isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0):
-        raise MburstError(f"burst_plastic_synapses: p={p!r} must be a probability in [0, 1]")
+    if i is None:
+        check_probability("burst_plastic_synapses", "p", p)
     if (i is None) != (j is None):
         raise MburstError("burst_plastic_synapses: give both i and j, or neither")
     silent = target_var is None or g_max is None or float(np.asarray(g_max)) == 0.0
@@ -232,11 +222,9 @@ def plasticity_curve(p_values=tuple(np.round(np.linspace(0.0, 0.5, 11), 3)), *, 
     p_values = np.asarray(p_values, dtype=float)
     if p_values.ndim != 1 or p_values.size < 2 or np.any((p_values < 0) | (p_values > 1)):
         raise MburstError(f"plasticity_curve: p_values={p_values.tolist()!r} must be >= 2 probabilities in [0, 1]")
-    if not 0.0 <= pbar0 <= 1.0:
-        raise MburstError(f"plasticity_curve: pbar0={pbar0!r} must lie in [0, 1]")
-    for name, n in (("n_post_per_level", n_post_per_level), ("n_pre", n_pre)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise MburstError(f"plasticity_curve: {name}={n!r} must be a positive integer")
+    check_probability("plasticity_curve", "pbar0", pbar0)
+    check_count("plasticity_curve", "n_post_per_level", n_post_per_level)
+    check_count("plasticity_curve", "n_pre", n_pre)
     check_quantity("plasticity_curve", "duration", duration * 1.0, second, positive=True)
 
     use_target(target, tag="circuits_plasticity_curve")

@@ -39,7 +39,6 @@ is read as 1 when above ``(rate_hi + rate_lo)/2``.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -47,7 +46,7 @@ import numpy as np
 from brian2 import Hz, Quantity, TimedArray, ms, nS, pA, second
 
 from neurons.common import MburstError
-from neurons.params import check_quantity
+from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
 
 from .plasticity import BurstPlasticityParams
 
@@ -97,21 +96,15 @@ class XORConfig:
     def validate(self) -> "XORConfig":
         o = "XORConfig"
         for name in ("n", "n_hidden", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise MburstError(f"{o}.{name}={v!r} must be an integer >= 1")
+            check_count(o, name, getattr(self, name))
         for name in ("p", "learn_fraction", "w_balance", "w_init_lo", "w_init_hi"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-                raise MburstError(f"{o}.{name}={v!r} must lie in [0, 1]")
+            check_probability(o, name, getattr(self, name))
         if not 0 < self.learn_fraction < 1:
             raise MburstError(f"{o}.learn_fraction={self.learn_fraction!r} must lie strictly between 0 and 1")
         if self.w_init_hi < self.w_init_lo:
             raise MburstError(f"{o}: w_init_hi must be >= w_init_lo")
         for name in ("eta_ih", "eta_ho"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise MburstError(f"{o}.{name}={v!r} must be a finite number >= 0")
+            check_nonnegative(o, name, getattr(self, name))
         for name in ("t_present", "rate_tau", "tau_avg", "tau_pre", "dt"):
             check_quantity(o, name, getattr(self, name), second, positive=True)
         for name in ("rate_on", "rate_off", "rate_hi", "rate_lo", "noise_rate"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from brian2 import Hz, Quantity, amp, farad, mV, ms, nS, pA, pF, second, siemens, volt
@@ -26,7 +27,7 @@ from .common import MburstError
 __all__ = [
     "PyramidalParams", "AdExParams", "PV_PARAMS", "SOM_PARAMS", "STPParams", "STD", "STF",
     "SynapseParams", "SYNAPSE_PARAMS", "BackgroundParams", "COMPARTMENTS", "RECEPTORS", "PATHWAYS",
-    "check_quantity",
+    "check_quantity", "check_count", "check_probability", "check_nonnegative",
 ]
 
 COMPARTMENTS = ("soma", "dendrite")
@@ -60,6 +61,31 @@ def check_quantity(owner: str, name: str, value, unit, *, positive: bool = False
         raise MburstError(f"{label}={value!r} must be positive")
     if nonnegative and magnitude < 0:
         raise MburstError(f"{label}={value!r} must not be negative")
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_count(owner: str, name: str, value) -> int:
+    """Raise :class:`MburstError` unless ``value`` is an ``int`` >= 1 (``bool`` is refused); return it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise MburstError(f"{owner}.{name}={value!r} must be an integer >= 1")
+    return value
+
+
+def check_probability(owner: str, name: str, value) -> float:
+    """Raise :class:`MburstError` unless ``value`` is a real number in [0, 1] (not ``bool``); return it as float."""
+    if not _is_real(value) or not 0.0 <= float(value) <= 1.0:
+        raise MburstError(f"{owner}.{name}={value!r} must lie in [0, 1]")
+    return float(value)
+
+
+def check_nonnegative(owner: str, name: str, value) -> float:
+    """Raise :class:`MburstError` unless ``value`` is a finite real number >= 0 (not ``bool``); return it as float."""
+    if not _is_real(value) or not math.isfinite(float(value)) or value < 0:
+        raise MburstError(f"{owner}.{name}={value!r} must be a finite number >= 0")
+    return float(value)
 
 
 def _check_number(owner: str, name: str, value, lo=None, hi=None) -> None:

@@ -42,7 +42,6 @@ reports the difference when they are switched on.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -305,14 +304,13 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     'counts': {layer: LayerCounts over the counting windows}, 'frames', 'cells', 'wall_s':
     {'build_run', 'decode'}, 'i_scale_out', 'target'}``.
     """
-    from brian2 import (EventMonitor, Network, SpikeMonitor, Synapses, TimedArray, amp, defaultclock, ms, pA,
-                        second)
+    from brian2 import EventMonitor, Network, SpikeMonitor, Synapses, TimedArray, defaultclock, ms, pA
     from brian2 import seed as brian_seed
 
     from neurons.bursts import detect_population
     from neurons.device import use_target
     from neurons.inputs import payeur_background
-    from neurons.params import STD, STF, PyramidalParams
+    from neurons.params import PyramidalParams
 
     from .energy import SpikeLedger
 

@@ -74,6 +74,7 @@ class BridgeConfig:
     target: str = "cpp_standalone"
     threads: int = 0
     seed: int = 0
+    build_tag: str = "bridge"  # standalone build folder; concurrent processes need different tags
 
     def validate(self) -> "BridgeConfig":
         for key in ("n", "n_conv", "max_fan_in"):
@@ -329,7 +330,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     t0 = time.perf_counter()
     dt = cfg.dt_ms * ms
     t_frame = cfg.t_frame_ms * ms
-    chosen = use_target(cfg.target, threads=cfg.threads, tag="bridge",
+    chosen = use_target(cfg.target, threads=cfg.threads, tag=cfg.build_tag,
                         n_neurons=sum(net.cells().values()), duration=n_frames * t_frame)
     defaultclock.dt = dt
     brian_seed(cfg.seed)

@@ -39,6 +39,7 @@ def add_bridge_arguments(parser) -> None:
     g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="cpp_standalone",
                    help="Brian2 code generation target")
     g.add_argument("--threads", type=int, default=0, help="OpenMP threads for cpp_standalone (0: none)")
+    g.add_argument("--build-tag", default="bridge", help="standalone build folder name (give concurrent runs different tags)")
 
 
 def bridge_config_from_args(args):
@@ -46,7 +47,8 @@ def bridge_config_from_args(args):
 
     return BridgeConfig(n=args.n, n_conv=args.n_conv, t_count_ms=args.t_count, t_settle_ms=args.t_settle,
                         reset=args.reset, feedback=args.feedback, interneurons=args.interneurons,
-                        target=args.target, threads=args.threads, seed=args.seed).validate()
+                        target=args.target, threads=args.threads, seed=args.seed,
+                        build_tag=args.build_tag).validate()
 
 
 def load_test_frames(args, state, n_frames: int):

@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 from brian2 import Hz, NeuronGroup, Quantity, farad, mV, ms, pF, second, volt
 
 from neurons.common import MburstError
-from neurons.params import SYNAPSE_PARAMS, SynapseParams, check_count, check_probability, check_quantity
+from neurons.params import SYNAPSE_PARAMS, SynapseParams, TwoCompartmentLeak, check_count, check_probability, check_quantity
+from neurons.pyramidal import COMPARTMENT_INPUT_EQUATIONS
 
 __all__ = ["SimpleBurstParams", "event_source_group", "simple_burst_group", "NEVER"]
 
@@ -102,7 +103,7 @@ def event_source_group(n: int, rate=10 * Hz, p_burst=0.2, *, dead_time=20 * ms,
 
 
 @dataclass(frozen=True)
-class SimpleBurstParams:
+class SimpleBurstParams(TwoCompartmentLeak):
     """The simplified XOR neuron of Payeur et al. (2021, Fig. 4); see the module docstring.
 
     Soma and dendrite time constants and capacitances are those of the full
@@ -121,14 +122,6 @@ class SimpleBurstParams:
     D_b: Quantity = field(default_factory=lambda: 6 * mV)
     burst_delay_lo: Quantity = field(default_factory=lambda: 5 * ms)
     burst_delay_hi: Quantity = field(default_factory=lambda: 15 * ms)
-
-    @property
-    def gL_s(self) -> Quantity:
-        return self.C_s / self.tau_s
-
-    @property
-    def gL_d(self) -> Quantity:
-        return self.C_d / self.tau_d
 
     def validate(self) -> "SimpleBurstParams":
         o = "SimpleBurstParams"
@@ -155,16 +148,7 @@ SIMPLE_BURST_EQUATIONS = """
 dv_s/dt = (-gL_s*(v_s - E_L) + I_syn_s + I_ff_s + I_ext_s) / C_s : volt (unless refractory)
 dI_ff_s/dt = -I_ff_s/tau_ampa : amp
 dv_d/dt = (-gL_d*(v_d - E_L) + I_syn_d + I_ext_d) / C_d : volt
-p_b = 1/(1 + exp(-(v_d - E_half)/D_b)) : 1
-I_syn_s = g_ampa_s*(E_exc - v_s) + g_gaba_s*(E_inh - v_s) : amp
-I_syn_d = g_ampa_d*(E_exc - v_d) + g_gaba_d*(E_inh - v_d) : amp
-dg_ampa_s/dt = -g_ampa_s/tau_ampa : siemens
-dg_gaba_s/dt = -g_gaba_s/tau_gaba : siemens
-dg_ampa_d/dt = -g_ampa_d/tau_ampa : siemens
-dg_gaba_d/dt = -g_gaba_d/tau_gaba : siemens
-I_ext_s : amp
-I_ext_d : amp
-t_burst : second
+p_b = 1/(1 + exp(-(v_d - E_half)/D_b)) : 1""" + COMPARTMENT_INPUT_EQUATIONS + """t_burst : second
 n_events : 1
 n_bursts : 1
 """

@@ -41,6 +41,7 @@ from brian2 import Hz, Quantity, Synapses, ms, second, siemens
 
 from neurons.common import MburstError
 from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
+from neurons.synapses import draw_connections
 
 __all__ = ["BurstPlasticityParams", "burst_plastic_synapses", "rate_prediction"]
 
@@ -172,12 +173,7 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
         namespace["learning_gate"] = gate
     syn = Synapses(pre, post, model=model, on_pre=on_pre, on_post=on_post, on_event=on_event,
                    namespace=namespace, name=name or f"{pre.name}_to_{post.name}_bdsp*")
-    if i is not None:
-        syn.connect(i=np.asarray(i, dtype=int), j=np.asarray(j, dtype=int))
-    elif pre is post:
-        syn.connect(condition="i != j", p=float(p))
-    else:
-        syn.connect(p=float(p))
+    draw_connections(syn, pre, post, p, i, j)
     syn.w = 0.5 * (params.w_min + params.w_max) if w_init is None else w_init
     syn.Ebar = params.e0
     syn.Bbar = params.p0 * params.e0

@@ -25,7 +25,7 @@ from brian2.units.fundamentalunits import DimensionMismatchError, get_dimensions
 from .common import MburstError
 
 __all__ = [
-    "PyramidalParams", "AdExParams", "PV_PARAMS", "SOM_PARAMS", "STPParams", "STD", "STF",
+    "PyramidalParams", "TwoCompartmentLeak", "AdExParams", "PV_PARAMS", "SOM_PARAMS", "STPParams", "STD", "STF",
     "SynapseParams", "SYNAPSE_PARAMS", "BackgroundParams", "COMPARTMENTS", "RECEPTORS", "PATHWAYS",
     "check_quantity", "check_count", "check_probability", "check_nonnegative",
 ]
@@ -100,8 +100,22 @@ def _check_number(owner: str, name: str, value, lo=None, hi=None) -> None:
         raise MburstError(f"{label}={value!r} must lie in [{lo}, {hi}]")
 
 
+class TwoCompartmentLeak:
+    """Leak conductances of a soma/dendrite pair, for parameter classes with ``C_s, tau_s, C_d, tau_d``."""
+
+    @property
+    def gL_s(self) -> Quantity:
+        """Somatic leak conductance C_s/tau_s (23.1 nS for the defaults): the unit of somatic weights."""
+        return self.C_s / self.tau_s
+
+    @property
+    def gL_d(self) -> Quantity:
+        """Dendritic leak conductance C_d/tau_d (24.3 nS for the defaults): the unit of dendritic weights."""
+        return self.C_d / self.tau_d
+
+
 @dataclass(frozen=True)
-class PyramidalParams:
+class PyramidalParams(TwoCompartmentLeak):
     """Two-compartment pyramidal cell (Payeur et al. 2021, Methods; Naud & Sprekeler 2018).
 
     Equations (currents in amperes, see :mod:`neurons.pyramidal`)::
@@ -142,16 +156,6 @@ class PyramidalParams:
     tau_theta: Quantity = _q(27 * ms)
     t_ref: Quantity = _q(3 * ms)
     burst_isi: Quantity = _q(16 * ms)
-
-    @property
-    def gL_s(self) -> Quantity:
-        """Somatic leak conductance C_s/tau_s (23.1 nS): the unit of somatic weights."""
-        return self.C_s / self.tau_s
-
-    @property
-    def gL_d(self) -> Quantity:
-        """Dendritic leak conductance C_d/tau_d (24.3 nS): the unit of dendritic weights."""
-        return self.C_d / self.tau_d
 
     def validate(self) -> "PyramidalParams":
         o = "PyramidalParams"

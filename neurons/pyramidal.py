@@ -31,16 +31,9 @@ from brian2 import NeuronGroup, second
 
 from .params import SYNAPSE_PARAMS, PyramidalParams, SynapseParams
 
-__all__ = ["pyramidal_group", "PYRAMIDAL_EQUATIONS", "pyramidal_equations"]
+__all__ = ["pyramidal_group", "PYRAMIDAL_EQUATIONS", "COMPARTMENT_INPUT_EQUATIONS", "pyramidal_equations"]
 
-PYRAMIDAL_EQUATIONS = """
-dv_s/dt = (-gL_s*(v_s - E_L) + g_s*f_d + w_s + I_syn_s + I_ext_s) / C_s : volt {unless}
-dv_d/dt = (-gL_d*(v_d - E_L) + g_d*f_d + w_d + c*K + I_syn_d + I_ext_d) / C_d : volt
-f_d = 1/(1 + exp(-(v_d - E_d)/D)) : 1
-K = int(t - t_spike < bap_duration + 0.5*dt) : 1
-dw_s/dt = -w_s/tau_ws : amp
-dw_d/dt = (-w_d + a_w*(v_d - E_L))/tau_wd : amp
-dtheta/dt = (theta_0 - theta)/tau_theta : volt
+COMPARTMENT_INPUT_EQUATIONS = """
 I_syn_s = g_ampa_s*(E_exc - v_s) + g_gaba_s*(E_inh - v_s) : amp
 I_syn_d = g_ampa_d*(E_exc - v_d) + g_gaba_d*(E_inh - v_d) : amp
 dg_ampa_s/dt = -g_ampa_s/tau_ampa : siemens
@@ -49,7 +42,19 @@ dg_ampa_d/dt = -g_ampa_d/tau_ampa : siemens
 dg_gaba_d/dt = -g_gaba_d/tau_gaba : siemens
 I_ext_s : amp
 I_ext_d : amp
-t_spike : second
+"""
+"""Inputs of a soma (v_s) and dendrite (v_d) pair: AMPA/GABA conductances per compartment
+(``dg/dt = -g/tau``, ``I_syn = g (E - v)``) and external currents ``I_ext_s``, ``I_ext_d``.
+Shared by the pyramidal cell and :mod:`circuits.burst_sources`; no braces (safe for ``str.format``)."""
+
+PYRAMIDAL_EQUATIONS = """
+dv_s/dt = (-gL_s*(v_s - E_L) + g_s*f_d + w_s + I_syn_s + I_ext_s) / C_s : volt {unless}
+dv_d/dt = (-gL_d*(v_d - E_L) + g_d*f_d + w_d + c*K + I_syn_d + I_ext_d) / C_d : volt
+f_d = 1/(1 + exp(-(v_d - E_d)/D)) : 1
+K = int(t - t_spike < bap_duration + 0.5*dt) : 1
+dw_s/dt = -w_s/tau_ws : amp
+dw_d/dt = (-w_d + a_w*(v_d - E_L))/tau_wd : amp
+dtheta/dt = (theta_0 - theta)/tau_theta : volt""" + COMPARTMENT_INPUT_EQUATIONS + """t_spike : second
 in_burst : 1
 n_spikes : 1
 n_events : 1

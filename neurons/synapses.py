@@ -25,7 +25,7 @@ from brian2 import Quantity, Synapses, second, seed as brian_seed, siemens
 from .common import MburstError
 from .params import COMPARTMENTS, PATHWAYS, RECEPTORS, STPParams
 
-__all__ = ["connect", "target_variable", "leak_conductance"]
+__all__ = ["connect", "draw_connections", "target_variable", "leak_conductance"]
 
 
 def _is_pyramidal(group) -> bool:
@@ -67,6 +67,17 @@ def _weight(post, target: str, weight) -> Quantity:
     if not isinstance(weight, numbers.Real) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
         raise MburstError(f"connect: weight={weight!r} must be a number >= 0 (leak-conductance units) or a conductance")
     return float(weight) * leak_conductance(post, target)
+
+
+def draw_connections(syn: Synapses, pre, post, p: float = 1.0, i=None, j=None) -> None:
+    """Create the connections of ``syn`` (from ``pre`` to ``post``): the index arrays ``i``, ``j``
+    when given, else each pair with probability ``p`` (autapses excluded when ``pre is post``)."""
+    if i is not None:
+        syn.connect(i=np.asarray(i, dtype=int), j=np.asarray(j, dtype=int))
+    elif pre is post:
+        syn.connect(condition="i != j", p=float(p))
+    else:
+        syn.connect(p=float(p))
 
 
 def connect(pre, post, stp: STPParams | None = None, target: str = "soma", receptor: str = "ampa",
@@ -130,12 +141,7 @@ def connect(pre, post, stp: STPParams | None = None, target: str = "soma", recep
                    name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
     if seed is not None:
         brian_seed(seed)
-    if i is not None:
-        syn.connect(i=np.asarray(i, dtype=int), j=np.asarray(j, dtype=int))
-    elif pre is post:
-        syn.connect(condition="i != j", p=float(p))
-    else:
-        syn.connect(p=float(p))
+    draw_connections(syn, pre, post, p, i, j)
     syn.w_syn = w
     if stp is not None:
         syn.x = 1.0

@@ -1,4 +1,4 @@
-"""Shared fixtures: real-data locations (skipped with a reason when absent)."""
+"""Shared fixtures: real-data locations (skipped with a reason when absent); one torch thread."""
 from __future__ import annotations
 
 import pytest
@@ -28,3 +28,14 @@ def noise_root(shared_data):
     if not any(root.glob("*.wav")):
         pytest.skip(f"no noise wav files under {root}")
     return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: one thread avoids OpenMP stalls on a loaded 2-core machine (torch imported only here)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,13 +20,7 @@ from neurons.common import MburstError
 from rate_bridge.burstprop import (BurstConv2d, BurstLinear, BurstParams, BurstPass, angle_deg, get_activation,
                                    h_of_e, output_burst_prob)
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP stalls on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 DT = torch.float64

@@ -10,13 +10,7 @@ import torch.nn.functional as F
 from neurons.common import MburstError
 from rate_bridge.models import ModelConfig, build_model, count_macs, update_angles
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP stalls on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = ModelConfig(n_bins=10, context=4, lip_hw=(6, 8), channels=2, embed=3)

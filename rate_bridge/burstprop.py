@@ -401,21 +401,39 @@ def _record(bp: BurstPass, spec: _LayerSpec, e, bb):
     bp.states[spec.name] = LayerState(e.detach(), bb[1].detach(), bb[0].detach(), silent)
 
 
+def _forward_tail(fctx, v, x, weight, y, bp: BurstPass, spec: _LayerSpec, out_key: int) -> torch.Tensor:
+    """Common end of a burstprop forward: e = f(v); keep x, the feedback weights (Y, or W when
+    tied), e and (only if the activation needs it) v for the backward."""
+    e = _apply_act(spec.act, v)
+    fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
+    fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
+    return e
+
+
+def _backward_head(fctx, grad_e, z):
+    """Common start of a burstprop backward: (x, Y, e, bb = [b, bbar], n) from the saved forward."""
+    x, y, e, v = fctx.saved_tensors
+    bb, n = _burst_signals(grad_e, e, v, z, fctx.bp, fctx.spec, fctx.out_key)
+    return x, y, e, bb, n
+
+
+def _backward_tail(fctx, e, bb, grad_w):
+    """Common end of a burstprop backward: record the layer's signals; the gradient of a separate Y
+    (it follows W's update) or None when Y is tied to W."""
+    _record(fctx.bp, fctx.spec, e, bb)
+    return grad_w.clone() if fctx.spec.separate_y else None
+
+
 class _BurstLinearFn(torch.autograd.Function):
     @staticmethod
     def forward(fctx, x, weight, bias, y, z, bp, spec, out_key):
-        v = F.linear(x, weight, bias)
-        e = _apply_act(spec.act, v)
-        fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
         fctx.z = z  # a buffer (no grad); learned in place during backward
-        fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
-        return e
+        return _forward_tail(fctx, F.linear(x, weight, bias), x, weight, y, bp, spec, out_key)
 
     @staticmethod
     def backward(fctx, grad_e):
-        x, y, e, v = fctx.saved_tensors
-        bp, spec = fctx.bp, fctx.spec
-        bb, n = _burst_signals(grad_e, e, v, fctx.z, bp, spec, fctx.out_key)
+        x, y, e, bb, n = _backward_head(fctx, grad_e, fctx.z)
+        bp = fctx.bp
         grad_x = None
         if fctx.needs_input_grad[0]:
             proj = bb.reshape(2 * e.shape[0], -1) @ y  # [Y b ; Y bbar] in one pass over Y
@@ -426,25 +444,19 @@ class _BurstLinearFn(torch.autograd.Function):
         # .grad = -(b - bbar) e_pre^T / n: one matmul, the sign and 1/n on the small result.
         grad_w = (delta.t() @ x).div_(-n)
         grad_bias = delta.sum(0).div_(-n) if fctx.needs_input_grad[2] else None
-        _record(bp, spec, e, bb)
-        grad_y = grad_w.clone() if spec.separate_y else None
-        return grad_x, grad_w, grad_bias, grad_y, None, None, None, None
+        return grad_x, grad_w, grad_bias, _backward_tail(fctx, e, bb, grad_w), None, None, None, None
 
 
 class _BurstConv2dFn(torch.autograd.Function):
     @staticmethod
     def forward(fctx, x, weight, bias, y, bp, spec, out_key):
-        v = F.conv2d(x, weight, bias, spec.stride, spec.padding)
-        e = _apply_act(spec.act, v)
-        fctx.bp, fctx.spec, fctx.out_key, fctx.in_key = bp, spec, out_key, _key_of(x)
-        fctx.save_for_backward(x, weight if y is None else y, e, v if spec.act.needs_v else None)
-        return e
+        return _forward_tail(fctx, F.conv2d(x, weight, bias, spec.stride, spec.padding), x, weight, y, bp, spec,
+                             out_key)
 
     @staticmethod
     def backward(fctx, grad_e):
-        x, y, e, v = fctx.saved_tensors
+        x, y, e, bb, n = _backward_head(fctx, grad_e, None)
         bp, spec = fctx.bp, fctx.spec
-        bb, n = _burst_signals(grad_e, e, v, None, bp, spec, fctx.out_key)
         delta = bb[0].sub_(bb[1])  # b - bbar, in place
         grad_bias = delta.sum((0, 2, 3)).div_(-n) if fctx.needs_input_grad[2] else None
         conv = (spec.stride, spec.stride), (spec.padding, spec.padding), (1, 1), False, (0, 0), 1
@@ -462,9 +474,7 @@ class _BurstConv2dFn(torch.autograd.Function):
         else:
             grad_w = torch.ops.aten.convolution_backward(delta, x, y, None, *conv, (False, True, False))[1]
         grad_w.div_(-n)
-        _record(bp, spec, e, bb)
-        grad_y = grad_w.clone() if spec.separate_y else None
-        return grad_x, grad_w, grad_bias, grad_y, None, None, None
+        return grad_x, grad_w, grad_bias, _backward_tail(fctx, e, bb, grad_w), None, None, None
 
 
 def _apply_act(act: Activation, v: torch.Tensor) -> torch.Tensor:

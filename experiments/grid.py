@@ -80,19 +80,30 @@ def _fir(up: int, down: int) -> np.ndarray:
     return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
 
 
-def read_wav(path: Path, target: int = SAMPLE_RATE) -> np.ndarray:
-    """A wav file at any rate -> mono float64 at ``target`` Hz, in [-1, 1] full scale."""
+def load_wav(path: Path, source: str | None = None) -> tuple[np.ndarray, int]:
+    """A wav file -> (float64 samples of shape (n, channels) in [-1, 1] full scale, rate in Hz).
+
+    A one-line :class:`MburstError` starting with ``source`` (default: the path) when the
+    file is missing, unreadable or has no samples.
+    """
     import soundfile as sf
 
     path = Path(path)
+    source = str(path) if source is None else source
     if not path.is_file():
-        raise MburstError(f"{path}: wav file not found")
+        raise MburstError(f"{source}: wav file not found")
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except Exception as err:  # noqa: BLE001 - libsndfile reports corrupt files in many ways
-        raise MburstError(f"{path}: cannot read wav ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise MburstError(f"{source}: cannot read wav ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     if data.shape[0] == 0:
-        raise MburstError(f"{path}: wav file has no samples")
+        raise MburstError(f"{source}: no samples in the wav file")
+    return data, rate
+
+
+def read_wav(path: Path, target: int = SAMPLE_RATE) -> np.ndarray:
+    """A wav file at any rate -> mono float64 at ``target`` Hz, in [-1, 1] full scale."""
+    data, rate = load_wav(path)
     return resample_to(data.mean(axis=1), rate, target, source=str(path))
 
 

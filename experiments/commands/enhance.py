@@ -46,23 +46,15 @@ def add_arguments(parser) -> None:
 def read_noisy_wav(path: Path, resample: bool = False, downmix: bool = False):
     """A wav for enhancement -> mono float64 at 16 kHz, with one-line errors for the wrong rate or channels."""
     import numpy as np
-    import soundfile as sf
 
     from neurons.common import MburstError
 
     from experiments.features import SAMPLE_RATE
-    from experiments.grid import resample_to
+    from experiments.grid import load_wav, resample_to
 
-    if not path.is_file():
-        raise MburstError(f"--audio {path}: file not found")
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise MburstError(f"--audio {path}: empty file")
-    try:
-        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except Exception as err:  # noqa: BLE001 - libsndfile reports bad files in many ways
-        raise MburstError(f"--audio {path}: cannot read audio ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-    if data.shape[0] == 0:
-        raise MburstError(f"--audio {path}: no samples")
+    data, rate = load_wav(path, source=f"--audio {path}")
     if data.shape[1] > 1:
         if not downmix:
             raise MburstError(f"--audio {path}: {data.shape[1]} channels, but enhancement needs mono (pass --downmix to average them)")

@@ -268,50 +268,52 @@ class SpikeLedger:
         return count_spiking(self, t_start, t_stop)
 
 
-def _seconds(values) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)  # Brian2 Quantity in seconds -> float seconds
-    return arr
+def _in_windows(t: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Mask of times inside any window ``[start, stop)`` (windows sorted, non-overlapping)."""
+    k = np.searchsorted(starts, t + 1e-12, side="right") - 1
+    return (k >= 0) & (t < stops[np.clip(k, 0, None)] - 1e-12)
 
 
-def _window(monitor, t_start: float, t_stop: float):
-    i = np.asarray(monitor.i[:], dtype=np.int64)
-    t = _seconds(monitor.t[:])
-    keep = (t >= t_start - 1e-12) & (t < t_stop - 1e-12)
-    return i[keep], t[keep], i, t
-
-
-def count_spiking(ledger: SpikeLedger, t_start: float, t_stop: float) -> dict[str, LayerCounts]:
+def count_spiking(ledger: SpikeLedger, t_start, t_stop) -> dict[str, LayerCounts]:
     """Per-layer counts inside ``[t_start, t_stop)`` (see :class:`SpikeLedger`).
 
-    Events/bursts use the 16 ms rule on the *whole* recorded train (so an event that
-    started before the window is not recounted), then keep those starting inside the
-    window; burst-triggered synapses transmit at the burst's second spike.
+    ``t_start``/``t_stop`` are scalars or equal-length arrays of sorted, non-overlapping
+    windows (seconds; e.g. the counting window of every frame). Events/bursts use the
+    16 ms rule on the *whole* recorded train (an event that started before a window is
+    not recounted), then keep those whose first spike (events) or second spike (bursts,
+    when burst-triggered synapses transmit) lies in a window.
     """
     from neurons.bursts import detect_population
 
-    if not t_stop > t_start:
-        raise MburstError(f"count_spiking: t_stop={t_stop} must exceed t_start={t_start}")
-    steps = int(round((t_stop - t_start) / ledger.dt))
+    starts = np.atleast_1d(np.asarray(t_start, dtype=float))
+    stops = np.atleast_1d(np.asarray(t_stop, dtype=float))
+    if starts.shape != stops.shape or not np.all(stops > starts):
+        raise MburstError(f"count_spiking: windows need t_stop > t_start (got {t_start!r}, {t_stop!r})")
+    if len(starts) > 1 and np.any(starts[1:] < stops[:-1]):
+        raise MburstError("count_spiking: windows must be sorted and must not overlap")
+    steps = int(np.round((stops - starts) / ledger.dt).sum())
     layers: dict[str, LayerCounts] = {}
     triggers: dict[str, dict[str, np.ndarray]] = {}
     for pop in ledger.pops.values():
         lc = layers.setdefault(pop.layer, LayerCounts())
-        si, st, all_i, all_t = _window(pop.monitor, t_start, t_stop)
-        trig = {"spike": si}
-        lc.spikes += len(si)
+        all_i = np.asarray(pop.monitor.i[:], dtype=np.int64)
+        all_t = np.asarray(pop.monitor.t[:], dtype=float)
+        inside = _in_windows(all_t, starts, stops)
+        trig = {"spike": all_i[inside]}
+        lc.spikes += int(inside.sum())
         if pop.updates:
             lc.neurons += pop.n
             lc.neuron_updates += pop.n * steps
         if pop.pyramidal:
             det = detect_population(all_i, all_t)
-            ev = (det.event_t >= t_start - 1e-12) & (det.event_t < t_stop - 1e-12)
-            bu = (det.burst_t >= t_start - 1e-12) & (det.burst_t < t_stop - 1e-12)
+            ev = _in_windows(det.event_t, starts, stops)
+            bu = _in_windows(det.burst_t, starts, stops)
             trig["event"], trig["burst"] = det.event_i[ev], det.burst_i[bu]
             lc.events += int(ev.sum())
             lc.bursts += int(bu.sum())
             if pop.plateau_monitor is not None:
-                pi, _, _, _ = _window(pop.plateau_monitor, t_start, t_stop)
-                lc.plateaus += len(pi)
+                pt = np.asarray(pop.plateau_monitor.t[:], dtype=float)
+                lc.plateaus += int(_in_windows(pt, starts, stops).sum())
         triggers[pop.name] = trig
     for syn in ledger.syns:
         pop = ledger.pops[syn.pre]

@@ -167,6 +167,8 @@ def fig3_energy(results: dict, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
     for col, split in enumerate(("train", "test")):
         for row, quantity in enumerate(("active_fraction", "mean_event_rate")):
@@ -178,6 +180,7 @@ def fig3_energy(results: dict, out: Path) -> Path:
                 ax.fill_between(epochs, c.mean(0) - c.std(0), c.mean(0) + c.std(0), alpha=0.2)
             ax.set_title(f"{split}: {quantity.replace('_', ' ')} (hidden units)", fontsize=10)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
     axes[0, 0].legend()
     fig.tight_layout()

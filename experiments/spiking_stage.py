@@ -188,7 +188,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     frames = min(frames, len(fs))
     audio, visual, ibm = fs.batch(list(range(frames)))
     twin, approx = calibrated_twin(model)
-    cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=40.0)
+    cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=100.0)
     summary = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
     rate = {}
     for m, path in ckpts.items():

@@ -87,10 +87,12 @@ def test_synaptic_events_formula():
 
 def test_counts_from_brian2_network_are_exact():
     """A SpikeGeneratorGroup with known spikes into a known fan-out; Brian2 itself counts deliveries."""
-    from brian2 import NeuronGroup, Network, SpikeGeneratorGroup, SpikeMonitor, Synapses, ms, prefs, start_scope
+    from brian2 import NeuronGroup, Network, SpikeGeneratorGroup, SpikeMonitor, Synapses, ms, start_scope
 
+    from neurons.device import use_target
+
+    use_target("numpy")  # also leaves a standalone device that an earlier test may have activated
     start_scope()
-    prefs.codegen.target = "numpy"
     # neuron 0: spikes at 0, 5 (burst: ISI < 16 ms), 30 ms (new event); neuron 1: 10 ms; neuron 2: 40, 60 ms
     times = np.array([0, 5, 30, 10, 40, 60]) * 1.0
     idx = np.array([0, 0, 0, 1, 2, 2])

@@ -387,12 +387,12 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     network = Network(*objects)
     t_total = n_frames * t_frame
     if chosen == "cpp_standalone" or not progress:
-        network.run(t_total)
+        network.run(t_total, namespace={})
     else:
         from tqdm import tqdm
 
         for _ in tqdm(range(n_frames), desc=f"spiking frames ({chosen})", unit="frame"):
-            network.run(t_frame)
+            network.run(t_frame, namespace={})
     t1 = time.perf_counter()
 
     # ---------------------------------------------------------------- decode

@@ -3,20 +3,81 @@
 Background (Payeur et al. 2021, Fig. 3 microcircuit): every neuron receives an
 excitatory and an inhibitory Poisson spike train at 500 Hz; each input spike
 increments ``g_ampa`` / ``g_gaba`` of the chosen compartment by its weight
-(in leak-conductance units, :class:`neurons.params.BackgroundParams`). Brian2's
-``PoissonInput`` draws the number of input spikes per time step from a
-binomial, so no spike generator group or synapse object is needed.
+(in leak-conductance units, :class:`neurons.params.BackgroundParams`). As in
+Brian2's ``PoissonInput``, the number of input spikes per time step is drawn
+from a binomial, ``k ~ Binomial(N, rate*dt)``, and ``g += w k`` in the
+``'synapses'`` slot, so no spike generator group or synapse object is needed.
+:class:`PoissonBackground` does this for *all* the inputs of one group in a
+single code object (one loop over the neurons, and one OpenMP parallel region
+per time step instead of one per input and receptor: with 2 threads every
+extra region is an extra fork/join barrier per step).
 """
 from __future__ import annotations
 
 import numpy as np
-from brian2 import Hz, PoissonInput, Quantity, amp, siemens
+from brian2 import Hz, Quantity, amp, siemens
+from brian2.core.variables import Variables
+from brian2.groups.group import CodeRunner
+from brian2.input.binomial import BinomialFunction
+from brian2.units.fundamentalunits import get_dimensions
 
 from .common import MburstError
 from .params import BackgroundParams, check_quantity
 from .synapses import _is_pyramidal, _weight, target_variable
 
-__all__ = ["poisson_background", "payeur_background", "inject_current"]
+__all__ = ["PoissonBackground", "poisson_background", "payeur_background", "inject_current"]
+
+
+class PoissonBackground(CodeRunner):
+    """Independent Poisson inputs onto several variables of one group, in one code object.
+
+    ``terms``: ``(variable, n_inputs, rate, weight)`` tuples. At every time step and
+    for every neuron and term, ``variable += weight * Binomial(n_inputs, rate*dt)``
+    (independent draws), in the ``when`` slot (default ``'synapses'``, as Brian2's
+    ``PoissonInput``, of which this is the multi-variable form).
+    """
+
+    def __init__(self, target, terms, when: str = "synapses", order: int = 0, name: str = "poissonbackground*"):
+        if not terms:
+            raise MburstError(f"PoissonBackground: no inputs given for group {target.name!r}")
+        lines, binomials, weights = [], [], []
+        for k, (var, n_inputs, rate, weight) in enumerate(terms):
+            if var not in target.variables:
+                raise MburstError(f"PoissonBackground: group {target.name!r} has no variable {var!r}")
+            dim = target.variables[var].dim
+            if get_dimensions(weight) is not dim:
+                raise MburstError(f"PoissonBackground: weight={weight!r} has not the unit of {target.name}.{var}")
+            binomial = BinomialFunction(n_inputs, rate * target.clock.dt, name="poissonbackground_binomial*")
+            binomials.append(binomial)
+            # the weight as a constant of full precision (not its printed repr)
+            weights.append((f"poissonbackground_weight_{k}", float(np.asarray(weight)), dim))
+            lines.append(f"{var} += {binomial.name}()*poissonbackground_weight_{k}")
+        self.terms = tuple(terms)
+        self._stored_dt = target.dt_[:]
+        self._group = target
+        CodeRunner.__init__(self, group=target, template="stateupdate", code="\n".join(lines), user_code="",
+                            when=when, order=order, name=name, clock=target.clock)
+        self.variables = Variables(self)
+        for binomial in binomials:
+            self.variables._add_variable(binomial.name, binomial)
+        for name, value, dim in weights:
+            self.variables.add_constant(name, value, dimensions=dim)
+
+    def before_run(self, run_namespace):
+        if self._group.dt_ != self._stored_dt:
+            raise MburstError(f"PoissonBackground: the dt of {self._group.name!r} changed after its background "
+                              "was created; create the background after setting dt")
+        CodeRunner.before_run(self, run_namespace=run_namespace)
+
+
+def _background_terms(group, rate: Quantity, w_exc, w_inh, target: str, n_inputs: int) -> list:
+    terms = []
+    for receptor, weight in (("ampa", w_exc), ("gaba", w_inh)):
+        var = target_variable(group, target, receptor)
+        w = _weight(group, target, weight)
+        if float(w / siemens) != 0.0:
+            terms.append((var, n_inputs, rate, w))
+    return terms
 
 
 def poisson_background(group, rate: Quantity = 500 * Hz, w_exc: float = 0.35, w_inh: float = 0.35,
@@ -25,32 +86,29 @@ def poisson_background(group, rate: Quantity = 500 * Hz, w_exc: float = 0.35, w_
 
     ``rate``: rate of each of the ``n_inputs`` independent trains per neuron and receptor;
     ``w_exc``/``w_inh``: increments in leak units of the target (or conductances).
-    Returns the ``PoissonInput`` objects (add them to your ``Network``).
+    Returns a list with one :class:`PoissonBackground` (empty if both weights are 0); add it to your ``Network``.
     """
     check_quantity("poisson_background", "rate", rate, Hz, nonnegative=True)
-    if not isinstance(n_inputs, int) or n_inputs < 1:
+    if not isinstance(n_inputs, int) or isinstance(n_inputs, bool) or n_inputs < 1:
         raise MburstError(f"poisson_background: n_inputs={n_inputs!r} must be a positive integer")
-    inputs = []
-    for receptor, weight in (("ampa", w_exc), ("gaba", w_inh)):
-        var = target_variable(group, target, receptor)
-        w = _weight(group, target, weight)
-        if float(w / siemens) == 0.0:
-            continue
-        inputs.append(PoissonInput(group, var, N=n_inputs, rate=rate, weight=w))
-    return inputs
+    terms = _background_terms(group, rate, w_exc, w_inh, target, n_inputs)
+    return [PoissonBackground(group, terms)] if terms else []
 
 
 def payeur_background(group, kind: str, params: BackgroundParams | None = None) -> list:
-    """The Payeur et al. background for ``kind`` in {'pyramidal', 'pv', 'som'}."""
+    """The Payeur et al. background for ``kind`` in {'pyramidal', 'pv', 'som'}: a list with one
+    :class:`PoissonBackground` holding all of the group's inputs (pyramidal: soma and dendrite, E and I)."""
     params = (params or BackgroundParams()).validate()
     if kind == "pyramidal":
         if not _is_pyramidal(group):
             raise MburstError(f"payeur_background: group {group.name!r} is not a pyramidal_group")
-        return (poisson_background(group, params.rate, *params.pyr_soma, target="soma")
-                + poisson_background(group, params.rate, *params.pyr_dendrite, target="dendrite"))
-    if kind in ("pv", "som"):
-        return poisson_background(group, params.rate, *getattr(params, kind), target="soma")
-    raise MburstError(f"payeur_background: kind={kind!r}; expected 'pyramidal', 'pv' or 'som'")
+        terms = (_background_terms(group, params.rate, *params.pyr_soma, "soma", 1)
+                 + _background_terms(group, params.rate, *params.pyr_dendrite, "dendrite", 1))
+    elif kind in ("pv", "som"):
+        terms = _background_terms(group, params.rate, *getattr(params, kind), "soma", 1)
+    else:
+        raise MburstError(f"payeur_background: kind={kind!r}; expected 'pyramidal', 'pv' or 'som'")
+    return [PoissonBackground(group, terms)] if terms else []
 
 
 def inject_current(group, current, target: str = "soma") -> None:

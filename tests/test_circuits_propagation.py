@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("brian2")
-from brian2 import ms, pA, second  # noqa: E402
+from brian2 import mV, ms, pA, second  # noqa: E402
 
-from circuits.microcircuit import MicrocircuitConfig, lagged_pearson, pearson, run_propagation, smooth_signals  # noqa: E402
+from circuits.microcircuit import (MicrocircuitConfig, drive_signals, lagged_pearson, pearson,  # noqa: E402
+                                  run_propagation, smooth_signals)
 from neurons.common import MburstError  # noqa: E402
 
 
@@ -21,9 +22,23 @@ def test_signals_are_smooth_orthogonal_and_unit_variance():
     assert lag == 5 and r == pytest.approx(1.0, abs=1e-6)
 
 
+def test_sine_drive_is_off_during_warmup_and_nearly_uncorrelated():
+    cfg = MicrocircuitConfig(warmup=1 * second, duration=6 * second)
+    sig = drive_signals(cfg, 1e-3, np.random.default_rng(0))
+    assert sig.shape == (2, 7001)
+    assert np.all(sig[:, :1000] == 0.0)
+    t = np.arange(7001)[1000:] * 1e-3 - 1.0
+    assert np.allclose(sig[0, 1000:], np.sin(2 * np.pi * t / 0.5))
+    assert np.allclose(sig[1, 1000:], np.sin(2 * np.pi * t / (0.5 * np.sqrt(5))))
+    # incommensurate periods: the two inputs are nearly uncorrelated over the analysed window
+    assert abs(pearson(sig[0, 1000:], sig[1, 1000:])) < 0.05
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n_pyr=0), "n_pyr"), (dict(n_som=-3), "n_som"), (dict(p=1.2), "p="), (dict(p=-0.1), "p="),
     (dict(stp="random"), "stp"), (dict(w_fb_dend=-1.0), "w_fb_dend"), (dict(duration=-1 * second), "duration"),
+    (dict(signal="square"), "signal"), (dict(realizations=0), "realizations"), (dict(v_init_sd=-1 * mV), "v_init_sd"),
+    (dict(i_pv=5 * mV), "i_pv"),
 ])
 def test_bad_configuration_raises_before_building(kwargs, match):
     with pytest.raises(MburstError, match=match):
@@ -32,41 +47,59 @@ def test_bad_configuration_raises_before_building(kwargs, match):
 
 @pytest.fixture(scope="module")
 def reduced():
-    cfg = MicrocircuitConfig(n_pyr=400, n_pv=100, n_som=100, duration=3 * second, warmup=0.3 * second,
-                             bin_size=60 * ms, target="cython")
-    return run_propagation(cfg, seed=2, progress=False)
+    cfg = MicrocircuitConfig(n_pyr=500, n_pv=125, n_som=125, duration=3 * second, warmup=0.5 * second,
+                             target="cpp_standalone")
+    return run_propagation(cfg, seed=2, tag="test_propagation", progress=False)
 
 
 def test_reduced_circuit_multiplexes(reduced):
     c = reduced["correlations"]
-    # Reduced size (400 cells per layer, in-degree kept) is noisier than the published 4000:
-    # the ordering and a clear margin are asserted here, the >= 0.9 targets in the slow test.
-    assert c["L1_E_vs_s1"]["r"] > 0.7, c
-    assert c["L2_E_vs_L1_E"]["r"] > 0.6, c
-    assert c["L1_P_vs_L2_B"]["r"] > 0.3, c
-    assert abs(c["L1_E_vs_s2"]["r"]) < c["L1_E_vs_s1"]["r"] - 0.4, c
-    assert abs(c["L2_E_vs_s2"]["r"]) < c["L2_E_vs_L1_E"]["r"] - 0.3, c
+    r = {k: v["r"] for k, v in c.items()}
+    # 500 cells per layer (in-degree kept), one realization, 30 bins of 100 ms: noisier than the
+    # published 4000 cells x 5 realizations, so margins and orderings here, the targets in the slow tests.
+    assert r["L1_E_vs_s1"] > 0.6, r
+    assert r["L2_E_vs_L1_E"] > 0.4, r
+    assert r["L2_P_vs_s2"] > 0.7, r
+    assert r["L1_P_vs_L2_B"] > 0.3, r
+    # each rate follows its own cause much more than the other signal
+    assert abs(r["L1_E_vs_s2"]) < r["L1_E_vs_s1"] - 0.3, r
+    assert abs(r["L2_E_vs_s2"]) < r["L2_E_vs_L1_E"] - 0.2, r
+    assert abs(r["L1_P_vs_s1"]) < r["L1_P_vs_L2_B"], r
     s = reduced["summary"]
     assert 1.0 < s["L1_E_mean_hz"] < 40.0 and 0.02 < s["L1_P_mean"] < 0.9
 
 
+def _full(**kwargs):
+    cfg = MicrocircuitConfig(target="cpp_standalone", realizations=5, **kwargs)
+    return run_propagation(cfg, seed=0, tag="test_propagation_full", progress=False)
+
+
+@pytest.fixture(scope="module")
+def full_size():
+    return _full()
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="measured at 4000/1000/1000, seed 0: L1 P vs L2 B r = 0.62 (< 0.9) and "
-                   "L1 P vs s1 r = 0.68 (> 0.2); the event-rate pairs meet the targets (0.977, 0.921)")
-def test_full_size_meets_published_targets():
-    res = run_propagation(MicrocircuitConfig(target="cpp_standalone"), seed=0, progress=False)
-    c = res["correlations"]
-    for key in ("L1_E_vs_s1", "L2_E_vs_L1_E", "L1_P_vs_L2_B"):
+def test_full_size_event_pairs_and_cross_pairs_meet_targets(full_size):
+    c = full_size["correlations"]
+    for key in ("L1_E_vs_s1", "L2_E_vs_L1_E"):
         assert c[key]["r"] >= 0.9, (key, c)
     for key in ("L1_E_vs_s2", "L1_P_vs_s1", "L2_E_vs_s2"):
         assert abs(c[key]["r"]) <= 0.2, (key, c)
 
 
 @pytest.mark.slow
-def test_full_size_ablations_change_the_code():
-    base = run_propagation(MicrocircuitConfig(target="cpp_standalone"), seed=0, progress=False)
-    no_som = run_propagation(MicrocircuitConfig(target="cpp_standalone", som=False), seed=0, progress=False)
-    swapped = run_propagation(MicrocircuitConfig(target="cpp_standalone", stp="swapped"), seed=0, progress=False)
+@pytest.mark.xfail(strict=False, reason="measured at 4000/1000/1000 x 5 realizations, seed 0, 100 ms bins: "
+                   "L1 P vs L2 B r = 0.86 (< 0.9); see circuits/microcircuit.py")
+def test_full_size_burst_probability_tracks_feedback_burst_rate(full_size):
+    assert full_size["correlations"]["L1_P_vs_L2_B"]["r"] >= 0.9, full_size["correlations"]
+
+
+@pytest.mark.slow
+def test_full_size_ablations_change_the_code(full_size):
+    base = full_size
+    no_som = _full(som=False)
+    swapped = _full(stp="swapped")
     # Without SOM the burst probability loses its dynamic range or saturates.
     assert (no_som["summary"]["L1_P_range_5_95"] < 0.8 * base["summary"]["L1_P_range_5_95"]
             or no_som["summary"]["L1_P_mean"] > base["summary"]["L1_P_mean"] + 0.1)

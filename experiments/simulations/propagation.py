@@ -30,7 +30,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--n-pv", type=int, default=1000, help="PV cells")
     parser.add_argument("--n-som", type=int, default=1000, help="SOM cells")
     parser.add_argument("--p", type=float, default=0.05, help="connection probability (at the published sizes)")
-    parser.add_argument("--duration", type=float, default=6.0, help="analysed seconds (after 0.5 s warm-up)")
+    parser.add_argument("--duration", type=float, default=6.0, help="analysed seconds (after the 1 s warm-up)")
+    parser.add_argument("--realizations", type=int, default=1,
+                        help="noise realizations (seeds seed, seed+1, ...) averaged before P = B/E (the original: 5)")
+    parser.add_argument("--signal", choices=("sine", "ou"), default="sine",
+                        help="input signals: sines of periods 0.5 s and 0.5*sqrt(5) s, or smooth random (OU)")
     parser.add_argument("--target", default="auto", choices=("auto", "numpy", "cython", "cpp_standalone"),
                         help="Brian2 code-generation target")
     parser.add_argument("--threads", type=int, default=0, help="OpenMP threads for cpp_standalone")
@@ -94,7 +98,8 @@ def main(args) -> int:
     configs = []
     for label, som, stp in variants:
         cfg = MicrocircuitConfig(n_pyr=args.n_pyr, n_pv=args.n_pv, n_som=args.n_som, p=args.p, som=som, stp=stp,
-                                 duration=args.duration * second, target=args.target, threads=args.threads)
+                                 duration=args.duration * second, realizations=args.realizations,
+                                 signal=args.signal, target=args.target, threads=args.threads)
         configs.append((label if args.ablations else f"som{int(som)}_stp-{stp}", cfg.validate()))
     runs = {}
     for label, cfg in configs:

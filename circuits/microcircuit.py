@@ -90,6 +90,13 @@ class MicrocircuitConfig:
     - ``bin_size`` 100 ms (the original plotted 50 ms bins): at full size with 5
       realizations r(L2 E, L1 E) is 0.887 with 50 ms bins and 0.904 with 100 ms,
       r(L1 P, L2 B) 0.840 and 0.862 (Poisson counting noise of P = B/E).
+
+    Measured with these defaults (4000/1000/1000, 5 realizations, seed 0,
+    ``mburst simulate propagation --ablations --realizations 5``): tracking
+    r = 0.935 (L1 E, s1), 0.907 (L2 E, L1 E), 0.879 (L1 P, L2 B; target 0.9 not
+    reached), 0.981 (L2 P, s2); cross r = 0.142 (L1 E, s2), 0.055 (L1 P, s1),
+    -0.011 (L2 E, s2). No SOM: mean P1 0.36 -> 0.59, r(L1 P, L2 B) -0.53.
+    STP swapped: r(L2 E, L1 E) 0.45, r(L1 P, L2 B) -0.10, P1 range 0.057 -> 0.013.
     """
 
     n_pyr: int = 4000

@@ -47,24 +47,24 @@ def test_bad_configuration_raises_before_building(kwargs, match):
 
 @pytest.fixture(scope="module")
 def reduced():
-    cfg = MicrocircuitConfig(n_pyr=500, n_pv=125, n_som=125, duration=3 * second, warmup=0.5 * second,
-                             target="cpp_standalone")
+    cfg = MicrocircuitConfig(n_pyr=1000, n_pv=250, n_som=250, duration=3 * second, warmup=0.5 * second,
+                             realizations=2, target="cpp_standalone")
     return run_propagation(cfg, seed=2, tag="test_propagation", progress=False)
 
 
 def test_reduced_circuit_multiplexes(reduced):
-    c = reduced["correlations"]
-    r = {k: v["r"] for k, v in c.items()}
-    # 500 cells per layer (in-degree kept), one realization, 30 bins of 100 ms: noisier than the
-    # published 4000 cells x 5 realizations, so margins and orderings here, the targets in the slow tests.
-    assert r["L1_E_vs_s1"] > 0.6, r
-    assert r["L2_E_vs_L1_E"] > 0.4, r
-    assert r["L2_P_vs_s2"] > 0.7, r
-    assert r["L1_P_vs_L2_B"] > 0.3, r
-    # each rate follows its own cause much more than the other signal
-    assert abs(r["L1_E_vs_s2"]) < r["L1_E_vs_s1"] - 0.3, r
-    assert abs(r["L2_E_vs_s2"]) < r["L2_E_vs_L1_E"] - 0.2, r
-    assert abs(r["L1_P_vs_s1"]) < r["L1_P_vs_L2_B"], r
+    r = {k: v["r"] for k, v in reduced["correlations"].items()}
+    # 1000 cells per layer (in-degree kept) x 2 realizations, 30 bins of 100 ms: noisier than the
+    # published 4000 cells x 5 realizations (seed 2 measured: 0.93, 0.67, 0.96, 0.75; cross 0.21, 0.02,
+    # 0.07), so margins here, the >= 0.9 / <= 0.2 targets in the slow tests.
+    assert r["L1_E_vs_s1"] > 0.8, r
+    assert r["L2_E_vs_L1_E"] > 0.5, r
+    assert r["L2_P_vs_s2"] > 0.85, r
+    assert r["L1_P_vs_L2_B"] > 0.55, r
+    # each rate follows its own cause, not the other signal
+    for key in ("L1_E_vs_s2", "L2_E_vs_s2", "L1_P_vs_s1"):
+        assert abs(r[key]) < 0.4, (key, r)
+    assert abs(r["L1_P_vs_s1"]) < r["L1_P_vs_L2_B"] - 0.3, r
     s = reduced["summary"]
     assert 1.0 < s["L1_E_mean_hz"] < 40.0 and 0.02 < s["L1_P_mean"] < 0.9
 
@@ -90,7 +90,7 @@ def test_full_size_event_pairs_and_cross_pairs_meet_targets(full_size):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason="measured at 4000/1000/1000 x 5 realizations, seed 0, 100 ms bins: "
-                   "L1 P vs L2 B r = 0.86 (< 0.9); see circuits/microcircuit.py")
+                   "L1 P vs L2 B r = 0.86-0.88 in two builds (< 0.9); see circuits/microcircuit.py")
 def test_full_size_burst_probability_tracks_feedback_burst_rate(full_size):
     assert full_size["correlations"]["L1_P_vs_L2_B"]["r"] >= 0.9, full_size["correlations"]
 

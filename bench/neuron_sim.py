@@ -219,15 +219,27 @@ def _set_rates(result: dict) -> None:
     result["syn_events_per_s"] = result["syn_events"] / result["sim_s"]
 
 
-def rerun_binary(result: dict, profile: bool) -> None:
+def rerun_binary(result: dict, profile: bool, cap_s: float) -> None:
     """Run a built standalone binary once more (same seed, so the same spikes); record its loop time
-    (Brian2's ``last_run_info``), its peak memory and, if profiled, its time per code object."""
+    (Brian2's ``last_run_info``), its peak memory and, if profiled, its time per code object.
+    A run still going after ``cap_s`` seconds (OpenMP threads starved by other jobs) is stopped and
+    counted in ``result['capped_runs']``."""
     project = Path(result["project_dir"])
     env = dict(os.environ, LD_BIND_NOW="1")
     if result.get("omp_wait_policy"):
         env["OMP_WAIT_POLICY"] = result["omp_wait_policy"]
     proc = subprocess.Popen(["./main"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
+    deadline = time.monotonic() + cap_s
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            result["capped_runs"] = result.get("capped_runs", 0) + 1
+            return
+        time.sleep(0.02)
     if status != 0:
         raise SystemExit(f"neuron_sim: rerunning {project / 'main'} failed (wait status {status})")
     sim_s = float((project / "results" / "last_run_info.txt").read_text().split()[0])
@@ -242,9 +254,10 @@ def rerun_binary(result: dict, profile: bool) -> None:
         result["profile_runs"].append(roles)
 
 
-def interleaved_reruns(results: list, repeats: int, profile: bool) -> None:
+def interleaved_reruns(results: list, repeats: int, profile: bool, cap_s: float = 30.0) -> None:
     """``repeats`` rounds, each running every standalone configuration once in turn, so that all of them
-    see the same load; then ``sim_s`` = the fastest run (the least disturbed by other jobs)."""
+    see the same load; then ``sim_s`` = the fastest run (the least disturbed by other jobs).
+    Reruns longer than ``cap_s`` seconds are stopped (see :func:`rerun_binary`)."""
     runs = [r for r in results if r.get("project_dir") and not r["cold"]]
     for r in runs:
         r["sim_s_runs"] = [r["sim_s"]]
@@ -253,7 +266,7 @@ def interleaved_reruns(results: list, repeats: int, profile: bool) -> None:
 
     for _ in tqdm(range(repeats), desc="interleaved reruns", file=sys.stderr):
         for r in runs:
-            rerun_binary(r, profile)
+            rerun_binary(r, profile, cap_s)
     for r in runs:
         best = int(min(range(len(r["sim_s_runs"])), key=r["sim_s_runs"].__getitem__))
         r["sim_s"] = r["sim_s_runs"][best]
@@ -290,7 +303,7 @@ def profile(args) -> int:
     plan = [(impl, threads) for threads in (1, 2) for impl in ("hand", "mburst")]
     results = [run_child(impl, "cpp", threads, False, args)
                for impl, threads in tqdm(plan, desc="profiled configurations", file=sys.stderr)]
-    interleaved_reruns(results, args.repeats, profile=True)
+    interleaved_reruns(results, args.repeats, profile=True, cap_s=args.rerun_cap)
     roles = sorted({role for r in results for role in r["profile"]},
                    key=lambda role: -max(r["profile"].get(role, 0.0) for r in results))
     heads = [f"{r['impl']} {r['threads']}T" for r in results]
@@ -322,6 +335,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write all measurements here")
     parser.add_argument("--repeats", type=int, default=3,
                         help="extra interleaved runs of every standalone binary; the fastest run counts (default 3)")
+    parser.add_argument("--rerun-cap", type=float, default=30.0,
+                        help="stop an extra run after this many seconds (a machine busy with other jobs; default 30)")
     parser.add_argument("--profile", action="store_true",
                         help="instead: time every code object (Brian2 profiling), hand-written vs mburst, 1 and 2 threads")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -335,8 +350,8 @@ def main(argv=None) -> int:
         return 0
     if args.duration <= 0 or args.scale <= 0:
         parser.error("--duration and --scale must be positive")
-    if args.repeats < 0:
-        parser.error("--repeats must be >= 0")
+    if args.repeats < 0 or args.rerun_cap <= 0:
+        parser.error("--repeats must be >= 0 and --rerun-cap positive")
     if args.profile:
         return profile(args)
     # (impl, config, threads, cold build, OpenMP wait policy, label)
@@ -355,7 +370,7 @@ def main(argv=None) -> int:
         res = run_child(impl, config, threads, cold, args, omp_wait_policy=policy)
         res["label"] = label
         results.append(res)
-    interleaved_reruns(results, args.repeats, profile=False)
+    interleaved_reruns(results, args.repeats, profile=False, cap_s=args.rerun_cap)
     baselines = {r["threads"]: r for r in results if r["impl"] == "hand"}
     first = results[0]
     print(f"network: {first['n_neurons']} neurons, {first['n_synapses']} synapses, {args.duration:g} s at dt 0.1 ms; "
@@ -370,8 +385,11 @@ def main(argv=None) -> int:
         peak = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
         print(f"{r['label']:<60} {r['neuron_steps_per_s'] / 1e6:>12.2f} M {r['syn_events_per_s'] / 1e6:>11.2f} M "
               f"{r['sim_s']:>7.2f} {median:>7} {r['build_s']:>8.2f} {make:>7} {peak:>8} {ratio:>6.2f}")
+    capped = ", ".join(f"{r['label']}: {r['capped_runs']}" for r in results if r.get("capped_runs"))
     print(f"sim s = the fastest of {args.repeats + 1} runs of each standalone binary, interleaved across "
-          "configurations (median beside it; cold build and cython: one run); ratio = neuron-steps/s over the "
+          f"configurations (median beside it; cold build and cython: one run"
+          + (f"; runs stopped after {args.rerun_cap:g} s, not counted: {capped}" if capped else "")
+          + "); ratio = neuron-steps/s over the "
           "hand-written baseline with the same number of threads, same run (cython: over the 1-thread baseline)")
     events_per_sim_s = {r["impl"]: r["syn_events"] / args.duration for r in results if not r["cold"]}
     steps_per_sim_s = first["n_neurons"] * first["steps"] / args.duration

@@ -5,6 +5,12 @@ Prints neuron-steps/s and synaptic events/s for cython and cpp_standalone (1 and
 ratios against a baseline measured in the same run: the same network written
 as a plain hand-written Brian2 script (no mburst code), cpp_standalone.
 
+The two networks have the same cells, synapses and input statistics; they differ in
+how the Poisson background is sampled: the baseline uses Brian2's ``PoissonInput``
+(one code object and one binomial draw per input, receptor and step), mburst its
+``neurons.inputs.PoissonBackground`` (one code object per group, one uniform
+number per neuron and step, recycled into all of its Bernoulli inputs).
+
 Each configuration runs in a fresh Python subprocess (Brian2 device state and
 peak memory are per process). Usage::
 

@@ -112,7 +112,7 @@ def _background_terms(group, rate: Quantity, w_exc, w_inh, target: str, n_inputs
     for receptor, weight in (("ampa", w_exc), ("gaba", w_inh)):
         var = target_variable(group, target, receptor)
         w = _weight(group, target, weight)
-        if float(w / siemens) != 0.0:
+        if float(w / siemens) != 0.0 and float(rate / Hz) != 0.0:
             terms.append((var, n_inputs, rate, w))
     return terms
 
@@ -123,7 +123,8 @@ def poisson_background(group, rate: Quantity = 500 * Hz, w_exc: float = 0.35, w_
 
     ``rate``: rate of each of the ``n_inputs`` independent trains per neuron and receptor;
     ``w_exc``/``w_inh``: increments in leak units of the target (or conductances).
-    Returns a list with one :class:`PoissonBackground` (empty if both weights are 0); add it to your ``Network``.
+    Returns a list with one :class:`PoissonBackground` (empty if the rate or both weights are 0); add it to your
+    ``Network``.
     """
     check_quantity("poisson_background", "rate", rate, Hz, nonnegative=True)
     if not isinstance(n_inputs, int) or isinstance(n_inputs, bool) or n_inputs < 1:

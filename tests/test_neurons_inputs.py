@@ -79,6 +79,7 @@ def test_payeur_background_is_one_object_per_group(numpy_target):
         assert float(terms[var][2] / nS) == pytest.approx(float(w / nS), rel=1e-12)
     assert len(payeur_background(pv_group(3), "pv")[0].terms) == 2
     assert poisson_background(pv_group(3), w_exc=0.0, w_inh=0.0) == []
+    assert poisson_background(pv_group(3), rate=0 * Hz) == []
 
 
 def test_background_drives_a_pyramidal_population(numpy_target):

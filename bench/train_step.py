@@ -21,7 +21,23 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from rate_bridge.models import ModelConfig, build_model
+from rate_bridge.models import ModelConfig, build_model, count_macs
+
+FIRST_LAYERS = ("audio_conv1", "visual_conv1")  # their input needs no gradient
+
+
+def step_macs(cfg: ModelConfig) -> dict[str, int]:
+    """Multiply-accumulates per sample of one training step, from the layer shapes.
+
+    Backprop: forward + weight gradient (every layer) + input gradient (every layer
+    above the first of each branch).  Burstprop computes the same three products and,
+    for the layers that have a layer below, projects both ``b`` and ``bbar`` down
+    (``Y b`` and ``Y bbar``, eqs. 5-6): one more input-side product per such layer.
+    """
+    fwd = count_macs(cfg, "mburst")
+    total = fwd.pop("total")
+    below = sum(m for name, m in fwd.items() if name not in FIRST_LAYERS)
+    return {"multimodal": 2 * total + below, "mburst": 2 * total + 2 * below}
 
 
 def _sync(device: torch.device) -> None:
@@ -108,6 +124,9 @@ def main(argv=None) -> int:
         print(f"| {name} | {1e3 * med[name]:.1f} | {1e3 * min(times[name]):.1f} | {args.batch / med[name]:.1f} "
               f"| {1e3 * med_cpu[name]:.1f} |")
     print(f"ratio MBURST/Multimodal (median step time): {ratio:.3f}  (target <= 1.15: {'met' if ratio <= 1.15 else 'NOT met'})")
+    macs = step_macs(cfg)
+    print(f"arithmetic per sample (MACs): MBURST {macs['mburst'] / 1e6:.1f} M, Multimodal {macs['multimodal'] / 1e6:.1f} M, "
+          f"ratio {macs['mburst'] / macs['multimodal']:.3f} (the exact equations need Y b and Y bbar at every layer with one below)")
     if device.type == "cpu":
         print(f"ratio MBURST/Multimodal (median process CPU time): {med_cpu['mburst'] / med_cpu['multimodal']:.3f}")
     return 0

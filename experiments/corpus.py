@@ -413,10 +413,22 @@ class Corpus:
             self.log_power = np.load(self.path / "log_power.npy", mmap_mode="r")
             self.ibm = np.load(self.path / "ibm.npy", mmap_mode="r")
             self.lips = np.load(self.path / "lips.npy", mmap_mode="r")
-            self._clean = np.load(self.path / "clean.npy", mmap_mode="r")
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise MburstError(f"{self.path}: corrupt corpus cache ({type(err).__name__}: {err}); delete it and prepare again") from None
         self._noise = None
+        self._clean_audio = None
+
+    @property
+    def _clean(self) -> np.ndarray:
+        """The concatenated clean waveforms, opened on first use (only enhancement needs them)."""
+        if self._clean_audio is None:
+            path = self.path / "clean.npy"
+            try:
+                self._clean_audio = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise MburstError(f"{path}: clean audio missing or corrupt ({type(err).__name__}); "
+                                  "waveforms and enhancement need it") from None
+        return self._clean_audio
 
     def __len__(self) -> int:
         return len(self.utterances)

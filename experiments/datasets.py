@@ -8,6 +8,9 @@ from .corpus import DEFAULT_SYNTHETIC_SIZE, CorpusSpec, load_corpus, prepare_cor
 
 def add_data_arguments(parser) -> None:
     group = parser.add_argument_group("data")
+    group.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                       help="a corpus folder already prepared by `mburst prepare` (e.g. on another machine); "
+                            "used as it is, and the raw-data options below are ignored")
     group.add_argument("--data", choices=("synthetic", "grid"), default="synthetic",
                        help="synthetic: the embedded procedural corpus; grid: a GRID-layout root (sN/*.mpg, alignments/sN/*.align, optional audio/sN/*.wav)")
     group.add_argument("--data-root", type=Path, default=None,
@@ -34,5 +37,7 @@ def spec_from_args(args) -> CorpusSpec:
 
 
 def corpus_from_args(args, progress: bool = True):
-    """Prepare (or reuse from the cache) the corpus the options describe, and open it."""
+    """Open --corpus DIR, or prepare (or reuse from the cache) the corpus the options describe."""
+    if getattr(args, "corpus", None) is not None:
+        return load_corpus(args.corpus)
     return load_corpus(prepare_corpus(spec_from_args(args), progress=progress))

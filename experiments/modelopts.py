@@ -9,6 +9,9 @@ def add_model_arguments(parser) -> None:
     group.add_argument("--channels", type=int, default=32, help="channels of every 3x3 convolution")
     group.add_argument("--embed", type=int, default=256, help="width of each branch's dense embedding")
     group.add_argument("--pbar", type=float, default=0.2, help="reference output burst probability pbar_L (burstprop)")
+    group.add_argument("--beta", type=float, default=1.0,
+                       help="slope of the hidden burst probability p = sigma(beta u + alpha) (burstprop; reference: 1). "
+                            "Smaller values keep the dendrites in the sigmoid's linear range, where burstprop follows backprop")
     group.add_argument("--activation", choices=("relu", "calibrated"), default="relu",
                        help="hidden-layer transfer function: relu, or calibrated = the spiking pyramidal population's "
                             "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.calibration)")
@@ -27,7 +30,8 @@ def add_train_arguments(parser) -> None:
 def model_config_from_args(args):
     from rate_bridge.models import ModelConfig
 
-    return ModelConfig(channels=args.channels, embed=args.embed, pbar=args.pbar, activation=args.activation)
+    return ModelConfig(channels=args.channels, embed=args.embed, pbar=args.pbar, beta=args.beta,
+                       activation=args.activation)
 
 
 def train_config_from_args(args) -> TrainConfig:

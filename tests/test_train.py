@@ -201,3 +201,38 @@ def test_reproduce_writes_every_file(tmp_path, cache_env):
     assert "Table I" in report and "Table II" in report and "STOI" in report
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test_f1"]) == {"unimodal", "multimodal", "mburst"}
+
+
+def test_evaluate_on_a_copied_corpus_folder(tmp_path, cache_env, reference_run):
+    """--corpus DIR opens a prepared folder as it is (e.g. copied to another machine, without the clean audio)."""
+    import shutil
+
+    from experiments.corpus import load_corpus
+    from neurons.common import MburstError
+
+    prepared = [p.parent for p in Path(cache_env["MBURST_CACHE"]).glob("*/meta.json")]
+    assert len(prepared) == 1
+    copy = tmp_path / "copied"
+    shutil.copytree(prepared[0], copy)
+    (copy / "clean.npy").unlink()
+    env = dict(cache_env, MBURST_CACHE=str(tmp_path / "empty_cache"))  # nothing to reuse: the folder must be used
+    out = tmp_path / "eval"
+    done = _mburst(["evaluate", "--checkpoint", str(reference_run / "checkpoint.pt"), "--corpus", str(copy),
+                    "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr
+    trained = json.loads((reference_run / "metrics.json").read_text())["final"]["test"]
+    assert json.loads((out / "metrics.json").read_text())["splits"]["test"]["f1"] == pytest.approx(trained["f1"], abs=1e-9)
+    assert not (tmp_path / "empty_cache").exists()
+    with pytest.raises(MburstError, match="clean.npy"):
+        load_corpus(copy).waveforms(0)
+
+
+def test_beta_option_reaches_the_model():
+    import argparse
+
+    from experiments.modelopts import add_model_arguments, model_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    assert model_config_from_args(parser.parse_args(["--beta", "0.1"])).burst_params().beta == 0.1
+    assert model_config_from_args(parser.parse_args([])).beta == 1.0

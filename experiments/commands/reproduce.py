@@ -34,6 +34,11 @@ def add_arguments(parser) -> None:
     over.add_argument("--spiking-frames", type=int, default=S,
                       help="test frames run through the spiking (Brian2) MBURST for the equivalence and energy tables "
                            "(0 skips the spiking stage; `mburst bridge`/`mburst energy` run it at any size)")
+    parser.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                        help="a corpus folder already prepared by `mburst prepare` (e.g. on another machine), used as it "
+                             "is; --data, --n-utterances and the raw-data options are then ignored")
+    parser.add_argument("--beta", type=float, default=1.0,
+                        help="MBURST's hidden burst-probability slope, p = sigma(beta u + alpha) (reference: 1)")
     parser.add_argument("--data-root", type=Path, default=None, help="GRID root (default: $MBURST_DATA/grid)")
     parser.add_argument("--noise-root", type=Path, default=None, help="noise folder (default for grid: $MBURST_DATA/noise)")
     parser.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB", help="mixture SNRs in dB")
@@ -57,8 +62,13 @@ def main(args) -> int:
     spec = CorpusSpec(source=settings["data"], data_root=args.data_root, noise_root=args.noise_root,
                       snrs_db=tuple(args.snrs), lc_db=args.lc_db, n_utterances=settings["n_utterances"],
                       seed=args.seed, on_error=args.on_error)
-    corpus = load_corpus(prepare_corpus(spec))
-    model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"])
+    if args.corpus is not None:
+        corpus = load_corpus(args.corpus)
+        settings["data"] = corpus.meta.get("source", settings["data"])
+    else:
+        corpus = load_corpus(prepare_corpus(spec))
+    model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"], beta=args.beta)
+    settings["beta"] = args.beta
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
                        weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device)
     stages = [enhancement_stage(corpus, settings["enhance_utterances"])] if settings["enhance_utterances"] > 0 else []

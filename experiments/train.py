@@ -163,6 +163,11 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
         saved = read_checkpoint(ckpt_path)
         if saved["model_name"] != model_name or saved["train_config"]["split_seed"] != cfg.split_seed:
             raise MburstError(f"--resume: '{ckpt_path}' belongs to another run ({saved['model_name']}, split {saved['train_config']['split_seed']})")
+        old = saved["model_config"]
+        changed = ", ".join(f"{k}={old.get(k)!r}" for k, v in sorted(config_dict(model_cfg).items()) if old.get(k) != v)
+        if changed:
+            raise MburstError(f"--resume: '{ckpt_path}' was trained with another model configuration ({changed}); "
+                              "use another --out")
         model = model_from_checkpoint(saved, ckpt_path).to(cfg.device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         optimizer.load_state_dict(saved["optimizer_state"])

@@ -236,3 +236,14 @@ def test_beta_option_reaches_the_model():
     add_model_arguments(parser)
     assert model_config_from_args(parser.parse_args(["--beta", "0.1"])).burst_params().beta == 0.1
     assert model_config_from_args(parser.parse_args([])).beta == 1.0
+
+
+def test_resume_refuses_another_model_configuration(tmp_path, cache_env, reference_run):
+    import shutil
+
+    out = tmp_path / "other_beta"
+    shutil.copytree(reference_run, out)
+    done = _mburst(["train", "--model", "mburst", "--epochs", "4", *TINY, "--beta", "0.1", "--resume", "--out", str(out)],
+                   cache_env)
+    assert done.returncode == 2
+    assert "another model configuration (beta=1.0)" in done.stderr and "Traceback" not in done.stderr

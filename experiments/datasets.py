@@ -36,8 +36,13 @@ def spec_from_args(args) -> CorpusSpec:
     )
 
 
+def open_corpus(corpus_dir: Path | None, spec: CorpusSpec, progress: bool = True):
+    """Open a prepared folder (--corpus DIR) as it is, or prepare (or reuse from the cache) ``spec``."""
+    if corpus_dir is not None:
+        return load_corpus(corpus_dir)
+    return load_corpus(prepare_corpus(spec, progress=progress))
+
+
 def corpus_from_args(args, progress: bool = True):
-    """Open --corpus DIR, or prepare (or reuse from the cache) the corpus the options describe."""
-    if getattr(args, "corpus", None) is not None:
-        return load_corpus(args.corpus)
-    return load_corpus(prepare_corpus(spec_from_args(args), progress=progress))
+    """The corpus the data options describe (--corpus DIR wins over the raw-data options)."""
+    return open_corpus(args.corpus, spec_from_args(args), progress)

@@ -52,7 +52,8 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
+    from experiments.corpus import CorpusSpec
+    from experiments.datasets import open_corpus
     from experiments.reproduce import PROFILES, enhancement_stage, reproduce
     from experiments.train import TrainConfig
     from rate_bridge.models import ModelConfig
@@ -62,11 +63,8 @@ def main(args) -> int:
     spec = CorpusSpec(source=settings["data"], data_root=args.data_root, noise_root=args.noise_root,
                       snrs_db=tuple(args.snrs), lc_db=args.lc_db, n_utterances=settings["n_utterances"],
                       seed=args.seed, on_error=args.on_error)
-    if args.corpus is not None:
-        corpus = load_corpus(args.corpus)
-        settings["data"] = corpus.meta.get("source", settings["data"])
-    else:
-        corpus = load_corpus(prepare_corpus(spec))
+    corpus = open_corpus(args.corpus, spec)
+    settings["data"] = corpus.meta.get("source", settings["data"])
     model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"], beta=args.beta)
     settings["beta"] = args.beta
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,

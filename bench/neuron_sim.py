@@ -5,11 +5,20 @@ Prints neuron-steps/s and synaptic events/s for cython and cpp_standalone (1 and
 ratios against a baseline measured in the same run: the same network written
 as a plain hand-written Brian2 script (no mburst code), cpp_standalone.
 
-The two networks have the same cells, synapses and input statistics; they differ in
-how the Poisson background is sampled: the baseline uses Brian2's ``PoissonInput``
-(one code object and one binomial draw per input, receptor and step), mburst its
-``neurons.inputs.PoissonBackground`` (one code object per group, one uniform
-number per neuron and step, recycled into all of its Bernoulli inputs).
+The two networks have the same cells, synapses and input statistics (mburst's spikes
+are its own, as the background is drawn differently); they differ in how the work is
+organised:
+
+- Poisson background: the baseline uses Brian2's ``PoissonInput`` (one code object and
+  one binomial draw per input, receptor and step), mburst its
+  ``neurons.inputs.PoissonBackground`` (one code object per group, one uniform number per
+  neuron and step, recycled into all of its Bernoulli inputs);
+- STP: the baseline keeps (x, u) per synapse (two exponentials per synaptic event), mburst
+  once per presynaptic cell and projection type (``neurons.synapses``: exact, two
+  exponentials per presynaptic spike);
+- online event/burst detection: no projection here uses the event or burst pathways, so
+  the pyramidal cells are built without those custom events; one extra row times mburst
+  with them (two more threshold tests per pyramidal cell and step).
 
 Each configuration runs in a fresh Python subprocess (Brian2 device state and
 peak memory are per process). Usage::
@@ -127,11 +136,11 @@ def hand_written_network(scale: float, seed: int):
     return net, cells, syns, mons
 
 
-def framework_network(scale: float, seed: int):
+def framework_network(scale: float, seed: int, online_events: bool = False):
     from neurons.reference_network import PROJECTIONS, reference_network
 
     n = [max(1, int(round(k * scale))) for k in (N_PYR, N_PV, N_SOM)]
-    ref = reference_network(*n, p=P_CONN, seed=seed)
+    ref = reference_network(*n, p=P_CONN, seed=seed, online_events=online_events)
     syns = {name: (ref.synapses[name], pre) for name, pre, *_ in PROJECTIONS}
     return ref.net, ref.groups, syns, ref.monitors
 
@@ -178,12 +187,15 @@ def child(args) -> dict:
     from neurons.device import last_build_timers, use_target
 
     target = "cython" if args.config == "cython" else "cpp_standalone"
-    tag = f"bench_{args.impl}_{args.threads}_{args.scale:g}" + ("_prof" if args.profile else "")
+    tag = (f"bench_{args.impl}_{args.threads}_{args.scale:g}" + ("_prof" if args.profile else "")
+           + ("_events" if args.online_events else ""))
     use_target(target, threads=args.threads, tag=tag, clean=args.cold)
     defaultclock.dt = 0.1 * ms
     t0 = time.perf_counter()
-    build = hand_written_network if args.impl == "hand" else framework_network
-    net, cells, syns, mons = build(args.scale, args.seed)
+    if args.impl == "hand":
+        net, cells, syns, mons = hand_written_network(args.scale, args.seed)
+    else:
+        net, cells, syns, mons = framework_network(args.scale, args.seed, args.online_events)
     t_construct = time.perf_counter() - t0
     result = {"impl": args.impl, "config": args.config, "threads": args.threads, "cold": args.cold}
     n_neurons = sum(len(g) for g in cells.values())
@@ -232,8 +244,6 @@ def rerun_binary(result: dict, profile: bool, cap_s: float) -> None:
     counted in ``result['capped_runs']``."""
     project = Path(result["project_dir"])
     env = dict(os.environ, LD_BIND_NOW="1")
-    if result.get("omp_wait_policy"):
-        env["OMP_WAIT_POLICY"] = result["omp_wait_policy"]
     proc = subprocess.Popen(["./main"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + cap_s
     while True:
@@ -282,24 +292,22 @@ def interleaved_reruns(results: list, repeats: int, profile: bool, cap_s: float 
         _set_rates(r)
 
 
-def run_child(impl: str, config: str, threads: int, cold: bool, args, omp_wait_policy: str = "") -> dict:
+def run_child(impl: str, config: str, threads: int, cold: bool, args, online_events: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", "--impl", impl, "--config", config, "--threads", str(threads),
            "--scale", str(args.scale), "--duration", str(args.duration), "--seed", str(args.seed)]
     if cold:
         cmd.append("--cold")
+    if online_events:
+        cmd.append("--online-events")
     if args.profile:
         cmd.append("--profile")
     env = dict(os.environ, PYTHONHASHSEED="0")
-    if omp_wait_policy:
-        env["OMP_WAIT_POLICY"] = omp_wait_policy
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-2000:]
         raise SystemExit(f"neuron_sim: configuration {impl}/{config}/{threads} failed:\n{tail}")
-    result = json.loads(lines[-1][len("RESULT "):])
-    result["omp_wait_policy"] = omp_wait_policy
-    return result
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def profile(args) -> int:
@@ -350,6 +358,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default="cpp", choices=["cython", "cpp"], help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--online-events", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print("RESULT " + json.dumps(child(args)), flush=True)
@@ -360,20 +369,20 @@ def main(argv=None) -> int:
         parser.error("--repeats must be >= 0 and --rerun-cap positive")
     if args.profile:
         return profile(args)
-    # (impl, config, threads, cold build, OpenMP wait policy, label)
-    plan = [("hand", "cpp", 1, False, "", "baseline: hand-written Brian2, cpp_standalone 1 thread"),
-            ("hand", "cpp", 2, False, "", "baseline: hand-written Brian2, cpp_standalone 2 threads"),
-            ("mburst", "cpp", 1, True, "", "mburst cpp_standalone 1 thread (cold build)"),
-            ("mburst", "cpp", 1, False, "", "mburst cpp_standalone 1 thread (warm rebuild)"),
-            ("mburst", "cpp", 2, False, "", "mburst cpp_standalone 2 threads (warm rebuild)"),
-            ("mburst", "cpp", 2, False, "passive", "mburst cpp_standalone 2 threads, OMP_WAIT_POLICY=passive")]
+    # (impl, config, threads, cold build, online event/burst detection, label)
+    plan = [("hand", "cpp", 1, False, False, "baseline: hand-written Brian2, cpp_standalone 1 thread"),
+            ("hand", "cpp", 2, False, False, "baseline: hand-written Brian2, cpp_standalone 2 threads"),
+            ("mburst", "cpp", 1, True, False, "mburst cpp_standalone 1 thread (cold build)"),
+            ("mburst", "cpp", 1, False, False, "mburst cpp_standalone 1 thread (warm rebuild)"),
+            ("mburst", "cpp", 2, False, False, "mburst cpp_standalone 2 threads (warm rebuild)"),
+            ("mburst", "cpp", 2, False, True, "mburst cpp_standalone 2 threads, online event/burst detection")]
     if not args.skip_cython:
-        plan.append(("mburst", "cython", 0, False, "", "mburst cython (runtime)"))
+        plan.append(("mburst", "cython", 0, False, False, "mburst cython (runtime)"))
     results = []
     from tqdm import tqdm
 
-    for impl, config, threads, cold, policy, label in tqdm(plan, desc="configurations", file=sys.stderr):
-        res = run_child(impl, config, threads, cold, args, omp_wait_policy=policy)
+    for impl, config, threads, cold, events, label in tqdm(plan, desc="configurations", file=sys.stderr):
+        res = run_child(impl, config, threads, cold, args, online_events=events)
         res["label"] = label
         results.append(res)
     interleaved_reruns(results, args.repeats, profile=False, cap_s=args.rerun_cap)

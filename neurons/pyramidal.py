@@ -83,7 +83,7 @@ def pyramidal_equations(params: PyramidalParams) -> str:
 
 def pyramidal_group(n: int, params: PyramidalParams | None = None, name: str | None = None,
                     method: str = "euler", synapse_params: SynapseParams | None = None,
-                    dt=None) -> NeuronGroup:
+                    dt=None, online_events: bool = True) -> NeuronGroup:
     """``n`` two-compartment pyramidal cells in a Brian2 ``NeuronGroup``.
 
     Variables: ``v_s, v_d, w_s, w_d, theta``; conductances ``g_ampa_s, g_gaba_s,
@@ -92,6 +92,12 @@ def pyramidal_group(n: int, params: PyramidalParams | None = None, name: str | N
     n_events, n_bursts``. Custom events ``'event'`` and ``'burst'`` fire in the
     spike's time step. Initial state: rest (E_L), theta = theta_0, no previous
     spike (``t_spike = -1 s``).
+
+    ``online_events``: declare the custom events ``'event'`` and ``'burst'`` (needed by
+    synapses on those pathways and by online monitors). Each costs one threshold
+    test per neuron and step (about 4 % of the benchmark network's loop), so a
+    network that uses neither can leave them out; the counters ``n_events`` and
+    ``n_bursts`` are kept either way.
 
     ``method``: Brian2 integration method (forward Euler by default, as Auryn;
     dt = 0.1 ms keeps it accurate for these time constants).
@@ -110,10 +116,11 @@ def pyramidal_group(n: int, params: PyramidalParams | None = None, name: str | N
     if params.threshold_mode == "fixed":
         spike = "v_s > theta and not_refractory"
         kwargs["refractory"] = params.t_ref
+    if online_events:
+        kwargs["events"] = {"event": f"{spike} and {is_event}",
+                            "burst": f"{spike} and not ({is_event}) and in_burst < 0.5"}
     group = NeuronGroup(
         n, pyramidal_equations(params), threshold=spike, reset=_RESET, method=method,
-        events={"event": f"{spike} and {is_event}",
-                "burst": f"{spike} and not ({is_event}) and in_burst < 0.5"},
         namespace=namespace, name=name or "pyramidal*", dt=dt, **kwargs,
     )
     group.v_s = params.E_L

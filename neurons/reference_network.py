@@ -67,10 +67,12 @@ class ReferenceNetwork:
 
 
 def reference_network(n_pyr: int = 4000, n_pv: int = 1000, n_som: int = 1000, p: float = 0.05,
-                      seed: int = 0, record_spikes: bool = False) -> ReferenceNetwork:
+                      seed: int = 0, record_spikes: bool = False, online_events: bool = False) -> ReferenceNetwork:
     """Build the network under the current Brian2 device (call :func:`neurons.device.use_target` first).
 
     ``record_spikes``: keep spike times (else only per-neuron counts are kept).
+    ``online_events``: give the pyramidal cells the online ``'event'``/``'burst'`` detection
+    (off by default: every projection here transmits spikes).
     """
     from brian2 import Network, SpikeMonitor
     from brian2 import seed as brian_seed
@@ -84,7 +86,7 @@ def reference_network(n_pyr: int = 4000, n_pv: int = 1000, n_som: int = 1000, p:
     if min(n_pyr, n_pv, n_som) < 1:
         raise MburstError(f"reference_network: population sizes must be positive (got {n_pyr}, {n_pv}, {n_som})")
     brian_seed(seed)
-    groups = {"pyr": pyramidal_group(n_pyr, name="ref_pyr"), "pv": pv_group(n_pv, name="ref_pv"),
+    groups = {"pyr": pyramidal_group(n_pyr, name="ref_pyr", online_events=online_events), "pv": pv_group(n_pv, name="ref_pv"),
               "som": som_group(n_som, name="ref_som")}
     background = []
     for kind, group in (("pyramidal", groups["pyr"]), ("pv", groups["pv"]), ("som", groups["som"])):

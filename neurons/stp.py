@@ -70,7 +70,7 @@ def simulate_efficacies(params: STPParams, rates_hz=(5, 20, 50), n_spikes: int =
     pre = SpikeGeneratorGroup(len(rates), np.array(idx), np.array(times) * ms, name="stp_trains")
     post = pyramidal_group(1, name="stp_post")
     syn = connect(pre, post, params, target="dendrite", i=range(len(rates)), j=[0] * len(rates),
-                  weight=0.1, record_efficacy=True, name="stp_synapses")
+                  weight=0.1, name="stp_synapses")
     mon = StateMonitor(syn, "eff", record=True, when="end", name="stp_eff")
     Network(pre, post, syn, mon).run((max(times) + 1.0) * ms, namespace={})
     steps = np.round(np.asarray(mon.t / ms) * 10).astype(int)

@@ -9,15 +9,28 @@ exactly: between spikes ``dx/dt = (1-x)/tau_D`` and ``du/dt = (U-u)/tau_F`` are
 solved in closed form over the elapsed time ``Delta = t - t_stp``::
 
     x <- 1 - (1 - x) exp(-Delta/tau_D);   u <- U + (u - U) exp(-Delta/tau_F)
-    g_post += w_syn u x                  (values before the update)
+    eff <- u x;   g_post += w_syn eff      (values before the update)
     x <- x - u x;   u <- u + f (1 - u);   t_stp <- t
 
 No clock-driven integration of x and u ever happens, so the efficacies equal
 the closed-form recursion to rounding error (``tests/test_neurons_stp.py``).
+
+All synapses of one projection from the same presynaptic cell see the same
+spike train with the same parameters and start from the same state, so their
+``(x, u)`` are identical at all times. The state is therefore kept once per
+presynaptic cell, in a small group ``<name>_stp`` advanced by a one-to-one
+pathway (``<name>_stp_update``) that runs just before the projection's own,
+shared by all projections from that cell group with the same
+parameters, pathway and delay; each synapse reads ``eff`` through a linked
+variable. The result is
+the per-synapse recursion exactly (same operations, same order; a test
+compares spike trains with a per-synapse Brian2 network), with two
+exponentials per presynaptic spike instead of per synaptic event.
 """
 from __future__ import annotations
 
 import numbers
+import weakref
 
 import numpy as np
 from brian2 import Quantity, Synapses, second, seed as brian_seed, siemens
@@ -26,6 +39,9 @@ from .common import MburstError
 from .params import COMPARTMENTS, PATHWAYS, RECEPTORS, STPParams
 
 __all__ = ["connect", "draw_connections", "target_variable", "leak_conductance"]
+
+#: Per presynaptic group: STP parameters/pathway/delay -> (state group, update pathway); see _attach_stp_state.
+_STP_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _is_pyramidal(group) -> bool:
@@ -82,12 +98,15 @@ def draw_connections(syn: Synapses, pre, post, p: float = 1.0, i=None, j=None) -
 
 def connect(pre, post, stp: STPParams | None = None, target: str = "soma", receptor: str = "ampa",
             p: float = 0.05, *, weight, pathway: str = "spike", seed: int | None = None,
-            i=None, j=None, delay=None, name: str | None = None,
-            record_efficacy: bool = False) -> Synapses:
+            i=None, j=None, delay=None, name: str | None = None) -> Synapses:
     """Connect ``pre`` to ``post`` and return the Brian2 ``Synapses``.
 
     - ``stp``: :data:`~neurons.params.STD`, :data:`~neurons.params.STF`, any
-      :class:`~neurons.params.STPParams`, or ``None`` (static).
+      :class:`~neurons.params.STPParams`, or ``None`` (static). With STP the
+      synapses have ``eff`` (u x of the last transmitted spike, linked to the
+      presynaptic cell's state); the state group and its update pathway are
+      ``contained_objects`` of the returned ``Synapses`` and join any
+      ``Network`` with it.
     - ``target``: ``'soma'`` or ``'dendrite'`` (pyramidal posts only); ``receptor``: ``'ampa'`` or ``'gaba'``.
     - ``p``: connection probability (random, autapses excluded when pre is post);
       or give explicit index arrays ``i``, ``j``.
@@ -96,12 +115,16 @@ def connect(pre, post, stp: STPParams | None = None, target: str = "soma", recep
     - ``pathway``: ``'spike'`` (every spike), ``'event'`` or ``'burst'`` (the
       pyramidal cell's online 16 ms-rule events; see :mod:`neurons.pyramidal`).
     - ``seed``: seeds Brian2's random numbers (``brian2.seed``) before drawing connections.
-    - ``record_efficacy``: keep ``eff`` = u x of the last transmitted spike (tests, figures).
+    - ``delay``: one transmission delay for all synapses (per-synapse delays
+      would break the shared STP state, so they are refused with STP).
     """
     if stp is not None:
         if not isinstance(stp, STPParams):
             raise MburstError(f"connect: stp={stp!r} must be STD, STF, an STPParams or None")
         stp.validate()
+        if delay is not None and np.ndim(delay) != 0:
+            raise MburstError("connect: an STP projection takes one scalar delay (its state is kept per "
+                              "presynaptic cell); per-synapse delays are not supported")
     if pathway not in PATHWAYS:
         raise MburstError(f"connect: pathway={pathway!r} is unknown; expected one of {PATHWAYS}")
     if pathway != "spike" and pathway not in getattr(pre, "events", {}):
@@ -114,37 +137,57 @@ def connect(pre, post, stp: STPParams | None = None, target: str = "soma", recep
     if i is None and (not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0):
         raise MburstError(f"connect: p={p!r} must be a probability in [0, 1]")
 
-    model = "w_syn : siemens"
-    if stp is None:
-        on_pre = f"{var}_post += w_syn"
-        namespace = {}
-    else:
-        model += "\nx : 1\nu : 1\nt_stp : second"
-        if record_efficacy:
-            model += "\neff : 1"
-        on_pre = "\n".join([
-            "x = 1 - (1 - x)*exp(-(t - t_stp)/tau_D)",
-            "u = U_stp + (u - U_stp)*exp(-(t - t_stp)/tau_F)",
-            *(["eff = u*x"] if record_efficacy else []),
-            f"{var}_post += w_syn*u*x",
-            "x = x - u*x",
-            "u = u + f_stp*(1 - u)",
-            "t_stp = t",
-        ])
-        namespace = {"tau_D": stp.tau_D, "tau_F": stp.tau_F, "U_stp": float(stp.U), "f_stp": float(stp.f)}
     kwargs = {}
     if pathway != "spike":
         kwargs["on_event"] = {"pre": pathway}
     if delay is not None:
         kwargs["delay"] = delay
-    syn = Synapses(pre, post, model=model, on_pre=on_pre, namespace=namespace,
-                   name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
+    if stp is None:
+        syn = Synapses(pre, post, model="w_syn : siemens", on_pre=f"{var}_post += w_syn",
+                       name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
+    else:
+        syn = Synapses(pre, post, model="w_syn : siemens\neff : 1 (linked)", on_pre=f"{var}_post += w_syn*eff",
+                       name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
+        _attach_stp_state(syn, pre, stp, kwargs)
     if seed is not None:
         brian_seed(seed)
     draw_connections(syn, pre, post, p, i, j)
     syn.w_syn = w
-    if stp is not None:
-        syn.x = 1.0
-        syn.u = float(stp.U)
-        syn.t_stp = 0 * second
     return syn
+
+
+def _attach_stp_state(syn: Synapses, pre, stp: STPParams, kwargs: dict) -> None:
+    """Link ``syn.eff`` to the per-presynaptic-cell STP state (see module doc), creating the state group
+    and the one-to-one pathway that advances it unless a projection from ``pre`` with the same
+    parameters, pathway and delay already made them (their state is the same)."""
+    from brian2 import NeuronGroup, get_device, linked_var
+
+    key = (float(stp.tau_D / second), float(stp.tau_F / second), float(stp.U), float(stp.f), repr(sorted(kwargs.items())))
+    shared = _STP_STATES.setdefault(pre, {})
+    if key not in shared:
+        state = NeuronGroup(len(pre), "x : 1\nu : 1\nt_stp : second\neff : 1", name=f"{syn.name}_stp")
+        state.x = 1.0
+        state.u = float(stp.U)
+        state.t_stp = 0 * second
+        update = Synapses(pre, state, on_pre="\n".join([
+            "x_post = 1 - (1 - x_post)*exp(-(t - t_stp_post)/tau_D)",
+            "u_post = U_stp + (u_post - U_stp)*exp(-(t - t_stp_post)/tau_F)",
+            "eff_post = u_post*x_post",
+            "x_post = x_post - eff_post",
+            "u_post = u_post + f_stp*(1 - u_post)",
+            "t_stp_post = t",
+        ]), namespace={"tau_D": stp.tau_D, "tau_F": stp.tau_F, "U_stp": float(stp.U), "f_stp": float(stp.f)},
+            name=f"{syn.name}_stp_update", **kwargs)
+        update.pre.order = syn.pre.order - 1  # advance the state before the projections read eff
+        update.connect(j="i")
+        # one-to-one: each state cell is written by one synapse, so the update is order-independent
+        # (Brian2 would otherwise warn about writes to repeated postsynaptic indices)
+        update.variables["_synaptic_post"].unique = True
+        device = get_device()
+        if isinstance(getattr(device, "synapses", None), set):
+            # cpp_standalone declares the Synapses it finds among a Network's top-level objects only
+            device.synapses.add(update)
+        shared[key] = (state, update)
+    state, update = shared[key]
+    syn.eff = linked_var(state, "eff", index="i")
+    syn.contained_objects.extend([state, update])

@@ -23,7 +23,7 @@ def population_rates(target: str, threads: int = 0, seed: int = 5) -> dict:
     """Per-neuron spike rates (Hz) per population, plus per-neuron pyramidal event and burst rates."""
     use_target(target, threads=threads, tag=f"test_codegen_{threads}")
     defaultclock.dt = 0.1 * ms
-    ref = reference_network(**SIZES, seed=seed, record_spikes=True)
+    ref = reference_network(**SIZES, seed=seed, record_spikes=True, online_events=True)
     ref.net.run(DURATION * second)
     out = {k: np.asarray(c, dtype=float) / DURATION for k, c in ref.spike_counts().items()}
     mon = ref.monitors["pyr"]

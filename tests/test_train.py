@@ -134,14 +134,21 @@ def test_ctrl_c_saves_and_resumes(tmp_path, cache_env, reference_run):
 
 def test_evaluate_scores_checkpoint(tmp_path, cache_env, reference_run):
     out = tmp_path / "eval"
-    done = _mburst(["evaluate", "--checkpoint", str(reference_run / "checkpoint.pt"), *TINY[:4], "--out", str(out)], cache_env)
+    done = _mburst(["evaluate", "--checkpoint", str(reference_run / "checkpoint.pt"), *TINY[:4], "--by-snr",
+                    "--out", str(out)], cache_env)
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "metrics.json").read_text())
     assert set(report["splits"]) == {"train", "test"}  # 12 sentences leave the 5 % proxy split empty
+    test = report["splits"]["test"]
     trained = json.loads((reference_run / "metrics.json").read_text())["final"]["test"]
-    assert report["splits"]["test"]["f1"] == pytest.approx(trained["f1"], abs=1e-9)
+    assert test["f1"] == pytest.approx(trained["f1"], abs=1e-9)
     for key in ("f1", "accuracy", "active_fraction", "mean_event_rate"):
-        assert key in report["splits"]["test"]
+        assert key in test
+    # per SNR: the rows partition the split, and the pooled F1 (a mediant of theirs) lies between them
+    rows = test["by_snr"]
+    assert len(rows) >= 2 and sum(r["frames"] for r in rows.values()) == test["frames"]
+    f1s = [r["f1"] for r in rows.values()]
+    assert min(f1s) - 1e-12 <= test["f1"] <= max(f1s) + 1e-12
 
 
 def test_evaluate_bad_inputs(tmp_path, cache_env, reference_run):

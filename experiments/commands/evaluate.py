@@ -4,7 +4,10 @@ The inputs are standardised with the checkpoint's own training statistics.
 On the corpus it was trained on, the default splits are the checkpoint's
 train/test/proxy; on any other corpus (another GRID root, another noise
 folder) the default is --split all. Writes metrics.json with, per split:
-f1, accuracy, active_fraction and mean_event_rate (per hidden layer and overall).
+f1, accuracy, active_fraction and mean_event_rate (per hidden layer and overall);
+with --by-snr also f1, accuracy and the positive (speech-dominated) fraction of
+the mask for each mixture SNR, which shows where a model (or the visual branch)
+helps.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", nargs="+", choices=("train", "test", "proxy", "all"), default=None,
                         help="splits to score (default: train test proxy on the training corpus, else all)")
     parser.add_argument("--batch-size", type=int, default=256, help="frames per evaluation batch")
+    parser.add_argument("--by-snr", action="store_true",
+                        help="also score each mixture SNR of every split separately (f1, accuracy, positive fraction)")
     parser.add_argument("--enhance", type=int, default=0, metavar="N",
                         help="also resynthesise N utterances of the first split and score STOI/ESTOI/PESQ-WB/SI-SDR "
                              "against the noisy input and the oracle masks (enhancement/ in the run folder; 0: off)")
@@ -54,6 +59,10 @@ def main(args) -> int:
             counts.tp + counts.fp + counts.fn + counts.tn) // corpus.ibm.shape[1], **activity}
         print(f"{name}: F1 {counts.f1:.4f}  accuracy {counts.accuracy:.2f} %  "
               f"active fraction {activity['active_fraction'].get('overall', float('nan')):.3f}")
+        if args.by_snr:
+            report["splits"][name]["by_snr"] = _by_snr(model, corpus, splits[name], state["feature_stats"], args.batch_size)
+            print("  " + "  ".join(f"{snr}: F1 {row['f1']:.4f} ({100 * row['positive_fraction']:.1f} % positive)"
+                                   for snr, row in report["splits"][name]["by_snr"].items()))
     if args.enhance > 0:
         from experiments.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
         from experiments.reproduce import spread_utterances
@@ -66,3 +75,20 @@ def main(args) -> int:
         print(f"enhancement: {len(chosen)} utterances scored -> {args.out / 'enhancement' / 'enhancement.md'}")
     atomic_write_json(args.out / "metrics.json", report)
     return 0
+
+
+def _by_snr(model, corpus, utt_indices, feature_stats, batch_size: int) -> dict:
+    """F1, accuracy, utterances, frames and positive mask fraction per mixture SNR (keys like '-6 dB')."""
+    import numpy as np
+
+    from experiments.train import evaluate
+
+    snrs = np.array([corpus.utterances[i].snr_db for i in utt_indices])
+    out = {}
+    for snr in sorted(set(snrs.tolist())):
+        chosen = np.asarray(utt_indices)[snrs == snr]
+        counts, _, _ = evaluate(model, corpus.frames(chosen, feature_stats), batch_size)
+        total = counts.tp + counts.fp + counts.fn + counts.tn
+        out[f"{snr:+g} dB"] = {"f1": counts.f1, "accuracy": counts.accuracy, "utterances": int(len(chosen)),
+                               "frames": int(total) // corpus.ibm.shape[1], "positive_fraction": (counts.tp + counts.fn) / total}
+    return out

@@ -3,7 +3,7 @@ mix with noise at each SNR, compute log-power features and ideal binary masks, a
 them. A second run with the same settings and input files reuses the cache.
 
 Writes summary.json (counts, time, cache folder, skipped utterances with reasons,
-the vision-only mask probe) and lips.png (lip crops, and for GRID the tracked mouth
+the vision-only mask probe, the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
 box drawn on the source frame) into --out.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import dataclasses
 
-    from experiments.corpus import corpus_path, load_corpus, prepare_corpus, vision_mask_probe
+    from experiments.corpus import av_sync_profile, corpus_path, load_corpus, prepare_corpus, vision_mask_probe
     from experiments.datasets import spec_from_args
 
     if args.workers < 1:
@@ -44,11 +44,12 @@ def main(args) -> int:
     corpus = load_corpus(path)
     split = corpus.split(args.seed)
     probe = vision_mask_probe(corpus, seed=args.seed)
+    sync = av_sync_profile(corpus)
     summary = {
         "cache": str(path), "cache_key": corpus.meta["cache_key"], "source": args.data,
         "time_s": elapsed, "cache_hit": cache_hit,
         "build": corpus.report, "split_sizes": {k: int(len(v)) for k, v in split.items()},
-        "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe,
+        "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe, "av_sync": sync,
         "shapes": {"log_power": list(corpus.log_power.shape), "ibm": list(corpus.ibm.shape), "lips": list(corpus.lips.shape)},
     }
     atomic_write_json(args.out / "summary.json", summary)
@@ -57,6 +58,8 @@ def main(args) -> int:
           f"{corpus.report['n_skipped']} skipped; {elapsed:.2f} s this run ({'cache hit' if cache_hit else 'built'})")
     print(f"vision-only mask probe (test F1): {probe['f1_vision']:.3f} vs all-ones {probe['f1_all_ones']:.3f}, "
           f"shuffled lips {probe['f1_shuffled_lips']:.3f}")
+    print(f"audio-visual sync: mouth opening vs speech energy peaks at lag {sync['best_lag']:+d} frames "
+          f"(r {sync['best_r']:.3f}; lag 0: r {sync['r'][sync['lags'].index(0)]:.3f}; > 0: audio behind video)")
     print(f"summary: {args.out / 'summary.json'}; lip crops: {args.out / 'lips.png'}")
     return 0
 

@@ -28,8 +28,10 @@ peak memory are per process). Usage::
     PYTHONHASHSEED=0 python bench/neuron_sim.py --profile        # time per code object (Brian2 profiling)
 
 Counting: a neuron-step is one neuron advanced by one time step; a synaptic
-event is one presynaptic spike delivered to one target (Poisson background
-inputs are not counted). Rates use the simulation loop's own time (standalone:
+event is one presynaptic spike delivered to one target. The "syn events/s" column
+counts the recurrent synapses only; "+ backgr./s" adds the background input spikes
+(their expected number: 10 M per simulated second at full size), which are synaptic
+events onto the cells as well. Rates use the simulation loop's own time (standalone:
 Brian2's ``last_run_info``; cython: the timed ``run`` after a compile warm-up).
 """
 from __future__ import annotations
@@ -158,6 +160,22 @@ def _synaptic_events(cells, syns, mons, before=None) -> int:
     return total
 
 
+def _background_events_per_s(net) -> float:
+    """Expected background input spikes per simulated second (each is one synaptic event onto its cell:
+    Brian2's ``PoissonInput`` and mburst's ``PoissonBackground`` apply them without synapse objects)."""
+    from brian2 import Hz, PoissonInput
+
+    from neurons.inputs import PoissonBackground
+
+    total = 0.0
+    for obj in net.objects:
+        if isinstance(obj, PoissonInput):
+            total += len(obj._group) * obj._N * float(obj._rate / Hz)
+        elif isinstance(obj, PoissonBackground):
+            total += len(obj._group) * sum(n * float(rate / Hz) for _, n, rate, _ in obj.terms)
+    return total
+
+
 def _profile_by_role(net) -> dict:
     """Seconds per code object from Brian2's profiling, named by role so that both networks line up
     ('hand_pyr_stateupdater_codeobject' and 'ref_pyr_stateupdater_codeobject' -> 'pyr_stateupdater');
@@ -225,6 +243,7 @@ def child(args) -> dict:
         result["project_dir"] = str(device.project_dir)  # the parent reruns the binary (timing, peak memory)
         result["python_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["n_neurons"] = n_neurons
+    result["background_events"] = _background_events_per_s(net) * args.duration
     result["n_synapses"] = int(sum(len(s) for s, _ in syns.values()))
     result["steps"] = steps
     _set_rates(result)
@@ -235,6 +254,7 @@ def child(args) -> dict:
 def _set_rates(result: dict) -> None:
     result["neuron_steps_per_s"] = result["n_neurons"] * result["steps"] / result["sim_s"]
     result["syn_events_per_s"] = result["syn_events"] / result["sim_s"]
+    result["all_events_per_s"] = (result["syn_events"] + result["background_events"]) / result["sim_s"]
 
 
 def rerun_binary(result: dict, profile: bool, cap_s: float) -> None:
@@ -390,8 +410,8 @@ def main(argv=None) -> int:
     first = results[0]
     print(f"network: {first['n_neurons']} neurons, {first['n_synapses']} synapses, {args.duration:g} s at dt 0.1 ms; "
           f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs included)")
-    print(f"{'configuration':<60} {'neuron-steps/s':>14} {'syn events/s':>13} {'sim s':>7} {'median':>7} "
-          f"{'build s':>8} {'make s':>7} {'peak MB':>8} {'ratio':>6}")
+    print(f"{'configuration':<60} {'neuron-steps/s':>14} {'syn events/s':>13} {'+ backgr./s':>12} {'sim s':>7} "
+          f"{'median':>7} {'build s':>8} {'make s':>7} {'peak MB':>8} {'ratio':>6}")
     for r in results:
         base = baselines.get(max(r["threads"], 1))
         ratio = r["neuron_steps_per_s"] / base["neuron_steps_per_s"]
@@ -399,7 +419,7 @@ def main(argv=None) -> int:
         median = f"{r['sim_s_median']:.2f}" if r.get("sim_s_median") is not None else "-"
         peak = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "-"
         print(f"{r['label']:<60} {r['neuron_steps_per_s'] / 1e6:>12.2f} M {r['syn_events_per_s'] / 1e6:>11.2f} M "
-              f"{r['sim_s']:>7.2f} {median:>7} {r['build_s']:>8.2f} {make:>7} {peak:>8} {ratio:>6.2f}")
+              f"{r['all_events_per_s'] / 1e6:>10.2f} M {r['sim_s']:>7.2f} {median:>7} {r['build_s']:>8.2f} {make:>7} {peak:>8} {ratio:>6.2f}")
     capped = ", ".join(f"{r['label']}: {r['capped_runs']}" for r in results if r.get("capped_runs"))
     print(f"sim s = the fastest of {args.repeats + 1} runs of each standalone binary, interleaved across "
           f"configurations (median beside it; cold build and cython: one run"
@@ -409,9 +429,13 @@ def main(argv=None) -> int:
     events_per_sim_s = {r["impl"]: r["syn_events"] / args.duration for r in results if not r["cold"]}
     steps_per_sim_s = first["n_neurons"] * first["steps"] / args.duration
     print("workload: " + ", ".join(f"{impl} {e / 1e6:.2f} M synaptic events" for impl, e in events_per_sim_s.items())
-          + f" per simulated second; so 10 M events/s needs a loop time <= {min(events_per_sim_s.values()) / 1e7:.2f} s "
+          + f" per simulated second; so 10 M recurrent events/s needs a loop time <= {min(events_per_sim_s.values()) / 1e7:.2f} s "
           f"per simulated second, i.e. >= {steps_per_sim_s / (min(events_per_sim_s.values()) / 1e7) / 1e6:.1f} M "
           "neuron-steps/s")
+    print(f"syn events/s = recurrent synaptic events (presynaptic spikes x out-degree); + backgr./s adds the "
+          f"{first['background_events'] / args.duration / 1e6:.2f} M expected background input spikes per simulated "
+          "second (Poisson 500 Hz: 4 inputs per pyramidal cell, 2 per interneuron), which are synaptic events "
+          "onto the cells too, applied without synapse objects")
     print("build s = network construction + code generation + compile (standalone) or first-run compile (cython); "
           "make s = the C++ compile alone; peak MB = the simulation process (standalone: the binary)")
     print("firing rates (Hz): " + "; ".join(f"{r['impl']}/{r['config']}/{r['threads']}: "

@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--realizations", type=int, default=1,
                         help="noise realizations (seeds seed, seed+1, ...) averaged before P = B/E (the original: 5)")
     parser.add_argument("--signal", choices=("sine", "ou"), default="sine",
-                        help="input signals: sines of periods 0.5 s and 0.5*sqrt(5) s, or smooth random (OU)")
+                        help="input signals: sines of periods 0.5 s and sqrt(5) s, or smooth random (OU)")
     parser.add_argument("--target", default="auto", choices=("auto", "numpy", "cython", "cpp_standalone"),
                         help="Brian2 code-generation target")
     parser.add_argument("--threads", type=int, default=0, help="OpenMP threads for cpp_standalone")

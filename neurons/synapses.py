@@ -19,12 +19,11 @@ All synapses of one projection from the same presynaptic cell see the same
 spike train with the same parameters and start from the same state, so their
 ``(x, u)`` are identical at all times. The state is therefore kept once per
 presynaptic cell, in a small group ``<name>_stp`` advanced by a one-to-one
-pathway (``<name>_stp_update``) that runs just before the projection's own,
-shared by all projections from that cell group with the same
-parameters, pathway and delay; each synapse reads ``eff`` through a linked
-variable. The result is
-the per-synapse recursion exactly (same operations, same order; a test
-compares spike trains with a per-synapse Brian2 network), with two
+pathway (``<name>_stp_update``) that runs just before the projection's own and
+is shared by all projections from that cell group with the same parameters,
+pathway and delay; each synapse reads ``eff`` through a linked variable. The
+result is the per-synapse recursion exactly (same operations, same order; a
+test compares spike trains with a per-synapse Brian2 network), with two
 exponentials per presynaptic spike instead of per synaptic event.
 """
 from __future__ import annotations
@@ -142,12 +141,12 @@ def connect(pre, post, stp: STPParams | None = None, target: str = "soma", recep
         kwargs["on_event"] = {"pre": pathway}
     if delay is not None:
         kwargs["delay"] = delay
-    if stp is None:
-        syn = Synapses(pre, post, model="w_syn : siemens", on_pre=f"{var}_post += w_syn",
-                       name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
-    else:
-        syn = Synapses(pre, post, model="w_syn : siemens\neff : 1 (linked)", on_pre=f"{var}_post += w_syn*eff",
-                       name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
+    model, on_pre = "w_syn : siemens", f"{var}_post += w_syn"
+    if stp is not None:
+        model, on_pre = model + "\neff : 1 (linked)", on_pre + "*eff"
+    syn = Synapses(pre, post, model=model, on_pre=on_pre,
+                   name=name or f"{pre.name}_to_{post.name}_{target}_{receptor}*", **kwargs)
+    if stp is not None:
         _attach_stp_state(syn, pre, stp, kwargs)
     if seed is not None:
         brian_seed(seed)

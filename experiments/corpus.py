@@ -561,13 +561,18 @@ class FrameSet:
 def av_sync_profile(corpus: Corpus, max_lag: int = 6) -> dict:
     """Are the lip frames aligned with the audio frames? Correlation of mouth opening with speech energy
     at frame lags -max_lag..max_lag (see :func:`av_sync_lags`), over all clean utterances."""
+    return av_sync_lags(av_sync_pairs(corpus), max_lag)
+
+
+def av_sync_pairs(corpus: Corpus) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per clean utterance: its lip frames [n, H, W] and the clean speech log-energy of each 40 ms frame [n]."""
     pairs = []
     for c in corpus.cleans:
         n = c["n_frames"]
         lips = np.asarray(corpus.lips[c["lip_start"]:c["lip_start"] + n], dtype=np.float32)
         wave = np.asarray(corpus._clean[c["wave_start"]:c["wave_start"] + n * F.HOP], dtype=np.float64)
         pairs.append((lips, np.log(np.mean(wave.reshape(n, F.HOP) ** 2, axis=1) + 1e-10)))
-    return av_sync_lags(pairs, max_lag)
+    return pairs
 
 
 def av_sync_lags(pairs, max_lag: int = 6) -> dict:

@@ -162,14 +162,10 @@ def test_av_sync_finds_aligned_streams_and_a_known_shift(syn):
     profile = C.av_sync_profile(corpus)
     assert abs(profile["best_lag"]) <= 1 and profile["best_r"] > 0.3, profile
     assert profile["n_utterances"] == 40
-    pairs = []
-    for c in corpus.cleans:
-        n = c["n_frames"]
-        lips = np.asarray(corpus.lips[c["lip_start"]:c["lip_start"] + n])
-        wave = np.asarray(corpus._clean[c["wave_start"]:c["wave_start"] + n * F.HOP], dtype=np.float64)
-        energy = np.log(np.mean(wave.reshape(n, F.HOP) ** 2, axis=1) + 1e-10)
-        pairs.append((np.concatenate([np.repeat(lips[:1], 3, axis=0), lips[:-3]]), energy))
-    shifted = C.av_sync_lags(pairs)
+    pairs = C.av_sync_pairs(corpus)
+    delayed = [(np.concatenate([np.repeat(lips[:1], 3, axis=0), lips[:-3]]), energy) for lips, energy in pairs]
+    shifted = C.av_sync_lags(delayed)
     assert shifted["best_lag"] == profile["best_lag"] - 3, shifted
+    lips, energy = pairs[0]
     with pytest.raises(MburstError, match="lip frames"):
         C.av_sync_lags([(lips[:-1], energy)])

@@ -482,9 +482,11 @@ class Corpus:
         return Stats(mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32),
                      float(lips.mean()), float(max(lips.std(), 1e-6)))
 
-    def frames(self, utt_indices, stats) -> "FrameSet":
-        """The frames of the given utterances as model inputs (see :class:`FrameSet`)."""
-        return FrameSet(self, utt_indices, stats if isinstance(stats, Stats) else Stats(*stats))
+    def frames(self, utt_indices, stats, n_bins: int | None = None) -> "FrameSet":
+        """The frames of the given utterances as model inputs (see :class:`FrameSet`); ``n_bins`` below the
+        corpus's bins pools them into that many equal bands (a model's ``config.n_bins``)."""
+        stats = stats if isinstance(stats, Stats) else Stats(*stats)
+        return FrameSet(self, utt_indices, stats, n_bins=self.log_power.shape[1] if n_bins is None else n_bins)
 
     # -- audio
     def noise_bank(self) -> dict[str, np.ndarray]:
@@ -508,16 +510,18 @@ class Corpus:
 class FrameSet:
     """Frames of a set of utterances, standardised with training statistics.
 
-    ``batch(i)`` gives ``audio`` [B, 1, 8, 500] (frames t-7..t of the same
+    ``batch(i)`` gives ``audio`` [B, 1, 8, n_bins] (frames t-7..t of the same
     utterance, oldest first, zeros before its first frame), ``visual``
-    [B, 1, 50, 92] and ``mask`` [B, 500], all float32 torch tensors, gathered
-    with vectorised indexing.
+    [B, 1, 50, 92] and ``mask`` [B, n_bins], all float32 torch tensors, gathered
+    with vectorised indexing. ``n_bins`` below the corpus's bins pools them
+    (:func:`experiments.features.pool_bins`).
     """
 
     corpus: Corpus
     utt_indices: np.ndarray
     stats: Stats
     context: int = F.CONTEXT
+    n_bins: int = F.N_BINS
     _audio: object = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -525,8 +529,9 @@ class FrameSet:
 
         rows, lip_rows, pos = self.corpus._rows(self.utt_indices)
         lp = np.asarray(self.corpus.log_power[rows], dtype=np.float32)
-        self._audio = torch.from_numpy((lp - self.stats.mean) / self.stats.std)
-        self._mask = torch.from_numpy(np.asarray(self.corpus.ibm[rows]))
+        audio, mask = F.pool_bins((lp - self.stats.mean) / self.stats.std, np.asarray(self.corpus.ibm[rows]), self.n_bins)
+        self._audio = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+        self._mask = torch.from_numpy(mask)
         uniq, local = np.unique(lip_rows, return_inverse=True)
         self._lips = torch.from_numpy(np.asarray(self.corpus.lips[uniq]))
         self._lip_row = torch.from_numpy(local.astype(np.int64))

@@ -36,7 +36,7 @@ import numpy as np
 
 from neurons.common import MburstError
 
-from .features import (CONTEXT, HOP, LOG_EPS, N_BINS, N_BINS_TOTAL, SAMPLE_RATE, WIN,
+from .features import (CONTEXT, HOP, LOG_EPS, N_BINS, N_BINS_TOTAL, SAMPLE_RATE, WIN, band_width, expand_bands,
                        ideal_binary_mask, istft, power_bins, stft)
 
 MaskFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -249,17 +249,24 @@ def enhance(noisy: np.ndarray, lips: np.ndarray, mask_fn: MaskFn, stats: Standar
 
 
 def torch_mask_fn(model, device: str = "cpu") -> MaskFn:
-    """Wrap a torch module ``model(audio, visual) -> probabilities`` as a numpy :data:`MaskFn` (eval, no grad)."""
+    """Wrap a torch module ``model(audio, visual) -> probabilities`` as a numpy :data:`MaskFn` (eval, no grad).
+
+    A model with fewer bands than the 500 feature bins (``config.n_bins``) sees band-pooled features
+    and its band mask is spread back over the bins (:func:`features.expand_bands`)."""
     import torch
 
     model.eval()
+    bands = getattr(getattr(model, "config", None), "n_bins", N_BINS)
+    width = band_width(N_BINS, bands)
 
     def fn(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             a = torch.from_numpy(np.require(audio, np.float32, ["C", "W"])).to(device)
             v = torch.from_numpy(np.require(visual, np.float32, ["C", "W"])).to(device)
+            if width > 1:
+                a = a.reshape(*a.shape[:-1], bands, width).mean(-1)
             out = model(a, v)
-        return out.detach().cpu().numpy()
+        return expand_bands(out.detach().cpu().numpy(), N_BINS)
 
     return fn
 

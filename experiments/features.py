@@ -22,6 +22,34 @@ LOG_EPS = 1e-8
 _PAD = (WIN - HOP) // 2  # 302: centres frame t on t*HOP + HOP/2
 
 
+def band_width(n_features: int, n_bins: int) -> int:
+    """Feature bins per model band when ``n_features`` bins are pooled into ``n_bins`` equal bands."""
+    if not isinstance(n_bins, int) or n_bins < 1 or n_features % n_bins:
+        raise MburstError(f"n_bins {n_bins!r}: must divide the {n_features} feature bins into equal bands "
+                          f"(e.g. {', '.join(str(n_features // k) for k in (1, 2, 4, 5) if n_features % k == 0)})")
+    return n_features // n_bins
+
+
+def pool_bins(features: np.ndarray, ibm: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pool [frames, bins] standardised features and their IBM into ``n_bins`` equal bands.
+
+    A band's feature is the mean of its bins; its mask unit is positive when at least half of its
+    bins are (the band's IBM at the same local criterion when its bins share a local SNR).
+    """
+    k = band_width(features.shape[1], n_bins)
+    if k == 1:
+        return features, ibm
+    frames = features.shape[0]
+    pooled = features.reshape(frames, n_bins, k).mean(2)
+    mask = (ibm.reshape(frames, n_bins, k).mean(2) >= 0.5).astype(ibm.dtype)
+    return pooled, mask
+
+
+def expand_bands(mask: np.ndarray, n_features: int = N_BINS) -> np.ndarray:
+    """A [frames, bands] mask back on the ``n_features`` feature bins (each band's value on its bins)."""
+    return np.repeat(mask, band_width(n_features, mask.shape[1]), axis=1)
+
+
 def n_frames(n_samples: int) -> int:
     """Number of analysis frames for ``n_samples`` samples: one per 40 ms hop."""
     return n_samples // HOP

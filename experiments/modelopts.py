@@ -8,6 +8,9 @@ def add_model_arguments(parser) -> None:
     group = parser.add_argument_group("model size (paper: 32 channels, 256 embedding, 500 bins)")
     group.add_argument("--channels", type=int, default=32, help="channels of every 3x3 convolution")
     group.add_argument("--embed", type=int, default=256, help="width of each branch's dense embedding")
+    group.add_argument("--bins", type=int, default=500,
+                       help="frequency bands of the mask: 500 = every feature bin; fewer pools the 500 bins into equal "
+                            "bands (e.g. 100 = 5 bins of 12.9 Hz each; compact models for the spiking bridge)")
     group.add_argument("--pbar", type=float, default=0.2, help="reference output burst probability pbar_L (burstprop)")
     group.add_argument("--beta", type=float, default=1.0,
                        help="slope of the hidden burst probability p = sigma(beta u + alpha) (burstprop; reference: 1). "
@@ -30,7 +33,7 @@ def add_train_arguments(parser) -> None:
 def model_config_from_args(args):
     from rate_bridge.models import ModelConfig
 
-    return ModelConfig(channels=args.channels, embed=args.embed, pbar=args.pbar, beta=args.beta,
+    return ModelConfig(n_bins=args.bins, channels=args.channels, embed=args.embed, pbar=args.pbar, beta=args.beta,
                        activation=args.activation)
 
 

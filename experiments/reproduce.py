@@ -142,7 +142,7 @@ def fig2_masks(corpus, results: dict, out: Path, n_frames: int = 150) -> Path:
         net, state = load_checkpoint(out / "runs" / "run0" / model / "checkpoint.pt")
         split = corpus.split(state["train_config"]["split_seed"])
         name = "proxy" if len(split["proxy"]) else "test"
-        frames = corpus.frames(split[name], state["feature_stats"])
+        frames = corpus.frames(split[name], state["feature_stats"], net.config.n_bins)
         _, _, masks = evaluate(net, frames, keep_masks=slice(0, n_frames))
         if not panels:
             target = frames.batch(np.arange(min(n_frames, len(frames))))[2].numpy()

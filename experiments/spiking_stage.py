@@ -176,6 +176,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     from experiments.checkpoints import load_checkpoint
     from rate_bridge.calibration import default_calibration
     from rate_bridge.convert import BridgeConfig
+    from rate_bridge.equivalence import spread_frames
 
     out_dir = Path(out_dir)
     spk_dir = out_dir / "spiking"
@@ -184,9 +185,8 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
         raise MburstError(f"spiking stage: {ckpts['mburst']} not found (run the training stage first)")
     model, state = load_checkpoint(ckpts["mburst"])
     splits = corpus.split(state["train_config"]["split_seed"] if split_seed is None else split_seed)
-    fs = corpus.frames(splits["test"], state["feature_stats"])
-    frames = min(frames, len(fs))
-    audio, visual, ibm = fs.batch(list(range(frames)))
+    fs = corpus.frames(splits["test"], state["feature_stats"], model.config.n_bins)
+    audio, visual, ibm = fs.batch(spread_frames(min(frames, len(fs)), len(fs)))
     twin, approx = calibrated_twin(model)
     cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=100.0)
     summary = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)

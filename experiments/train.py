@@ -152,7 +152,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
     if len(splits["train"]) == 0 or len(splits["test"]) == 0:
         raise MburstError(f"the corpus has too few utterances for a train/test split ({len(corpus.utterances)})")
     stats = corpus.feature_stats(splits["train"])
-    sets = {name: corpus.frames(splits[name], stats) for name in ("train", "test", "proxy") if len(splits[name])}
+    sets = {name: corpus.frames(splits[name], stats, model_cfg.n_bins) for name in ("train", "test", "proxy") if len(splits[name])}
     pos_weight = positive_weight(sets["train"])
 
     torch.manual_seed(cfg.seed)

@@ -10,12 +10,16 @@ Payeur Poisson background):
 
 Unit map between the rate model and the cells (a :class:`Calibration`):
 
-* drive ``v`` (dimensionless) <-> somatic current ``I_s = i_scale * v`` (pA);
+* drive ``v`` (dimensionless) <-> somatic current ``I_s = i_offset + i_scale * v`` (pA); the default
+  ``i_offset`` is the fit's soft threshold ``I0``, so that, as for ReLU, zero drive sits at the knee
+  of the curve and negative drive silences the cell down to its background rate ``r0`` (with
+  ``i_offset = 0`` every unit would idle at E(0) = 5.6 Hz, and the large common input this gives a
+  dense layer drives it into saturation within a few Adam steps);
 * event rate ``e = E(I_s) / e_ref`` (dimensionless; ``e_ref`` Hz);
 * dendritic drive ``u`` <-> dendritic current ``I_d = I_half + i_scale_d * u``, so
   ``p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)``.
 
-Hence ``e = f_cal(v) = E(I_eff(i_scale v)) / e_ref`` where ``I_eff`` saturates softly at the top
+Hence ``e = f_cal(v) = E(I_eff(I_s)) / e_ref`` where ``I_eff`` saturates softly at the top
 of the measured sweep (``i_max`` = 600 pA: beyond it the fit is an extrapolation and the cells,
 limited by adaptation and the 16 ms rule, fall far below it), and burstprop's ``h(e) = f_cal'(v) / e`` (e >= r0/e_ref > 0, so no
 guard is needed). Everything is pure torch and differentiable.
@@ -58,6 +62,7 @@ class Calibration:
     i_scale_d: float = 100.0  # pA per unit of dendritic drive u
     i_max: float = 600.0  # pA: top of the measured somatic sweep; the drive saturates softly there
     i_soft: float = 60.0  # pA: softness of that saturation
+    i_offset: float = 0.0  # pA: somatic current at zero drive (I_s = i_offset + i_scale v)
 
     def __post_init__(self):
         for key in ("i_scale", "e_ref", "i_scale_d", "i_soft"):
@@ -67,8 +72,8 @@ class Calibration:
 
     # --- numpy-side maps (used by the converter)
     def current_s(self, v):
-        """Somatic current (pA) for drive v."""
-        return self.i_scale * v
+        """Somatic current (pA) for drive v: I_s = i_offset + i_scale v."""
+        return self.i_offset + self.i_scale * np.asarray(v, float)
 
     def effective_current(self, I):
         """Soft saturation at the sweep's top: I_eff = i_max - i_soft softplus((i_max - I)/i_soft) (numpy)."""
@@ -80,17 +85,18 @@ class Calibration:
 
     def rate_hz(self, v):
         """Expected event rate (Hz) of a cell with drive v (numpy): e_ref f_cal(v)."""
-        return self.rate_hz_of_current(self.i_scale * np.asarray(v, float))
+        return self.rate_hz_of_current(self.current_s(v))
 
     def to_dict(self) -> dict:
         return {"fit": self.fit.to_dict(), "i_scale": self.i_scale, "e_ref": self.e_ref, "i_scale_d": self.i_scale_d,
-                "i_max": self.i_max, "i_soft": self.i_soft}
+                "i_max": self.i_max, "i_soft": self.i_soft, "i_offset": self.i_offset}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
         f = d["fit"]
         return cls(TransferFit(**{k: f[k] for k in ("r0", "k", "I0", "s", "p_lo", "p_hi", "I_half", "width")},
-                               meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"], d["i_max"], d["i_soft"])
+                               meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"], d["i_max"], d["i_soft"],
+                   d.get("i_offset", 0.0))
 
     def burst_params(self) -> dict:
         """``beta, alpha`` giving burstprop's sigmoid the centre slope of sigma_cal."""
@@ -99,28 +105,29 @@ class Calibration:
 
 def default_calibration(fit: TransferFit | None = None, e_ref: float = 10.0) -> Calibration:
     """The default unit map: ``e_ref`` = 10 Hz, ``i_scale = e_ref / k`` (so f_cal' -> 1 for large v,
-    like ReLU; 845 pA for the committed fit) and ``i_scale_d = width`` (so beta = 1)."""
+    like ReLU; 845 pA for the committed fit), ``i_offset = I0`` (zero drive at the curve's knee,
+    -428 pA) and ``i_scale_d = width`` (so beta = 1)."""
     fit = fit or load_default_fit()
-    return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width)
+    return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width, i_offset=fit.I0)
 
 
 def _i_eff(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    return cal.i_max - cal.i_soft * F.softplus((cal.i_max - cal.i_scale * v) / cal.i_soft)
+    return cal.i_max - cal.i_soft * F.softplus((cal.i_max - cal.i_offset - cal.i_scale * v) / cal.i_soft)
 
 
 def event_rate(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
     """e = f_cal(v) = (r0 + k s softplus((I_eff - I0)/s)) / e_ref with
-    I_eff = i_max - i_soft softplus((i_max - i_scale v)/i_soft): the measured curve, saturating softly
+    I_eff = i_max - i_soft softplus((i_max - I_s)/i_soft), I_s = i_offset + i_scale v: the measured curve, saturating softly
     at the top of the measured sweep (the cells are not calibrated beyond it and do saturate)."""
     f = cal.fit
     return (f.r0 + f.k * f.s * F.softplus((_i_eff(v, cal) - f.I0) / f.s)) / cal.e_ref
 
 
 def event_rate_deriv(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """f_cal'(v) = k i_scale sigmoid((I_eff - I0)/s) sigmoid((i_max - i_scale v)/i_soft) / e_ref."""
+    """f_cal'(v) = k i_scale sigmoid((I_eff - I0)/s) sigmoid((i_max - I_s)/i_soft) / e_ref."""
     f = cal.fit
     return (f.k * cal.i_scale * torch.sigmoid((_i_eff(v, cal) - f.I0) / f.s)
-            * torch.sigmoid((cal.i_max - cal.i_scale * v) / cal.i_soft) / cal.e_ref)
+            * torch.sigmoid((cal.i_max - cal.i_offset - cal.i_scale * v) / cal.i_soft) / cal.e_ref)
 
 
 def inverse_event_rate(e: torch.Tensor, cal: Calibration) -> torch.Tensor:
@@ -129,7 +136,7 @@ def inverse_event_rate(e: torch.Tensor, cal: Calibration) -> torch.Tensor:
     x = ((e * cal.e_ref - f.r0) / (f.k * f.s)).clamp_min(1e-12)
     i_eff = f.s * (x + torch.log(-torch.expm1(-x))) + f.I0  # softplus^-1
     y = ((cal.i_max - i_eff) / cal.i_soft).clamp_min(1e-12)
-    return (cal.i_max - cal.i_soft * (y + torch.log(-torch.expm1(-y)))) / cal.i_scale
+    return (cal.i_max - cal.i_soft * (y + torch.log(-torch.expm1(-y))) - cal.i_offset) / cal.i_scale
 
 
 def burst_prob(u: torch.Tensor, cal: Calibration) -> torch.Tensor:

@@ -13,10 +13,10 @@ spiking population's measured one, :mod:`rate_bridge.calibration`):
   ``K = min(n_pre, max_fan_in)`` cells of ``a``; the jump of ``I_fwd`` per event is
   ``q = i_scale W_ba / (e_ref tau_syn K)``, so the mean current is
   ``sum_a i_scale W_ba E_a / e_ref = i_scale (W e)_b`` as in ``v = W e + c``
-  (``dI_fwd/dt = -I_fwd/tau_syn``); the bias is a constant ``I_bias = i_scale c``;
+  (``dI_fwd/dt = -I_fwd/tau_syn``); the bias is a constant ``I_bias = i_offset + i_scale c``;
 * convolutions -> explicit sparse connectivity (``Synapses.connect(i=..., j=...)`` over
   the kernel taps inside the image, zero padding dropped, stride honoured);
-* the first layer of each branch gets its drive ``i_scale (W * x + c)`` by current
+* the first layer of each branch gets its drive ``i_offset + i_scale (W * x + c)`` by current
   injection from the features (a ``TimedArray`` over frames): input features are not
   neurons;
 * feedback weights Y (``feedback=True``) -> dendritic STF synapses (Tsodyks-Markram,
@@ -348,10 +348,11 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
             if inputs[s.sources[0][0]] is None:
                 raise MburstError(f"bridge: layer '{s.name}' needs the '{s.sources[0][0]}' input")
             v_in = _input_drive(s, inputs[s.sources[0][0]])  # [F, units], bias included
-            ns["i_in"] = TimedArray(np.vstack([v_in * scale, np.zeros((1, s.units))]) * pA, dt=t_frame)
+            ns["i_in"] = TimedArray(np.vstack([cal.current_s(v_in), np.zeros((1, s.units))]) * pA, dt=t_frame)
         g = _layer_group(s.name, s.units * n_per, n_per, params, input_layer, ns, dt)
         unit_bias = np.repeat(s.bias, s.units // len(s.bias))  # conv: one bias per channel
-        g.I_bias = 0 * pA if input_layer else np.repeat(unit_bias * scale, n_per) * pA
+        bias_current = i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)
+        g.I_bias = 0 * pA if input_layer else np.repeat(bias_current, n_per) * pA
         g.I_ext_d = i_d * pA
         if cfg.reset:
             g.run_regularly("v_s = E_L\nv_d = E_L\nw_s = 0*amp\nw_d = 0*amp\ntheta = theta_0\nI_fwd = 0*amp",

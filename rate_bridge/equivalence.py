@@ -187,3 +187,10 @@ def check_frames(n_frames: int, available: int, arg: str = "--frames") -> int:
     if n_frames > available:
         raise MburstError(f"{arg} {n_frames}: only {available} test frames available")
     return n_frames
+
+
+def spread_frames(n_frames: int, available: int, arg: str = "--frames") -> np.ndarray:
+    """``n_frames`` indices spread evenly over ``available`` test frames (first and last included), so a
+    short study samples every utterance and SNR instead of the silent lead-in of the first utterance."""
+    check_frames(n_frames, available, arg)
+    return np.linspace(0, available - 1, n_frames).round().astype(np.int64)

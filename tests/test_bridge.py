@@ -21,8 +21,8 @@ def test_calibrated_activation_matches_fit_and_autograd():
     # the numpy fit, in Hz, divided by e_ref
     np.testing.assert_allclose(e.detach().numpy(), cal.rate_hz(v.detach().numpy()) / cal.e_ref, rtol=1e-8)
     # inside the measured range the saturation is negligible: the numpy fit itself
-    low = v.detach().numpy() < 0.3
-    np.testing.assert_allclose(e.detach().numpy()[low], cal.fit.event_rate(cal.i_scale * v.detach().numpy()[low]) / cal.e_ref,
+    low = v.detach().numpy() < 0.8
+    np.testing.assert_allclose(e.detach().numpy()[low], cal.fit.event_rate(cal.current_s(v.detach().numpy()[low])) / cal.e_ref,
                                rtol=1e-3)
     assert e[-1] <= cal.fit.event_rate(cal.i_max) / cal.e_ref  # saturates at the top of the sweep
     (g,) = torch.autograd.grad(e.sum(), v)
@@ -33,7 +33,7 @@ def test_calibrated_activation_matches_fit_and_autograd():
     act = C.calibrated_activation(cal)
     h = act.h(e.detach(), v.detach())
     np.testing.assert_allclose((h * e).detach().numpy(), g.numpy(), rtol=1e-8)  # h(e) e = f'(v)
-    mid = (v.detach() > -0.6) & (v.detach() < 0.8)
+    mid = (v.detach() > -0.3) & (v.detach() < 1.0)
     np.testing.assert_allclose(C.inverse_event_rate(e.detach()[mid], cal).numpy(), v.detach().numpy()[mid], atol=1e-6)
     p = C.burst_prob(torch.tensor([-50.0, 0.0, 50.0]), cal)
     assert p[0] == pytest.approx(cal.fit.p_lo, abs=1e-6) and p[2] == pytest.approx(cal.fit.p_hi, abs=1e-6)

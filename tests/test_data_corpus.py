@@ -97,6 +97,24 @@ def test_frames_context_visual_and_mask(syn):
     assert seen == len(fs)
 
 
+def test_band_pooling_of_features_and_mask(syn):
+    _, _, _, corpus = syn
+    split = corpus.split(0)
+    stats = corpus.feature_stats(split["train"])
+    full, pooled = corpus.frames(split["test"], stats), corpus.frames(split["test"], stats, n_bins=100)
+    idx = np.array([75 + 20, 75 + 40])
+    a_full, v_full, m_full = full.batch(idx)
+    a_pool, v_pool, m_pool = pooled.batch(idx)
+    assert a_pool.shape == (2, 1, 8, 100) and m_pool.shape == (2, 100) and torch.equal(v_pool, v_full)
+    assert np.allclose(a_pool.numpy(), a_full.numpy().reshape(2, 1, 8, 100, 5).mean(-1), atol=1e-6)
+    votes = m_full.numpy().reshape(2, 100, 5).sum(-1)
+    assert np.array_equal(m_pool.numpy(), (votes >= 3).astype(np.float32))  # a band is positive with >= 3 of its 5 bins
+    assert 0 < m_pool.sum() < m_pool.numel()
+    assert np.array_equal(F.expand_bands(m_pool.numpy()), np.repeat(m_pool.numpy(), 5, axis=1))
+    with pytest.raises(MburstError, match="n_bins 7: must divide the 500 feature bins"):
+        corpus.frames(split["test"], stats, n_bins=7)
+
+
 def test_cache_reuse_and_key(syn, monkeypatch):
     spec, root, path, _ = syn
     monkeypatch.setattr(C, "_build", lambda *a, **k: pytest.fail("cache was rebuilt"))

@@ -382,6 +382,22 @@ def test_checkpoint_masker_runs_the_real_model(tmp_path, name):
         E.checkpoint_masker(tmp_path / "missing.pt")
 
 
+def test_band_model_sees_pooled_features_and_masks_every_bin():
+    import torch
+
+    from rate_bridge.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model("mburst", ModelConfig(n_bins=100, channels=1, embed=4)).eval()
+    audio = np.random.default_rng(1).standard_normal((3, 1, 8, N_BINS)).astype(np.float32)
+    visual = np.random.default_rng(2).standard_normal((3, 1, 50, 92)).astype(np.float32)
+    out = E.torch_mask_fn(model)(audio, visual)
+    with torch.no_grad():
+        bands = model(torch.from_numpy(audio.reshape(3, 1, 8, 100, 5).mean(-1)), torch.from_numpy(visual)).numpy()
+    assert out.shape == (3, N_BINS)
+    np.testing.assert_allclose(out, np.repeat(bands, 5, axis=1), rtol=1e-6)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_cli_end_to_end_on_grid(grid_root, tmp_path, capsys, stream):
     import soundfile as sf

@@ -1,8 +1,8 @@
 """Rate-vs-spike equivalence of a trained checkpoint (issue 6).
 
 The checkpoint (trained with ``--activation calibrated``) is converted into a Brian2
-network of pyramidal ensembles (:mod:`rate_bridge.convert`); the first ``--frames`` test
-frames go through the rate model and the spiking network. Writes into ``--out``:
+network of pyramidal ensembles (:mod:`rate_bridge.convert`); ``--frames`` test frames, spread
+evenly over the test split, go through the rate model and the spiking network. Writes into ``--out``:
 ``equivalence.md/.csv`` (per layer r and relative error, mask F1/accuracy of both),
 ``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n`` and
 ``--scan-t``), ``counts.json`` (per-layer spikes/events/bursts/plateaus/synaptic events)
@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
     from experiments.datasets import add_data_arguments
 
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt trained with --activation calibrated")
-    parser.add_argument("--frames", type=int, default=200, help="test frames to run (first N of the test split)")
+    parser.add_argument("--frames", type=int, default=200,
+                        help="test frames to run, spread evenly over the test split (first and last included)")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
     parser.add_argument("--scan-t", type=float, nargs="*", default=[], help="counting windows T (ms) to scan")
@@ -52,17 +53,16 @@ def bridge_config_from_args(args):
 
 
 def load_test_frames(args, state, n_frames: int):
-    """(audio, visual, ibm) of the first ``n_frames`` test frames of the checkpoint's split."""
+    """(audio, visual, ibm) of ``n_frames`` test frames of the checkpoint's split, spread evenly."""
     from experiments.checkpoints import check_features
     from experiments.datasets import corpus_from_args
-    from rate_bridge.equivalence import check_frames
+    from rate_bridge.equivalence import spread_frames
 
     corpus = corpus_from_args(args)
     check_features(state, corpus.meta, args.checkpoint)
     splits = corpus.split(state["train_config"]["split_seed"])
-    frames = corpus.frames(splits["test"], state["feature_stats"])
-    check_frames(n_frames, len(frames))
-    return frames.batch(list(range(n_frames)))
+    frames = corpus.frames(splits["test"], state["feature_stats"], state["model_config"].get("n_bins"))
+    return frames.batch(spread_frames(n_frames, len(frames)))
 
 
 def main(args) -> int:

@@ -54,9 +54,10 @@ def main(args) -> int:
     for name in names:
         if len(splits[name]) == 0:
             raise MburstError(f"--split {name}: the corpus has no utterance in that split")
-        counts, activity, _ = evaluate(model, corpus.frames(splits[name], state["feature_stats"]), args.batch_size, progress=True)
+        counts, activity, _ = evaluate(model, corpus.frames(splits[name], state["feature_stats"], model.config.n_bins), args.batch_size,
+                                          progress=True)
         report["splits"][name] = {"f1": counts.f1, "accuracy": counts.accuracy, "frames": int(
-            counts.tp + counts.fp + counts.fn + counts.tn) // corpus.ibm.shape[1], **activity}
+            counts.tp + counts.fp + counts.fn + counts.tn) // model.config.n_bins, **activity}
         print(f"{name}: F1 {counts.f1:.4f}  accuracy {counts.accuracy:.2f} %  "
               f"active fraction {activity['active_fraction'].get('overall', float('nan')):.3f}")
         if args.by_snr:
@@ -87,8 +88,8 @@ def _by_snr(model, corpus, utt_indices, feature_stats, batch_size: int) -> dict:
     out = {}
     for snr in sorted(set(snrs.tolist())):
         chosen = np.asarray(utt_indices)[snrs == snr]
-        counts, _, _ = evaluate(model, corpus.frames(chosen, feature_stats), batch_size)
+        counts, _, _ = evaluate(model, corpus.frames(chosen, feature_stats, model.config.n_bins), batch_size)
         total = counts.tp + counts.fp + counts.fn + counts.tn
         out[f"{snr:+g} dB"] = {"f1": counts.f1, "accuracy": counts.accuracy, "utterances": int(len(chosen)),
-                               "frames": int(total) // corpus.ibm.shape[1], "positive_fraction": (counts.tp + counts.fn) / total}
+                               "frames": int(total) // model.config.n_bins, "positive_fraction": (counts.tp + counts.fn) / total}
     return out

@@ -7,13 +7,20 @@ spiking population's measured one, :mod:`rate_bridge.calibration`):
   (:mod:`neurons.pyramidal` equations, Payeur Poisson background, the fit's fixed
   dendritic current); conv units use ``n_conv`` cells. The cell's event rate estimates
   ``e_ref * e`` (Hz);
-* forward weight ``W_ba`` -> current-based somatic synapses from the cells of ensemble
-  ``a`` onto each cell of ensemble ``b``, transmitting on the pre cell's online *events*
-  (16 ms rule, so bursts do not double the forward signal). Each post cell receives from
-  ``K = min(n_pre, max_fan_in)`` cells of ``a``; the jump of ``I_fwd`` per event is
-  ``q = i_scale W_ba / (e_ref tau_syn K)``, so the mean current is
+* forward weight ``W_ba`` -> current-based somatic synapses from every cell of ensemble
+  ``a`` onto every cell of ensemble ``b``, transmitting on the pre cell's online *events*
+  (16 ms rule, so bursts do not double the forward signal); the jump of ``I_fwd`` per event
+  is ``q = i_scale W_ba / (e_ref tau_syn n_a)``, so the mean current is
   ``sum_a i_scale W_ba E_a / e_ref = i_scale (W e)_b`` as in ``v = W e + c``
-  (``dI_fwd/dt = -I_fwd/tau_syn``); the bias is a constant ``I_bias = i_offset + i_scale c``;
+  (``dI_fwd/dt = -I_fwd/tau_syn``); the bias is a constant ``I_bias = i_offset + i_scale c``.
+  All cells of ensemble ``b`` receive the same synapses, so their synaptic current is one
+  variable per unit (a ``cur_<layer>`` group the cells link to): the same dynamics as
+  ``n_b`` identical copies, at ``1/n_b`` of the synaptic work. The energy ledger still counts
+  every one of the ``n_b`` cell synapses;
+* each cell's somatic drive ``I = I_bias + I_fwd`` saturates softly at ``i_max`` as in the
+  calibrated activation, ``I_ext_s = i_max - i_soft softplus((i_max - I)/i_soft)`` (synaptic
+  saturation; computed once per unit in ``cur_<layer>``): without it, cells driven past the
+  measured sweep keep speeding up where the rate model's units have saturated;
 * convolutions -> explicit sparse connectivity (``Synapses.connect(i=..., j=...)`` over
   the kernel taps inside the image, zero padding dropped, stride honoured);
 * the first layer of each branch gets its drive ``i_offset + i_scale (W * x + c)`` by current
@@ -64,7 +71,6 @@ class BridgeConfig:
     t_count_ms: float = 100.0
     dt_ms: float = 0.1
     tau_syn_ms: float = 40.0
-    max_fan_in: int = 40
     out_current_pA: float = 600.0
     background: bool = True
     reset: bool = False
@@ -77,7 +83,7 @@ class BridgeConfig:
     build_tag: str = "bridge"  # standalone build folder; concurrent processes need different tags
 
     def validate(self) -> "BridgeConfig":
-        for key in ("n", "n_conv", "max_fan_in"):
+        for key in ("n", "n_conv"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise MburstError(f"bridge: {key}={v!r} must be an integer >= 1 (cells per rate unit)")
@@ -197,20 +203,16 @@ def dense_pairs(weight: np.ndarray, offset: int = 0, n_in: int | None = None):
     return pre.ravel().astype(np.int64), post.ravel().astype(np.int64), wv.ravel().astype(float)
 
 
-def expand_to_cells(pre, post, w, n_pre: int, n_post: int, max_fan_in: int):
-    """Unit pairs -> cell synapses: each post cell k of unit b takes K = min(n_pre, max_fan_in) cells of unit a.
+def expand_pre_cells(pre, post, w, n_pre: int):
+    """Unit pairs -> synapses from every cell of pre unit a onto post unit b's shared current.
 
-    Returns (i, j, w_cell) with ``w_cell = w / K`` (so the summed drive equals ``w`` times the
-    ensemble-mean rate). Pre cells are spread deterministically: cell ``(k K + r) mod n_pre``.
+    Returns (i, j, w_cell): pre cell ``i``, post *unit* ``j`` and ``w_cell = w / n_pre`` (so the
+    summed drive equals ``w`` times the ensemble-mean rate).
     """
-    K = min(n_pre, max_fan_in)
-    k = np.arange(n_post)
-    r = np.arange(K)
-    pre_off = (k[:, None] * K + r[None, :]) % n_pre  # [n_post, K]
-    i = (pre[:, None, None] * n_pre + pre_off[None]).ravel()
-    j = np.broadcast_to((post[:, None] * n_post + k)[:, :, None], (len(post), n_post, K)).ravel()
-    wc = np.broadcast_to((w / K)[:, None, None], (len(post), n_post, K)).ravel()
-    return i, j, wc
+    r = np.arange(n_pre)
+    i = (pre[:, None] * n_pre + r[None, :]).ravel()
+    j = np.repeat(post, n_pre)
+    return i, j, np.repeat(w / n_pre, n_pre)
 
 
 def _input_drive(spec: LayerSpec, x: np.ndarray) -> np.ndarray:
@@ -261,12 +263,14 @@ def _group_equations(params, input_layer: bool) -> str:
     from neurons.pyramidal import pyramidal_equations
 
     eqs = pyramidal_equations(params)
-    drive = "I_ext_s = I_bias + I_fwd" + (" + i_in(t, unit)" if input_layer else "") + " : amp"
-    eqs = eqs.replace("I_ext_s : amp", drive + "\ndI_fwd/dt = -I_fwd/tau_syn : amp\nI_bias : amp\nunit : integer (constant)"
-                      "\nin_plateau : 1")
-    if "I_ext_s = I_bias" not in eqs:  # the neurons/ equations changed shape
+    drive = "I_ext_s = i_in(t, unit) : amp" if input_layer else "I_ext_s : amp (linked)"
+    eqs = eqs.replace("I_ext_s : amp", drive + "\nunit : integer (constant)\nin_plateau : 1")
+    if drive not in eqs:  # the neurons/ equations changed shape
         raise MburstError("bridge: neurons.pyramidal equations have no 'I_ext_s : amp' line to extend")
     return eqs
+
+
+_X_SAT = "(i_max - I_bias - I_fwd) / i_soft"
 
 
 def _layer_group(name: str, n_cells: int, n_per: int, params, input_layer: bool, namespace: dict, dt):
@@ -305,7 +309,8 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     'counts': {layer: LayerCounts over the counting windows}, 'frames', 'cells', 'wall_s':
     {'build_run', 'decode'}, 'i_scale_out', 'target'}``.
     """
-    from brian2 import EventMonitor, Network, SpikeMonitor, Synapses, TimedArray, defaultclock, ms, pA
+    from brian2 import (EventMonitor, Network, NeuronGroup, SpikeMonitor, Synapses, TimedArray, defaultclock,
+                        linked_var, ms, pA)
     from brian2 import seed as brian_seed
 
     from neurons.bursts import detect_population
@@ -343,20 +348,28 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
         n_per = cfg.n_conv if s.kind == "conv2d" else cfg.n
         scale = i_scale_out if s.output else cal.i_scale
         input_layer = s.sources[0][0] in inputs
-        ns = {"tau_syn": cfg.tau_syn_ms * ms}
+        ns = {"tau_syn": cfg.tau_syn_ms * ms, "i_max": cal.i_max * pA, "i_soft": cal.i_soft * pA}
         if input_layer:
             if inputs[s.sources[0][0]] is None:
                 raise MburstError(f"bridge: layer '{s.name}' needs the '{s.sources[0][0]}' input")
             v_in = _input_drive(s, inputs[s.sources[0][0]])  # [F, units], bias included
-            ns["i_in"] = TimedArray(np.vstack([cal.current_s(v_in), np.zeros((1, s.units))]) * pA, dt=t_frame)
+            i_in = cal.effective_current(cal.current_s(v_in))  # constant within a frame: saturated here
+            ns["i_in"] = TimedArray(np.vstack([i_in, np.zeros((1, s.units))]) * pA, dt=t_frame)
         g = _layer_group(s.name, s.units * n_per, n_per, params, input_layer, ns, dt)
-        unit_bias = np.repeat(s.bias, s.units // len(s.bias))  # conv: one bias per channel
-        bias_current = i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)
-        g.I_bias = 0 * pA if input_layer else np.repeat(bias_current, n_per) * pA
         g.I_ext_d = i_d * pA
+        if not input_layer:  # the ensembles' shared synaptic current and its saturated drive
+            unit_bias = np.repeat(s.bias, s.units // len(s.bias))  # conv: one bias per channel
+            cur = NeuronGroup(s.units, "dI_fwd/dt = -I_fwd/tau_syn : amp\nI_bias : amp (constant)\nI_sat : amp",
+                              method="exact", namespace=ns, name=f"cur_{s.name}", dt=dt)
+            cur.I_bias = (i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)) * pA
+            cur.run_regularly(f"I_sat = i_max - i_soft * (clip({_X_SAT}, 0, inf) + log(1 + exp(-abs({_X_SAT}))))",
+                              when="after_synapses", name=f"cur_{s.name}_saturation")
+            g.I_ext_s = linked_var(cur, "I_sat", index=np.arange(len(g)) // n_per)
+            objects.append(cur)
         if cfg.reset:
-            g.run_regularly("v_s = E_L\nv_d = E_L\nw_s = 0*amp\nw_d = 0*amp\ntheta = theta_0\nI_fwd = 0*amp",
-                            dt=t_frame, when="start")
+            g.run_regularly("v_s = E_L\nv_d = E_L\nw_s = 0*amp\nw_d = 0*amp\ntheta = theta_0", dt=t_frame, when="start")
+            if not input_layer:
+                cur.run_regularly("I_fwd = 0*amp", dt=t_frame, when="start")
         mon = SpikeMonitor(g, name=f"spk_{s.name}")
         pmon = EventMonitor(g, "plateau", name=f"plat_{s.name}", record=True)
         objects += [g, mon, pmon]
@@ -373,14 +386,14 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
             else:
                 pre, post, w = dense_pairs(s.weight, offset, ps.units)
             keep = w != 0
-            i, j, wc = expand_to_cells(pre[keep], post[keep], w[keep], pn, n_per, cfg.max_fan_in)
+            i, j, wc = expand_pre_cells(pre[keep], post[keep], w[keep], pn)
             q = scale * wc / (cal.e_ref * cfg.tau_syn_ms * 1e-3)  # pA * s -> jump in pA
-            syn = Synapses(pg, g, model="q_syn : amp (constant)", on_pre="I_fwd_post += q_syn",
+            syn = Synapses(pg, cur, model="q_syn : amp (constant)", on_pre="I_fwd_post += q_syn",
                            on_event={"pre": "event"}, name=f"fwd_{src}_{s.name}")
             syn.connect(i=i, j=j)
             syn.q_syn = q * pA
             objects.append(syn)
-            ledger.add_synapses(src, i, "forward", "event")
+            ledger.add_synapses(src, i, "forward", "event", copies=n_per)
             if cfg.feedback:
                 objects += _feedback(g, pg, pre[keep], post[keep], w[keep], n_per, pn, cfg, ledger, s.name, src)
         if cfg.interneurons:

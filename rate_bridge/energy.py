@@ -232,6 +232,7 @@ class _Syn:
     pre_index: np.ndarray
     pathway: str
     trigger: str  # 'spike' | 'event' | 'burst'
+    copies: int = 1  # cell synapses each recorded synapse stands for (a current shared by an ensemble)
 
 
 @dataclass
@@ -239,7 +240,7 @@ class SpikeLedger:
     """Registry of a network's populations and synapses, counted from monitors after a run.
 
     ``add_population(name, layer, n, spike_monitor, updates=True, pyramidal=False,
-    plateau_monitor=None)`` and ``add_synapses(pre_name, pre_index, pathway, trigger)``
+    plateau_monitor=None)`` and ``add_synapses(pre_name, pre_index, pathway, trigger, copies=1)``
     record what to count; :meth:`count` returns per-layer :class:`LayerCounts` inside
     ``[t_start, t_stop)`` (seconds). Synaptic ops are attributed to the layer of the
     *presynaptic* population (the sender pays, as on neuromorphic chips).
@@ -255,14 +256,18 @@ class SpikeLedger:
             raise MburstError(f"SpikeLedger: population '{name}' added twice")
         self.pops[name] = _Pop(name, layer, int(n), spike_monitor, updates, pyramidal, plateau_monitor)
 
-    def add_synapses(self, pre: str, pre_index, pathway: str, trigger: str = "spike") -> None:
+    def add_synapses(self, pre: str, pre_index, pathway: str, trigger: str = "spike", copies: int = 1) -> None:
+        """``copies``: cell synapses each listed synapse stands for (a synapse onto an ensemble's shared
+        current reaches every cell of that ensemble, so it counts as that many synaptic events)."""
         if pre not in self.pops:
             raise MburstError(f"SpikeLedger: synapses from unknown population '{pre}'; add it first")
         if pathway not in PATHWAYS:
             raise MburstError(f"SpikeLedger: pathway '{pathway}' is unknown; expected one of {PATHWAYS}")
         if trigger not in ("spike", "event", "burst"):
             raise MburstError(f"SpikeLedger: trigger '{trigger}' is unknown; expected spike, event or burst")
-        self.syns.append(_Syn(pre, np.asarray(pre_index, dtype=np.int64).copy(), pathway, trigger))
+        if not isinstance(copies, int) or copies < 1:
+            raise MburstError(f"SpikeLedger: copies={copies!r} must be an integer >= 1")
+        self.syns.append(_Syn(pre, np.asarray(pre_index, dtype=np.int64).copy(), pathway, trigger, copies))
 
     def count(self, t_start: float, t_stop: float) -> dict[str, LayerCounts]:
         return count_spiking(self, t_start, t_stop)
@@ -320,7 +325,7 @@ def count_spiking(ledger: SpikeLedger, t_start, t_stop) -> dict[str, LayerCounts
         trig = triggers[syn.pre].get(syn.trigger)
         if trig is None:
             raise MburstError(f"count_spiking: population '{syn.pre}' has no online {syn.trigger}s (not pyramidal)")
-        n = synaptic_events(trig, syn.pre_index, pop.n)
+        n = synaptic_events(trig, syn.pre_index, pop.n) * syn.copies
         lc = layers[pop.layer]
         setattr(lc, f"syn_{syn.pathway}", getattr(lc, f"syn_{syn.pathway}") + n)
     return layers

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from neurons.common import MburstError
 from rate_bridge import calibration as C
-from rate_bridge.convert import BridgeConfig, SpikingMBURST, conv_pairs, dense_pairs, expand_to_cells
+from rate_bridge.convert import BridgeConfig, SpikingMBURST, conv_pairs, dense_pairs, expand_pre_cells
 from rate_bridge.models import ModelConfig, build_model
 
 TINY = dict(n_bins=6, context=2, lip_hw=(4, 6), channels=1, embed=4)
@@ -69,14 +69,14 @@ def test_conv_pairs_reproduce_torch_conv():
         np.testing.assert_allclose(out, ref, atol=1e-12)
 
 
-def test_expand_to_cells_preserves_summed_weight():
+def test_expand_pre_cells_preserves_summed_weight():
     pre, post, w = dense_pairs(np.array([[1.0, -2.0], [0.5, 3.0]]))
-    i, j, wc = expand_to_cells(pre, post, w, n_pre=5, n_post=3, max_fan_in=4)
-    # each post cell receives K=4 cells of each pre unit, total weight per unit pair = w
-    m = np.zeros((2 * 3, 2))
+    i, j, wc = expand_pre_cells(pre, post, w, n_pre=5)
+    # every cell of each pre unit reaches the post unit's shared current; total weight per unit pair = w
+    m = np.zeros((2, 2))
     np.add.at(m, (j, i // 5), wc)
-    np.testing.assert_allclose(m, np.repeat(np.array([[1.0, -2.0], [0.5, 3.0]]), 3, axis=0))
-    assert len(i) == 4 * 3 * 4
+    np.testing.assert_allclose(m, np.array([[1.0, -2.0], [0.5, 3.0]]))
+    assert len(i) == 4 * 5 and np.array_equal(np.bincount(i), np.full(10, 2))
 
 
 def test_bad_input_errors():

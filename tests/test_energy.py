@@ -125,6 +125,11 @@ def test_counts_from_brian2_network_are_exact():
     # window: only spikes in [20, 80) ms
     late = ledger.count(0.02, 0.08)["input"]
     assert late.spikes == 3 and late.syn_forward == 3 + 1 + 1
+    # a synapse onto a current shared by an ensemble of 5 cells counts as 5 synaptic events
+    ledger.add_synapses("gen", fb.i[:], "feedback", "spike", copies=5)
+    assert ledger.count(0.0, 0.08)["input"].syn_feedback == 2 + 5 * 2
+    with pytest.raises(MburstError, match="copies=0 must be an integer >= 1"):
+        ledger.add_synapses("gen", fb.i[:], "feedback", "spike", copies=0)
     tot = energy.total_counts(counts)
     j = energy.spiking_energy_j(tot, "Loihi")
     assert j == pytest.approx(tot.synops * 23.6e-12 + 3200 * 81e-12 + 6 * 3.5e-12)

@@ -24,7 +24,8 @@ ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 
                "the frames' counting windows.")
 
 
-def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), progress: bool = True) -> dict:
+def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), scan_n_conv=(),
+                        progress: bool = True) -> dict:
     """Run the equivalence (and optional n/T scans) and write the bridge tables; returns the summary."""
     from rate_bridge.convert import SpikingMBURST
     from rate_bridge.equivalence import plot_scaling, scaling_study, summarise
@@ -51,8 +52,8 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
     atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result["counts"].items()})
     scan = []
-    if scan_n or scan_t:
-        scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, progress=progress)
+    if scan_n or scan_t or scan_n_conv:
+        scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, scan_n_conv, progress=progress)
         sh = list(scan[0].keys())
         srows = [[round(v, 4) if isinstance(v, float) else v for v in r.values()] for r in scan]
         atomic_write_text(out / "scaling.md", markdown_table(sh, srows))
@@ -188,7 +189,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     fs = corpus.frames(splits["test"], state["feature_stats"], model.config.n_bins)
     audio, visual, ibm = fs.batch(spread_frames(min(frames, len(fs)), len(fs)))
     twin, approx = calibrated_twin(model)
-    cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=100.0)
+    cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=100.0, tau_syn_ms=40.0)
     summary = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
     rate = {}
     for m, path in ckpts.items():

@@ -66,12 +66,14 @@ def summarise(result: dict, ibm) -> dict:
             "synops_per_frame": tot.synops / fr, "wall_s": result["wall_s"]}
 
 
-def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), progress: bool = True) -> list[dict]:
-    """Run the same frames for each n in ``ns`` (at base T) and each counting window in ``ts_ms`` (at base n)."""
+def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), progress: bool = True) -> list[dict]:
+    """Run the same frames for each n in ``ns``, each n_conv in ``n_convs`` and each counting window in
+    ``ts_ms``, the other settings at ``base``."""
     from .convert import SpikingMBURST
 
     rows = []
     settings = [("n", n, dataclasses.replace(base, n=int(n))) for n in ns]
+    settings += [("n_conv", n, dataclasses.replace(base, n_conv=int(n))) for n in n_convs]
     settings += [("T", t, dataclasses.replace(base, t_count_ms=float(t))) for t in ts_ms]
     for what, value, cfg in settings:
         t0 = time.perf_counter()
@@ -161,14 +163,14 @@ def plot_scaling(rows: list[dict], path) -> None:
     from neurons.common import atomic_savefig
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for what, marker in (("n", "o"), ("T", "s")):
+    for what, marker in (("n", "o"), ("n_conv", "^"), ("T", "s")):
         sel = [r for r in rows if r["vary"] == what]
         if not sel:
             continue
         x = [r["spikes_per_frame"] for r in sel]
         ax.plot(x, [r["f1_spike"] for r in sel], marker=marker, label=f"spiking, varying {what}")
         for r in sel:
-            lab = f"n={r['n']}" if what == "n" else f"T={r['t_count_ms']:g} ms"
+            lab = {"n": f"n={r['n']}", "n_conv": f"n_conv={r['n_conv']}", "T": f"T={r['t_count_ms']:g} ms"}[what]
             ax.annotate(lab, (r["spikes_per_frame"], r["f1_spike"]), fontsize=7)
     if rows:
         ax.axhline(rows[0]["f1_rate"], color="k", ls="--", label="rate model")

@@ -110,7 +110,7 @@ def test_conversion_reproduces_tiny_trained_network():
     from rate_bridge.equivalence import layer_fidelity
 
     model, a, v, _ = _tiny_trained()
-    net = SpikingMBURST(model, BridgeConfig(n=60, n_conv=20, t_settle_ms=150.0, t_count_ms=300.0, seed=0))
+    net = SpikingMBURST(model, BridgeConfig(n=60, n_conv=20, t_settle_ms=150.0, t_count_ms=300.0, tau_syn_ms=40.0, seed=0))
     res = net.run(a[:24], v[:24], progress=False)
     rows = {r["layer"]: r for r in layer_fidelity(res)}
     assert rows["out"]["r"] >= 0.95, rows

@@ -4,7 +4,7 @@ The checkpoint (trained with ``--activation calibrated``) is converted into a Br
 network of pyramidal ensembles (:mod:`rate_bridge.convert`); ``--frames`` test frames, spread
 evenly over the test split, go through the rate model and the spiking network. Writes into ``--out``:
 ``equivalence.md/.csv`` (per layer r and relative error, mask F1/accuracy of both),
-``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n`` and
+``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n``, ``--scan-n-conv`` and
 ``--scan-t``), ``counts.json`` (per-layer spikes/events/bursts/plateaus/synaptic events)
 and ``bridge.json`` (everything, with wall times).
 """
@@ -24,16 +24,22 @@ def add_arguments(parser) -> None:
                         help="test frames to run, spread evenly over the test split (first and last included)")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
+    parser.add_argument("--scan-n-conv", type=int, nargs="*", default=[],
+                        help="cells per convolutional unit to scan (scaling table)")
     parser.add_argument("--scan-t", type=float, nargs="*", default=[], help="counting windows T (ms) to scan")
     add_data_arguments(parser)
 
 
 def add_bridge_arguments(parser) -> None:
-    g = parser.add_argument_group("spiking conversion")
-    g.add_argument("--n", type=int, default=8, help="pyramidal cells per dense/output unit")
-    g.add_argument("--n-conv", type=int, default=1, help="pyramidal cells per convolutional unit")
-    g.add_argument("--t-count", type=float, default=100.0, help="counting window per frame (ms)")
-    g.add_argument("--t-settle", type=float, default=100.0, help="settling time per frame before counting (ms)")
+    g = parser.add_argument_group("spiking conversion (defaults: the compact study's setting, 200 frames in ~10 min "
+                                  "on 2 cores with --threads 2)")
+    g.add_argument("--n", type=int, default=32, help="pyramidal cells per dense/output unit")
+    g.add_argument("--n-conv", type=int, default=4, help="pyramidal cells per convolutional unit")
+    g.add_argument("--t-count", type=float, default=200.0, help="counting window per frame (ms)")
+    g.add_argument("--t-settle", type=float, default=150.0, help="settling time per frame before counting (ms)")
+    g.add_argument("--tau-syn", type=float, default=80.0,
+                   help="time constant of the forward synaptic current (ms): longer averages more presynaptic "
+                        "events (less noise) but carries more of the previous frame")
     g.add_argument("--reset", action="store_true", help="reset the cells' state between frames instead of settling")
     g.add_argument("--feedback", action="store_true", help="add the feedback Y -> dendritic STF synapses")
     g.add_argument("--interneurons", action="store_true", help="add PV/SOM inhibition per layer")
@@ -47,6 +53,7 @@ def bridge_config_from_args(args):
     from rate_bridge.convert import BridgeConfig
 
     return BridgeConfig(n=args.n, n_conv=args.n_conv, t_count_ms=args.t_count, t_settle_ms=args.t_settle,
+                        tau_syn_ms=args.tau_syn,
                         reset=args.reset, feedback=args.feedback, interneurons=args.interneurons,
                         target=args.target, threads=args.threads, seed=args.seed,
                         build_tag=args.build_tag).validate()
@@ -76,7 +83,8 @@ def main(args) -> int:
     model, state = load_checkpoint(args.checkpoint)
     audio, visual, ibm = load_test_frames(args, state, args.frames)
     summary = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
-                                  scan_n=args.scan_n, scan_t=args.scan_t)
+                                  scan_n=args.scan_n, scan_t=args.scan_t,
+                                  scan_n_conv=args.scan_n_conv)
     print(f"bridge: {args.frames} frames, rate F1 {summary['rate']['f1']:.4f}, spiking F1 {summary['spike']['f1']:.4f}, "
           f"output r {summary['r_out']:.3f}, {summary['spikes_per_frame']:.0f} spikes/frame, "
           f"{summary['wall_s']['build_run']:.0f} s -> {args.out}")

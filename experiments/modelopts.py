@@ -15,9 +15,11 @@ def add_model_arguments(parser) -> None:
     group.add_argument("--beta", type=float, default=1.0,
                        help="slope of the hidden burst probability p = sigma(beta u + alpha) (burstprop; reference: 1). "
                             "Smaller values keep the dendrites in the sigmoid's linear range, where burstprop follows backprop")
-    group.add_argument("--activation", choices=("relu", "calibrated"), default="relu",
+    group.add_argument("--activation", choices=("relu", "calibrated", "calibrated-quiet"), default="relu",
                        help="hidden-layer transfer function: relu, or calibrated = the spiking pyramidal population's "
-                            "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.calibration)")
+                            "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.calibration); "
+                            "calibrated-quiet = the same cells without the Poisson background, a heterogeneous "
+                            "ensemble (neurons/transfer_fit_quiet.json): far less spike-count noise in the bridge")
 
 
 def add_train_arguments(parser) -> None:

@@ -69,6 +69,18 @@ class Sweeps:
     warmup_s: float
     target: str
     seed: int
+    background: bool = True
+    offset_spread: float = 0.0
+
+
+QUIET_FIT_PATH = Path(__file__).with_name("data") / "transfer_fit_quiet.json"
+
+
+def cell_offsets(n: int, spread: float) -> np.ndarray:
+    """Somatic current offsets (pA) of the ``n`` cells of a heterogeneous ensemble: evenly spaced over
+    ``[-spread, spread]`` (midpoints), so the ensemble's mean rate is the single cell's curve averaged
+    over a uniform offset, the same for any ``n``."""
+    return spread * (2.0 * (np.arange(n) + 0.5) / n - 1.0)
 
 
 def _level_stats(events: np.ndarray, bursts: np.ndarray, n_levels: int, n_per: int, window: float):
@@ -86,12 +98,16 @@ def _level_stats(events: np.ndarray, bursts: np.ndarray, n_levels: int, n_per: i
 
 def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixed: float = 100.0,
                    n_per_level: int = 50, duration: float = 2.0, warmup: float = 0.2,
-                   target: str = "cython", seed: int = 0, params=None, progress: bool = False) -> Sweeps:
+                   target: str = "cython", seed: int = 0, params=None, progress: bool = False,
+                   background: bool = True, offset_spread: float = 0.0) -> Sweeps:
     """Simulate both sweeps in one Brian2 run (one group; a block of cells per level).
 
     Currents in pA; ``duration`` (s) is the measured window after ``warmup`` (s).
-    Every cell gets the Payeur Poisson background (500 Hz, soma 0.35/0.35,
-    dendrite 0.05/0.05). Events and bursts are counted by onset in the window.
+    With ``background`` every cell gets the Payeur Poisson background (500 Hz, soma
+    0.35/0.35, dendrite 0.05/0.05); without it (the *quiet* regime) the cells are
+    deterministic, start at random somatic potentials, and the ``n_per_level`` cells of a
+    level carry somatic offsets :func:`cell_offsets` (``offset_spread`` pA), a heterogeneous
+    ensemble. Events and bursts are counted by onset in the window.
     """
     from brian2 import Network, SpikeMonitor, defaultclock, ms, pA, second
     from brian2 import seed as brian_seed
@@ -117,10 +133,13 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
     group = pyramidal_group(n, params=params, name="transfer_pyr")
     I_s = np.concatenate([np.repeat(I_s_levels, n_per_level), np.full(n_d * n_per_level, I_s_fixed)])
     I_d = np.concatenate([np.full(n_s * n_per_level, I_d_fixed), np.repeat(I_d_levels, n_per_level)])
-    group.I_ext_s = I_s * pA
+    group.I_ext_s = (I_s + np.tile(cell_offsets(n_per_level, offset_spread), n_s + n_d)) * pA
     group.I_ext_d = I_d * pA
+    if not background:
+        rng = np.random.default_rng(seed)
+        group.v_s = group.namespace["E_L"] + (group.namespace["theta_0"] - group.namespace["E_L"]) * rng.random(n)
     spikes = SpikeMonitor(group, name="transfer_spikes")
-    net = Network(group, payeur_background(group, "pyramidal"), spikes)
+    net = Network(group, *(payeur_background(group, "pyramidal") if background else ()), spikes)
     total = warmup + duration
     if progress and chosen != "cpp_standalone":
         from tqdm import tqdm
@@ -144,7 +163,8 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
     return Sweeps(I_s=I_s_levels, E_s=E_s, P_s=P_s, E_s_sem=E_s_sem, P_s_sem=P_s_sem,
                   I_d=I_d_levels, E_d=E_d, P_d=P_d, E_d_sem=E_d_sem, P_d_sem=P_d_sem,
                   I_s_fixed=float(I_s_fixed), I_d_fixed=float(I_d_fixed), n_per_level=int(n_per_level),
-                  duration_s=float(duration), warmup_s=float(warmup), target=chosen, seed=int(seed))
+                  duration_s=float(duration), warmup_s=float(warmup), target=chosen, seed=int(seed),
+                  background=bool(background), offset_spread=float(offset_spread))
 
 
 def sensitivities(sw: Sweeps) -> dict:
@@ -275,7 +295,10 @@ def fit_transfer(sw: Sweeps, command: str | None = None) -> TransferFit:
         "n_per_level": sw.n_per_level, "duration_s": sw.duration_s, "warmup_s": sw.warmup_s,
         "target": sw.target, "seed": sw.seed,
         "residual": {"event_rate": rate_res, "burst_prob": prob_res},
-        "background": "Payeur et al. 2021: Poisson 500 Hz, soma E/I 0.35/0.35, dendrite 0.05/0.05 (leak units)",
+        "background": ("Payeur et al. 2021: Poisson 500 Hz, soma E/I 0.35/0.35, dendrite 0.05/0.05 (leak units)"
+                       if sw.background else "none (quiet regime: deterministic cells, random initial potential)"),
+        "regime": "payeur" if sw.background else "quiet",
+        "offset_spread_pA": sw.offset_spread, "I_s_max": float(np.max(I)),
     }
     if command:
         meta["command"] = command

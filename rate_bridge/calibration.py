@@ -26,7 +26,12 @@ guard is needed). Everything is pure torch and differentiable.
 
 Importing this module registers the activation ``'calibrated'`` (default fit and
 scales) with :func:`rate_bridge.burstprop.register_activation`, so
-``ModelConfig(activation='calibrated')`` works once it is imported.
+``ModelConfig(activation='calibrated')`` works once it is imported; and
+``'calibrated-quiet'``, the same cells measured without the Poisson background as a
+heterogeneous ensemble (``neurons/data/transfer_fit_quiet.json``: threshold-linear, 0.04 Hz/pA
+up to 46 Hz at 1.5 nA, no bursts without dendritic input). Spike trains in that regime are
+regular, so an ensemble's count carries far less noise; the converter then runs the
+network without background and with the measured per-cell offsets.
 
 The hidden burst probability of burstprop is ``sigmoid(beta u + alpha)`` (range 0..1);
 ``sigma_cal`` has the same slope at its centre when ``beta = i_scale_d/width`` and
@@ -42,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from neurons.transfer import TransferFit, load_default_fit
+from neurons.transfer import QUIET_FIT_PATH, TransferFit, load_default_fit
 
 from .burstprop import Activation, register_activation
 
@@ -50,6 +55,7 @@ __all__ = ["Calibration", "default_calibration", "calibrated_activation", "regis
            "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "CALIBRATED"]
 
 CALIBRATED = "calibrated"
+CALIBRATED_QUIET = "calibrated-quiet"
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,16 @@ class Calibration:
                                meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"], d["i_max"], d["i_soft"],
                    d.get("i_offset", 0.0))
 
+    @property
+    def quiet(self) -> bool:
+        """Measured without the Payeur background (deterministic cells; ``neurons.transfer`` quiet regime)."""
+        return self.fit.meta.get("regime") == "quiet"
+
+    @property
+    def offset_spread(self) -> float:
+        """Somatic offsets (+- pA) of an ensemble's cells in the measurement (:func:`neurons.transfer.cell_offsets`)."""
+        return float(self.fit.meta.get("offset_spread_pA", 0.0))
+
     def burst_params(self) -> dict:
         """``beta, alpha`` giving burstprop's sigmoid the centre slope of sigma_cal."""
         return {"beta": self.i_scale_d / self.fit.width, "alpha": 0.0}
@@ -106,9 +122,10 @@ class Calibration:
 def default_calibration(fit: TransferFit | None = None, e_ref: float = 10.0) -> Calibration:
     """The default unit map: ``e_ref`` = 10 Hz, ``i_scale = e_ref / k`` (so f_cal' -> 1 for large v,
     like ReLU; 845 pA for the committed fit), ``i_offset = I0`` (zero drive at the curve's knee,
-    -428 pA) and ``i_scale_d = width`` (so beta = 1)."""
+    -428 pA), ``i_max`` the top of the measured sweep and ``i_scale_d = width`` (so beta = 1)."""
     fit = fit or load_default_fit()
-    return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width, i_offset=fit.I0)
+    return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width, i_offset=fit.I0,
+                       i_max=float(fit.meta.get("I_s_max", 600.0)))
 
 
 def _i_eff(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
@@ -176,3 +193,4 @@ def calibration_of(name: str = CALIBRATED) -> Calibration:
 
 _REGISTERED: dict[str, Calibration] = {}
 register_calibrated()
+register_calibrated(default_calibration(TransferFit.load(QUIET_FIT_PATH)), CALIBRATED_QUIET)

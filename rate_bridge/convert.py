@@ -34,9 +34,13 @@ spiking population's measured one, :mod:`rate_bridge.calibration`):
 * PV/SOM per layer (``interneurons=True``, as in :mod:`circuits.microcircuit`): PV cells get
   STD input from the layer's pyramidal cells and inhibit their somata; SOM cells get STF
   input and inhibit their dendrites (weights of reference.md s. 3 at p = 0.05);
-* the output layer (sigmoid in the rate model) is a pyramidal ensemble driven with gain
-  ``i_scale_out`` (chosen so the 95th percentile of |v_out| maps to ``out_current_pA``);
-  the mask is ``E_out > E(0)``, i.e. ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``.
+* the output layer (sigmoid in the rate model) is a pyramidal ensemble driven with
+  ``I = I_mid + i_scale_out v_out``: ``I_mid = (i_offset + i_max)/2`` puts the decision point
+  mid-curve and ``i_scale_out`` maps the 95th percentile of |v_out| to ``out_current_pA``; the
+  mask is ``E_out > E(I_mid)``, i.e. ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``;
+* a model trained with ``activation='calibrated-quiet'`` (:mod:`rate_bridge.calibration`) runs in
+  the regime it was measured in: no Poisson background, the ensemble's cells offset by
+  :func:`neurons.transfer.cell_offsets` and started at random potentials.
 
 Inference is frame by frame: frame k is presented during ``[k T, (k+1) T)`` with
 ``T = t_settle + t_count``; events are counted in the last ``t_count``. Between frames the
@@ -263,8 +267,10 @@ def _group_equations(params, input_layer: bool) -> str:
     from neurons.pyramidal import pyramidal_equations
 
     eqs = pyramidal_equations(params)
-    drive = "I_ext_s = i_in(t, unit) : amp" if input_layer else "I_ext_s : amp (linked)"
-    eqs = eqs.replace("I_ext_s : amp", drive + "\nunit : integer (constant)\nin_plateau : 1")
+    drive = "I_ext_s = " + ("i_in(t, unit)" if input_layer else "I_sat") + " + I_off : amp"
+    extra = "" if input_layer else "\nI_sat : amp (linked)"
+    eqs = eqs.replace("I_ext_s : amp", drive + extra + "\nI_off : amp (constant)\nunit : integer (constant)"
+                      "\nin_plateau : 1")
     if drive not in eqs:  # the neurons/ equations changed shape
         raise MburstError("bridge: neurons.pyramidal equations have no 'I_ext_s : amp' line to extend")
     return eqs
@@ -317,6 +323,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     from neurons.device import use_target
     from neurons.inputs import payeur_background
     from neurons.params import PyramidalParams
+    from neurons.transfer import cell_offsets
 
     from .energy import SpikeLedger
 
@@ -331,6 +338,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     ref = rate_reference(net.model, audio, visual)
     q95 = float(np.percentile(np.abs(ref["v_out"]), 95)) or 1.0
     i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
+    i_out_mid = 0.5 * (cal.i_offset + cal.i_max)  # v_out = 0 (mask threshold) sits mid-curve
 
     t0 = time.perf_counter()
     dt = cfg.dt_ms * ms
@@ -357,14 +365,17 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
             ns["i_in"] = TimedArray(np.vstack([i_in, np.zeros((1, s.units))]) * pA, dt=t_frame)
         g = _layer_group(s.name, s.units * n_per, n_per, params, input_layer, ns, dt)
         g.I_ext_d = i_d * pA
+        g.I_off = np.tile(cell_offsets(n_per, cal.offset_spread), s.units) * pA
+        if cal.quiet:  # deterministic cells: random initial potentials keep an ensemble's cells out of step
+            g.v_s = params.E_L + (params.theta_0 - params.E_L) * rng.random(len(g))
         if not input_layer:  # the ensembles' shared synaptic current and its saturated drive
             unit_bias = np.repeat(s.bias, s.units // len(s.bias))  # conv: one bias per channel
             cur = NeuronGroup(s.units, "dI_fwd/dt = -I_fwd/tau_syn : amp\nI_bias : amp (constant)\nI_sat : amp",
                               method="exact", namespace=ns, name=f"cur_{s.name}", dt=dt)
-            cur.I_bias = (i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)) * pA
+            cur.I_bias = (i_out_mid + i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)) * pA
             cur.run_regularly(f"I_sat = i_max - i_soft * (clip({_X_SAT}, 0, inf) + log(1 + exp(-abs({_X_SAT}))))",
                               when="after_synapses", name=f"cur_{s.name}_saturation")
-            g.I_ext_s = linked_var(cur, "I_sat", index=np.arange(len(g)) // n_per)
+            g.I_sat = linked_var(cur, "I_sat", index=np.arange(len(g)) // n_per)
             objects.append(cur)
         if cfg.reset:
             g.run_regularly("v_s = E_L\nv_d = E_L\nw_s = 0*amp\nw_d = 0*amp\ntheta = theta_0", dt=t_frame, when="start")
@@ -373,7 +384,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
         mon = SpikeMonitor(g, name=f"spk_{s.name}")
         pmon = EventMonitor(g, "plateau", name=f"plat_{s.name}", record=True)
         objects += [g, mon, pmon]
-        if cfg.background:
+        if cfg.background and not cal.quiet:
             objects += payeur_background(g, "pyramidal")
         groups[s.name] = (g, n_per, s)
         ledger.add_population(s.name, s.name, len(g), mon, pyramidal=True, plateau_monitor=pmon)
@@ -422,13 +433,13 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
         with np.errstate(invalid="ignore", divide="ignore"):
             pburst[name] = np.where(ev > 0, bu / np.maximum(ev, 1), np.nan)
         if s.output:
-            rate[name] = cal.rate_hz_of_current(i_scale_out * ref["v_out"])
+            rate[name] = cal.rate_hz_of_current(i_out_mid + i_scale_out * ref["v_out"])
         else:
             rate[name] = ref["e"][name] * cal.e_ref
     for pre_name, syn, pathway in deferred:
         ledger.add_synapses(pre_name, np.asarray(syn.i[:]), pathway, "spike")
     counts = ledger.count(starts, starts + t_count)
-    e0 = float(cal.rate_hz_of_current(0.0))
+    e0 = float(cal.rate_hz_of_current(i_out_mid))
     t2 = time.perf_counter()
     return {
         "rate": rate, "spike": spike, "burst_prob": pburst,

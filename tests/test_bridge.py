@@ -40,6 +40,21 @@ def test_calibrated_activation_matches_fit_and_autograd():
     assert p[1] == pytest.approx(0.5 * (cal.fit.p_lo + cal.fit.p_hi))
 
 
+def test_quiet_calibration_is_registered_with_its_regime():
+    from neurons.transfer import cell_offsets
+
+    cal = C.calibration_of("calibrated-quiet")
+    assert cal.quiet and not C.default_calibration().quiet
+    assert cal.offset_spread == 150.0 and cal.i_max == cal.fit.meta["I_s_max"] == 1500.0
+    assert cal.i_offset == cal.fit.I0 and cal.i_scale == pytest.approx(cal.e_ref / cal.fit.k)
+    v = torch.linspace(-2, 4, 13, dtype=torch.float64)
+    np.testing.assert_allclose(C.event_rate(v, cal).numpy(), cal.rate_hz(v.numpy()) / cal.e_ref, rtol=1e-8)
+    assert float(C.event_rate(torch.tensor(-2.0), cal)) < 1e-3  # silent below the knee (no background)
+    off = cell_offsets(4, 150.0)
+    np.testing.assert_allclose(off, [-112.5, -37.5, 37.5, 112.5])
+    assert cell_offsets(1, 150.0)[0] == 0.0 and abs(cell_offsets(32, 150.0).mean()) < 1e-9
+
+
 def test_calibrated_model_trains_with_burstprop():
     torch.manual_seed(0)
     model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))

@@ -38,8 +38,14 @@ def add_arguments(parser) -> None:
                         help="somatic current held during the dendritic sweep, dendritic during the somatic (pA)")
     parser.add_argument("--demo-cells", type=int, default=2000, help="population size of the multiplexing demo")
     parser.add_argument("--demo-duration", type=float, default=4.0, help="seconds of the multiplexing demo")
+    parser.add_argument("--no-background", action="store_true",
+                        help="transfer: the quiet regime, without the Payeur Poisson background (deterministic cells)")
+    parser.add_argument("--offset-spread", type=float, default=0.0,
+                        help="transfer: somatic offsets of the cells of a level, evenly spaced over +-this many pA "
+                             "(a heterogeneous ensemble; smooths the quiet regime's threshold)")
     parser.add_argument("--write-default-fit", action="store_true",
-                        help="also write neurons/data/transfer_fit.json (transfer only)")
+                        help="also write neurons/data/transfer_fit.json (transfer_fit_quiet.json with --no-background; "
+                             "transfer only)")
 
 
 def _levels(lo: float, hi: float, n: int) -> np.ndarray:
@@ -61,7 +67,8 @@ def _sweeps(args):
         raise MburstError(f"--duration={args.duration} must be positive")
     return measure_sweeps(_levels(*args.i_s_range, args.levels), _levels(*args.i_d_range, args.levels),
                           I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1], n_per_level=args.cells_per_level,
-                          duration=args.duration, warmup=0.2, target=args.target, seed=args.seed, progress=True)
+                          duration=args.duration, warmup=0.2, target=args.target, seed=args.seed, progress=True,
+                          background=not args.no_background, offset_spread=args.offset_spread)
 
 
 def _write_table(out, stem: str, header, rows) -> None:
@@ -79,7 +86,7 @@ def _sweep_tables(out, sw) -> None:
 
 
 def run_transfer(args) -> int:
-    from neurons.transfer import DEFAULT_FIT_PATH, fit_transfer, plot_transfer, save_sweeps
+    from neurons.transfer import DEFAULT_FIT_PATH, QUIET_FIT_PATH, fit_transfer, plot_transfer, save_sweeps
 
     out = args.out
     sw = _sweeps(args)
@@ -87,7 +94,10 @@ def run_transfer(args) -> int:
                f"--cells-per-level {args.cells_per_level} --duration {args.duration:g} --levels {args.levels} "
                f"--i-s-range {args.i_s_range[0]:g} {args.i_s_range[1]:g} "
                f"--i-d-range {args.i_d_range[0]:g} {args.i_d_range[1]:g} "
-               f"--fixed {args.fixed[0]:g} {args.fixed[1]:g} --seed {args.seed}")
+               f"--fixed {args.fixed[0]:g} {args.fixed[1]:g} --seed {args.seed}"
+               + (" --no-background" if args.no_background else "")
+               + (f" --offset-spread {args.offset_spread:g}" if args.offset_spread else ""))
+    default_path = QUIET_FIT_PATH if args.no_background else DEFAULT_FIT_PATH
     fit = fit_transfer(sw, command=command)
     save_sweeps(sw, out / "sweeps.npz")
     fit.save(out / "transfer_fit.json")
@@ -99,13 +109,13 @@ def run_transfer(args) -> int:
                  + [["E residual RMS / range", res["event_rate"]["rms_rel"]],
                     ["P residual RMS / range", res["burst_prob"]["rms_rel"]]])
     if args.write_default_fit:
-        fit.save(DEFAULT_FIT_PATH)
+        fit.save(default_path)
     print(f"event rate fit: E(I_s) = {fit.r0:.3g} + {fit.k:.4g}*{fit.s:.4g}*softplus((I_s - {fit.I0:.4g})/{fit.s:.4g}) Hz"
           f"  (RMS residual {100 * res['event_rate']['rms_rel']:.2f}% of range)")
     print(f"burst prob fit: P(I_d) = {fit.p_lo:.3g} + ({fit.p_hi:.3g} - {fit.p_lo:.3g})*sigmoid((I_d - {fit.I_half:.4g})/{fit.width:.4g})"
           f"  (RMS residual {100 * res['burst_prob']['rms_rel']:.2f}% of range)")
     print(f"wrote {out}/transfer.png, transfer_fit.json, sweeps.npz"
-          + (f" and {DEFAULT_FIT_PATH}" if args.write_default_fit else ""))
+          + (f" and {default_path}" if args.write_default_fit else ""))
     return 0
 
 

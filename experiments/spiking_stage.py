@@ -118,10 +118,10 @@ def cross_check(spiking: dict | None, rate: dict) -> str:
         lower = rate["mburst"]["active"] < rate["multimodal"]["active"]
         line += ("The proxy puts MBURST " + ("below" if lower else "above") + " Multimodal, as Table II does"
                  + ("" if lower else " NOT") + ". ")
-        line += ("A calibrated unit is never silent (E(v) >= r0 = {:.2f} Hz), so every spiking ensemble fires at a "
-                 "baseline even where a ReLU unit would be 0: spike counts track the mean event rate, not the "
-                 "fraction of active units, and the per-spike cost of MBURST cannot fall to zero the way the "
-                 "proxy suggests.".format(spiking.get("r0_hz", float("nan"))))
+        line += ("A calibrated unit's rate is a softplus, positive everywhere (floor r0 = {:.2g} Hz), so the proxy "
+                 "(e > 0) counts every calibrated unit as active whether its ensemble fires or not: spike counts track "
+                 "the mean event rate, not the fraction of active units, and the proxy cannot rank a calibrated "
+                 "MBURST against ReLU models.".format(spiking.get("r0_hz", float("nan"))))
     return line
 
 
@@ -147,10 +147,10 @@ def _plot_energy(header, rows, path) -> None:
 
 def calibrated_twin(model):
     """The same weights with the calibrated hidden activation (for ReLU checkpoints: approximate mapping)."""
-    import rate_bridge.calibration  # noqa: F401
+    from rate_bridge.calibration import calibrated_names
     from rate_bridge.models import build_model
 
-    if model.config.activation == "calibrated":
+    if model.config.activation in calibrated_names():
         return model, False
     twin = build_model(model.name, dataclasses.replace(model.config, activation="calibrated"))
     twin.load_state_dict(model.state_dict())
@@ -175,7 +175,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     ``out_dir/runs/run0/<model>/checkpoint.pt``.
     """
     from experiments.checkpoints import load_checkpoint
-    from rate_bridge.calibration import default_calibration
+    from rate_bridge.calibration import calibration_of
     from rate_bridge.convert import BridgeConfig
     from rate_bridge.equivalence import spread_frames
 
@@ -197,7 +197,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
             rm, _ = load_checkpoint(path)
             f1 = float(np.mean([r["final"]["test"]["f1"] for r in results[m]])) if m in results else None
             rate[m] = rate_entry(rm, audio, visual, f1)
-    rec = spiking_record(summary, "mburst", float(default_calibration().fit.r0))
+    rec = spiking_record(summary, "mburst", float(calibration_of(twin.config.activation).fit.r0))
     md = write_energy_report(spk_dir, rec, rate)
     note = ("The MBURST checkpoint uses ReLU; the spiking network maps the same weights with the calibrated "
             "transfer function, so its reference is that calibrated twin (train with --activation calibrated for an "

@@ -52,7 +52,8 @@ from neurons.transfer import QUIET_FIT_PATH, TransferFit, load_default_fit
 from .burstprop import Activation, register_activation
 
 __all__ = ["Calibration", "default_calibration", "calibrated_activation", "register_calibrated",
-           "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "CALIBRATED"]
+           "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "calibrated_names",
+           "CALIBRATED", "CALIBRATED_QUIET"]
 
 CALIBRATED = "calibrated"
 CALIBRATED_QUIET = "calibrated-quiet"
@@ -181,6 +182,11 @@ def register_calibrated(cal: Calibration | None = None, name: str = CALIBRATED) 
     register_activation(calibrated_activation(cal, name))
     _REGISTERED[name] = cal
     return cal
+
+
+def calibrated_names() -> tuple[str, ...]:
+    """The registered calibrated activations (models the bridge maps exactly)."""
+    return tuple(sorted(_REGISTERED))
 
 
 def calibration_of(name: str = CALIBRATED) -> Calibration:

@@ -35,7 +35,7 @@ def main(args) -> int:
     from experiments.commands.bridge import bridge_config_from_args, load_test_frames
     from experiments.spiking_stage import (calibrated_twin, rate_entry, spiking_record, write_bridge_report,
                                            write_energy_report)
-    from rate_bridge.calibration import default_calibration
+    from rate_bridge.calibration import calibration_of
     from rate_bridge.energy import get_device
     from rate_bridge.equivalence import check_frames, mask_scores
 
@@ -54,7 +54,7 @@ def main(args) -> int:
             f1 = mask_scores(rm(audio, visual if rm.visual else None).numpy() >= 0.5, ibm.numpy())["f1"]
         key = st["model_name"] if st["model_name"] not in rate else f"{st['model_name']} ({path.parent.name})"
         rate[key] = rate_entry(rm, audio, visual, f1)
-    rec = spiking_record(summary, state["model_name"], float(default_calibration().fit.r0))
+    rec = spiking_record(summary, state["model_name"], float(calibration_of(twin.config.activation).fit.r0))
     write_energy_report(args.out, rec, rate, args.devices)
     if approx:
         print("energy: the checkpoint uses ReLU; the spiking network runs its calibrated twin (same weights)")

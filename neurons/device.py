@@ -5,6 +5,8 @@
   ``~/.cython``), then fast; the default for short interactive runs.
 - ``'cpp_standalone'``: the whole network becomes a C++ program (OpenMP
   threads optional); ~7 s build, fastest per step; the default for long runs.
+- ``'cuda_standalone'``: the same on an NVIDIA GPU through brian2cuda, when it is
+  installed (``pip install brian2cuda`` and a CUDA toolkit); for full-size networks.
 
 ``'auto'`` picks cpp_standalone when ``neurons x steps`` exceeds
 :data:`AUTO_STANDALONE_WORK` and cython otherwise (numpy if no C compiler is
@@ -16,16 +18,18 @@ build folder, so a rerun of the same shape is an incremental (warm) ``make``.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
 
 from .common import MburstError
 
-__all__ = ["TARGETS", "AUTO_STANDALONE_WORK", "choose_target", "use_target", "standalone_directory",
+__all__ = ["TARGETS", "STANDALONE", "AUTO_STANDALONE_WORK", "choose_target", "use_target", "standalone_directory",
            "last_build_timers"]
 
-TARGETS = ("numpy", "cython", "cpp_standalone")
+TARGETS = ("numpy", "cython", "cpp_standalone", "cuda_standalone")
+STANDALONE = ("cpp_standalone", "cuda_standalone")
 AUTO_STANDALONE_WORK = 2e8  # neuron-steps (e.g. 2,000 neurons for 10 s at 0.1 ms)
 
 _state = {"standalone_used": False, "directory": None}
@@ -40,6 +44,9 @@ def choose_target(target: str = "auto", n_neurons: int | None = None, duration=N
     if target not in TARGETS + ("auto",):
         raise MburstError(f"target={target!r} is unknown; expected 'auto' or one of {TARGETS}")
     if target != "auto":
+        if target == "cuda_standalone" and importlib.util.find_spec("brian2cuda") is None:
+            raise MburstError("target='cuda_standalone' needs brian2cuda (pip install brian2cuda, and a CUDA toolkit); "
+                              "use 'cpp_standalone' with --threads on a CPU machine")
         if target != "numpy" and not _have_compiler():
             raise MburstError(f"target={target!r} needs a C++ compiler (g++), none found on PATH; use 'numpy'")
         return target
@@ -81,15 +88,16 @@ def use_target(target: str = "auto", *, threads: int = 0, tag: str = "default", 
         device.reinit()
         device.activate()
         _state["standalone_used"] = False
-    if chosen == "cpp_standalone":
+    if chosen in STANDALONE:
+        if chosen == "cuda_standalone":
+            import brian2cuda  # noqa: F401  registers the device
         build_dir = Path(directory) if directory is not None else standalone_directory(tag)
         build_dir.mkdir(parents=True, exist_ok=True)
         prefs.devices.cpp_standalone.openmp_threads = threads
         # Brian2's default `make -j` starts one compiler per source file at once (dozens);
         # bound it by the cores this process may use, or a 2-core machine thrashes.
         prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{len(os.sched_getaffinity(0))}"]
-        set_device("cpp_standalone", directory=str(build_dir), build_on_run=True, with_output=False,
-                   clean=clean)
+        set_device(chosen, directory=str(build_dir), build_on_run=True, with_output=False, clean=clean)
         _state["standalone_used"] = True
         _state["directory"] = build_dir
     else:

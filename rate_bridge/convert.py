@@ -411,7 +411,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
             objects += _interneurons(g, s.name, ledger, rng, deferred)
     network = Network(*objects)
     t_total = n_frames * t_frame
-    if chosen == "cpp_standalone" or not progress:
+    if chosen.endswith("_standalone") or not progress:
         network.run(t_total, namespace={})
     else:
         from tqdm import tqdm

@@ -138,3 +138,14 @@ def test_learning_phase_matches_burstprop():
 
     res = learning_phase_cosine(n_pre_units=5, n_post_units=5, n=16, duration_s=4.0, baseline_s=3.0)
     assert res["cosine"] >= 0.8, res["cosine"]
+
+
+def test_cuda_target_needs_brian2cuda():
+    import importlib.util
+
+    from neurons.device import choose_target
+
+    if importlib.util.find_spec("brian2cuda") is not None:
+        pytest.skip("brian2cuda is installed here")
+    with pytest.raises(MburstError, match="needs brian2cuda"):
+        choose_target("cuda_standalone")

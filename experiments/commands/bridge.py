@@ -43,8 +43,9 @@ def add_bridge_arguments(parser) -> None:
     g.add_argument("--reset", action="store_true", help="reset the cells' state between frames instead of settling")
     g.add_argument("--feedback", action="store_true", help="add the feedback Y -> dendritic STF synapses")
     g.add_argument("--interneurons", action="store_true", help="add PV/SOM inhibition per layer")
-    g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="cpp_standalone",
-                   help="Brian2 code generation target")
+    g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
+                   default="cpp_standalone",
+                   help="Brian2 code generation target (cuda_standalone: an NVIDIA GPU through brian2cuda, if installed)")
     g.add_argument("--threads", type=int, default=0, help="OpenMP threads for cpp_standalone (0: none)")
     g.add_argument("--build-tag", default="bridge", help="standalone build folder name (give concurrent runs different tags)")
 

@@ -36,9 +36,11 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     result = net.run(audio, visual, progress=progress)
     s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
     s["r_out"] = next(r["r"] for r in s["layers"] if r["layer"] == "out")
-    header = ["layer", "units", "cells", "Pearson r", "relative error", "rate model Hz", "spiking Hz", "burst prob"]
+    header = ["layer", "units", "cells", "Pearson r", "relative error", "rate model Hz", "spiking Hz",
+              "burst prob (spiking)", "pbar (rate, feedback)", "burst prob r"]
     rows = [[r["layer"], r["units"], r["cells"], round(r["r"], 4), round(r["rel_err"], 4), round(r["rate_hz"], 3),
-             round(r["spike_hz"], 3), round(r["burst_prob"], 3)] for r in s["layers"]]
+             round(r["spike_hz"], 3), round(r["burst_prob"], 3), round(r["p_rate"], 3), round(r["p_r"], 4)]
+            for r in s["layers"]]
     mh = ["system", "F1", "accuracy %", "frames"]
     mrows = [["rate model", round(s["rate"]["f1"], 4), round(s["rate"]["accuracy"], 2), s["frames"]],
              ["spiking network", round(s["spike"]["f1"], 4), round(s["spike"]["accuracy"], 2), s["frames"]]]

@@ -243,7 +243,27 @@ def rate_reference(model, audio, visual) -> dict:
             h = np.concatenate([h, acts["visual_dense"]], 1)
         v_out = h @ model.out.weight.detach().double().numpy().T + model.out.bias.detach().double().numpy()
     acts["out"] = out.double().numpy()
-    return {"e": acts, "v_out": v_out}
+    return {"e": acts, "v_out": v_out, "pbar": feedback_burst_prob(model, audio, visual)}
+
+
+def feedback_burst_prob(model, audio, visual) -> dict:
+    """Burstprop's no-teaching burst probability ``pbar = bbar / e`` per layer [F, units] (empty for backprop).
+
+    One burstprop pass with the output's teaching signal switched off (target = the model's own
+    output, so ``p_L = pbar_L``): what the network's feedback alone sets in each layer, the quantity
+    the spiking network's dendrites see when its feedback synapses are on. Parameter gradients of
+    the pass are discarded."""
+    import torch
+    import torch.nn.functional as F
+
+    if model.learning_rule != "burstprop":
+        return {}
+    model.eval()
+    with torch.enable_grad():
+        out = model(audio, visual)
+        F.binary_cross_entropy(out, out.detach()).backward()
+    model.zero_grad(set_to_none=True)
+    return {k: s.pbar.reshape(s.pbar.shape[0], -1).double().numpy() for k, s in model.layer_states().items()}
 
 
 class SpikingMBURST:
@@ -442,7 +462,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     e0 = float(cal.rate_hz_of_current(i_out_mid))
     t2 = time.perf_counter()
     return {
-        "rate": rate, "spike": spike, "burst_prob": pburst,
+        "rate": rate, "spike": spike, "burst_prob": pburst, "rate_burst_prob": ref["pbar"] if cfg.feedback else {},
         "mask_rate": ref["e"]["out"] > 0.5, "mask_spike": spike["out"] > e0, "out_threshold_hz": e0,
         "counts": counts, "frames": n_frames, "cells": net.cells(), "count_window_s": t_count,
         "wall_s": {"build_run": t1 - t0, "decode": t2 - t1}, "i_scale_out": i_scale_out, "target": chosen,

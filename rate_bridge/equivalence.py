@@ -31,16 +31,23 @@ def pearson(a, b) -> float:
 
 
 def layer_fidelity(result: dict) -> list[dict]:
-    """Rows {layer, units, r, rel_err, rate_hz, spike_hz, burst_prob} from :func:`rate_bridge.convert.run_frames`."""
+    """Rows {layer, units, r, rel_err, rate_hz, spike_hz, burst_prob, p_rate, p_r} from
+    :func:`rate_bridge.convert.run_frames`. ``p_rate``/``p_r``: burstprop's no-teaching burst probability
+    and its Pearson r with the ensembles' burst probability (units and frames with events), when the
+    run had its feedback synapses on (else NaN)."""
     rows = []
     for name, rate in result["rate"].items():
         spk = result["spike"][name]
         pb = result["burst_prob"][name]
+        p_rate = result.get("rate_burst_prob", {}).get(name)
+        seen = np.isfinite(pb) if p_rate is not None else None
         rows.append({"layer": name, "units": int(rate.shape[1]), "cells": int(result["cells"][name]),
                      "r": pearson(rate, spk),
                      "rel_err": float(np.abs(spk - rate).sum() / max(np.abs(rate).sum(), 1e-12)),
                      "rate_hz": float(rate.mean()), "spike_hz": float(spk.mean()),
-                     "burst_prob": float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan")})
+                     "burst_prob": float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan"),
+                     "p_rate": float(p_rate.mean()) if p_rate is not None else float("nan"),
+                     "p_r": pearson(p_rate[seen], pb[seen]) if p_rate is not None else float("nan")})
     return rows
 
 

@@ -149,3 +149,17 @@ def test_cuda_target_needs_brian2cuda():
         pytest.skip("brian2cuda is installed here")
     with pytest.raises(MburstError, match="needs brian2cuda"):
         choose_target("cuda_standalone")
+
+
+def test_feedback_burst_prob_is_the_no_teaching_pbar():
+    from rate_bridge.convert import feedback_burst_prob
+
+    torch.manual_seed(0)
+    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    a, v = torch.randn(5, 1, 2, 6), torch.randn(5, 1, 4, 6)
+    p = feedback_burst_prob(model, a, v)
+    np.testing.assert_allclose(p["out"], model.config.pbar)  # no teaching: the output bursts at pbar_L
+    assert p["audio_conv1"].shape == (5, 12) and 0 < p["audio_dense"].min() and p["audio_dense"].max() < 1
+    assert p["audio_dense"].std() > 0  # set by the feedback, unit by unit
+    assert all(w.grad is None for w in model.parameters())
+    assert feedback_burst_prob(build_model("multimodal", ModelConfig(activation="calibrated", **TINY)), a, v) == {}

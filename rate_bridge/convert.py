@@ -69,10 +69,10 @@ __all__ = ["BridgeConfig", "LayerSpec", "network_spec", "conv_pairs", "dense_pai
 class BridgeConfig:
     """Conversion settings (times in ms, currents in pA)."""
 
-    n: int = 32  # cells per unit of dense and output layers
-    n_conv: int = 4  # cells per unit of convolutional layers
-    t_settle_ms: float = 150.0
-    t_count_ms: float = 200.0
+    n: int = 16  # cells per unit of dense and output layers
+    n_conv: int = 6  # cells per unit of convolutional layers
+    t_settle_ms: float = 100.0
+    t_count_ms: float = 250.0
     dt_ms: float = 0.1
     tau_syn_ms: float = 80.0
     out_current_pA: float = 600.0

@@ -31,12 +31,12 @@ def add_arguments(parser) -> None:
 
 
 def add_bridge_arguments(parser) -> None:
-    g = parser.add_argument_group("spiking conversion (defaults: the compact study's setting, 200 frames in ~10 min "
+    g = parser.add_argument_group("spiking conversion (defaults: the compact study's setting, 200 frames in ~11 min "
                                   "on 2 cores with --threads 2)")
-    g.add_argument("--n", type=int, default=32, help="pyramidal cells per dense/output unit")
-    g.add_argument("--n-conv", type=int, default=4, help="pyramidal cells per convolutional unit")
-    g.add_argument("--t-count", type=float, default=200.0, help="counting window per frame (ms)")
-    g.add_argument("--t-settle", type=float, default=150.0, help="settling time per frame before counting (ms)")
+    g.add_argument("--n", type=int, default=16, help="pyramidal cells per dense/output unit")
+    g.add_argument("--n-conv", type=int, default=6, help="pyramidal cells per convolutional unit")
+    g.add_argument("--t-count", type=float, default=250.0, help="counting window per frame (ms)")
+    g.add_argument("--t-settle", type=float, default=100.0, help="settling time per frame before counting (ms)")
     g.add_argument("--tau-syn", type=float, default=80.0,
                    help="time constant of the forward synaptic current (ms): longer averages more presynaptic "
                         "events (less noise) but carries more of the previous frame")

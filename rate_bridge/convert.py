@@ -494,16 +494,10 @@ def _feedback(post_group, pre_group, pre_u, post_u, w, n_post, n_pre, cfg, ledge
             continue
         syn = connect(post_group, pre_group, STF, target="dendrite", receptor=receptor, weight=0.0,
                       i=i[sel], j=j[sel], name=f"fb_{name}_{src}_{receptor}")
-        syn.w_syn = cfg.fb_gain * np.abs(w[sel]) / w_max * float(pre_group.namespace["gL_d"] / _siemens())
+        syn.w_syn = cfg.fb_gain * np.abs(w[sel]) / w_max * pre_group.namespace["gL_d"]
         objs.append(syn)
         ledger.add_synapses(name, i[sel], "feedback", "spike")
     return objs
-
-
-def _siemens():
-    from brian2 import siemens
-
-    return siemens
 
 
 def _interneurons(g, name, ledger, rng, deferred):

@@ -163,3 +163,20 @@ def test_feedback_burst_prob_is_the_no_teaching_pbar():
     assert p["audio_dense"].std() > 0  # set by the feedback, unit by unit
     assert all(w.grad is None for w in model.parameters())
     assert feedback_burst_prob(build_model("multimodal", ModelConfig(activation="calibrated", **TINY)), a, v) == {}
+
+
+@pytest.mark.slow
+def test_feedback_run_reports_burst_probabilities():
+    from rate_bridge.equivalence import layer_fidelity
+
+    torch.manual_seed(0)
+    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY)).eval()
+    a, v = torch.randn(6, 1, 2, 6), torch.randn(6, 1, 4, 6)
+    res = SpikingMBURST(model, BridgeConfig(n=20, n_conv=10, t_settle_ms=50.0, t_count_ms=200.0, feedback=True,
+                                            seed=0)).run(a, v, progress=False)
+    rows = {r["layer"]: r for r in layer_fidelity(res)}
+    assert rows["out"]["p_rate"] == pytest.approx(model.config.pbar)
+    for name in ("audio_dense", "audio_conv2"):
+        assert 0 < rows[name]["p_rate"] < 1 and 0 <= rows[name]["burst_prob"] <= 1
+        assert np.isfinite(rows[name]["p_r"])
+    assert res["counts"]["audio_dense"].syn_feedback > 0  # the dense layer's bursts travel down

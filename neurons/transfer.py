@@ -25,7 +25,8 @@ import numpy as np
 
 from .common import MburstError, atomic_savez, atomic_write_json
 
-__all__ = ["Sweeps", "TransferFit", "measure_sweeps", "fit_transfer", "softplus_rate", "sigmoid_prob",
+__all__ = ["Sweeps", "TransferFit", "measure_sweeps", "fit_transfer", "softplus_rate", "sigmoid_prob", "cell_offsets",
+           "QUIET_FIT_PATH",
            "load_default_fit", "DEFAULT_FIT_PATH", "plot_transfer", "save_sweeps", "sensitivities"]
 
 DEFAULT_FIT_PATH = Path(__file__).with_name("data") / "transfer_fit.json"

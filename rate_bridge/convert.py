@@ -230,8 +230,9 @@ def _input_drive(spec: LayerSpec, x: np.ndarray) -> np.ndarray:
     return v.reshape(v.shape[0], -1).numpy()
 
 
-def rate_reference(model, audio, visual) -> dict:
-    """Rate model per layer on the frames: ``e`` (hidden: calibrated e; out: sigmoid) and ``v_out``."""
+def rate_reference(model, audio, visual, feedback: bool = False) -> dict:
+    """Rate model per layer on the frames: ``e`` (hidden: calibrated e; out: sigmoid), ``v_out`` and, with
+    ``feedback``, burstprop's no-teaching ``pbar`` (:func:`feedback_burst_prob`)."""
     import torch
 
     with torch.no_grad():
@@ -243,7 +244,7 @@ def rate_reference(model, audio, visual) -> dict:
             h = np.concatenate([h, acts["visual_dense"]], 1)
         v_out = h @ model.out.weight.detach().double().numpy().T + model.out.bias.detach().double().numpy()
     acts["out"] = out.double().numpy()
-    return {"e": acts, "v_out": v_out, "pbar": feedback_burst_prob(model, audio, visual)}
+    return {"e": acts, "v_out": v_out, "pbar": feedback_burst_prob(model, audio, visual) if feedback else {}}
 
 
 def feedback_burst_prob(model, audio, visual) -> dict:
@@ -355,7 +356,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     n_frames = int(audio.shape[0])
     if n_frames < 1:
         raise MburstError("bridge: no frames to run")
-    ref = rate_reference(net.model, audio, visual)
+    ref = rate_reference(net.model, audio, visual, feedback=cfg.feedback)
     q95 = float(np.percentile(np.abs(ref["v_out"]), 95)) or 1.0
     i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
     i_out_mid = 0.5 * (cal.i_offset + cal.i_max)  # v_out = 0 (mask threshold) sits mid-curve
@@ -462,7 +463,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     e0 = float(cal.rate_hz_of_current(i_out_mid))
     t2 = time.perf_counter()
     return {
-        "rate": rate, "spike": spike, "burst_prob": pburst, "rate_burst_prob": ref["pbar"] if cfg.feedback else {},
+        "rate": rate, "spike": spike, "burst_prob": pburst, "rate_burst_prob": ref["pbar"],
         "mask_rate": ref["e"]["out"] > 0.5, "mask_spike": spike["out"] > e0, "out_threshold_hz": e0,
         "counts": counts, "frames": n_frames, "cells": net.cells(), "count_window_s": t_count,
         "wall_s": {"build_run": t1 - t0, "decode": t2 - t1}, "i_scale_out": i_scale_out, "target": chosen,

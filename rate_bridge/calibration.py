@@ -20,9 +20,10 @@ Unit map between the rate model and the cells (a :class:`Calibration`):
   ``p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)``.
 
 Hence ``e = f_cal(v) = E(I_eff(I_s)) / e_ref`` where ``I_eff`` saturates softly at the top
-of the measured sweep (``i_max`` = 600 pA: beyond it the fit is an extrapolation and the cells,
-limited by adaptation and the 16 ms rule, fall far below it), and burstprop's ``h(e) = f_cal'(v) / e`` (e >= r0/e_ref > 0, so no
-guard is needed). Everything is pure torch and differentiable.
+of the measured sweep (``i_max``: 600 pA for the default fit, 1.5 nA for the quiet one; beyond
+it the fit is an extrapolation, and the converter saturates the cells' drive the same way, since
+unsaturated cells keep speeding up past the model's cap), and burstprop's ``h(e) = f_cal'(v) / e``
+(e >= r0/e_ref > 0, so no guard is needed). Everything is pure torch and differentiable.
 
 Importing this module registers the activation ``'calibrated'`` (default fit and
 scales) with :func:`rate_bridge.burstprop.register_activation`, so

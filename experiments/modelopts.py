@@ -1,7 +1,7 @@
 """Command-line options for model sizes and optimisation, shared by train/reproduce."""
 from __future__ import annotations
 
-from .train import TrainConfig
+from .train import POS_WEIGHT_RULES, TrainConfig
 
 
 def add_model_arguments(parser) -> None:
@@ -28,8 +28,16 @@ def add_train_arguments(parser) -> None:
     group.add_argument("--batch-size", type=int, default=64, help="frames per batch")
     group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     group.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
+    add_pos_weight_argument(group)
     group.add_argument("--split-seed", type=int, default=0, help="seed of the 80/15/5 utterance split")
     group.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+
+
+def add_pos_weight_argument(parser) -> None:
+    parser.add_argument("--pos-weight", choices=POS_WEIGHT_RULES, default="sqrt",
+                        help="positive weight of the BCE from the training masks' ratio r = negatives/positives: "
+                             "sqrt = sqrt(r) (default; the 0.5 threshold then sits near the F1-optimal posterior), "
+                             "ratio = r (the mask then over-predicts: posterior threshold 1/(1+r))")
 
 
 def model_config_from_args(args):
@@ -41,4 +49,5 @@ def model_config_from_args(args):
 
 def train_config_from_args(args) -> TrainConfig:
     return TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       weight_decay=args.weight_decay, seed=args.seed, split_seed=args.split_seed, device=args.device)
+                       weight_decay=args.weight_decay, seed=args.seed, split_seed=args.split_seed, device=args.device,
+                       pos_weight=args.pos_weight)

@@ -226,7 +226,8 @@ def write_report(out: Path, profile: str, settings: dict, corpus, results: dict,
         "Paper AUCs are over 40 epochs; ours are over the profile's epochs, so compare the ratios.",
         "",
         markdown_table(*t2[:2]),
-        f"MBURST / Multimodal active-fraction AUC (test): {ratios['test/active_fraction']:.3f} (paper: {6.08 / 14.14:.2f}).",
+        f"MBURST / Multimodal AUC (test): mean event rate {ratios['test/mean_event_rate']:.3f}, "
+        f"active fraction {ratios['test/active_fraction']:.3f} (paper: {6.08 / 14.14:.2f}, of its average activation rate).",
         "",
         "Figures: `fig2_masks.png` (150 consecutive proxy frames: target and each model's mask), "
         "`fig3_energy.png` (per-epoch firing, train and test).",

@@ -254,3 +254,73 @@ def test_resume_refuses_another_model_configuration(tmp_path, cache_env, referen
                    cache_env)
     assert done.returncode == 2
     assert "another model configuration (beta=1.0)" in done.stderr and "Traceback" not in done.stderr
+
+
+class _Masks:
+    """A FrameSet stand-in: ``batch(idx)`` -> (audio, visual, mask) rows of a fixed mask."""
+
+    def __init__(self, mask):
+        self.mask = torch.as_tensor(mask, dtype=torch.float32)
+
+    def __len__(self):
+        return len(self.mask)
+
+    def batch(self, idx):
+        return None, None, self.mask[idx]
+
+
+def test_positive_weight_rules_from_the_masks():
+    from experiments.train import positive_weight
+
+    mask = np.zeros((10, 20))
+    mask[:2, :10] = 1  # 20 positives, 180 negatives: r = 9
+    assert positive_weight(_Masks(mask), "ratio", chunk=3) == pytest.approx(9.0)
+    assert positive_weight(_Masks(mask), "sqrt", chunk=3) == pytest.approx(3.0)
+    with pytest.raises(MburstError, match="no positive unit"):
+        positive_weight(_Masks(np.zeros((4, 5))), "sqrt")
+
+
+def test_weighted_bce_minimiser_puts_the_half_threshold_at_posterior_one_over_one_plus_w():
+    """For a unit that is positive with probability q, the weighted BCE is minimised at
+    e = w q / (w q + 1 - q): e crosses 0.5 where q = 1 / (1 + w)."""
+    w = 3.0
+    for q in (0.1, 0.25, 0.4):
+        logit = torch.zeros((), requires_grad=True)
+        opt = torch.optim.LBFGS([logit], lr=1, max_iter=100)
+        target = torch.tensor([1.0, 0.0])
+
+        def closure():
+            opt.zero_grad()
+            prob = torch.sigmoid(logit).expand(2)
+            loss = q * weighted_bce(prob[:1], target[:1], w) + (1 - q) * weighted_bce(prob[1:], target[1:], w)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        e = float(torch.sigmoid(logit))
+        assert e == pytest.approx(w * q / (w * q + 1 - q), abs=1e-4)
+        assert (e > 0.5) == (q > 1 / (1 + w))
+
+
+def test_pos_weight_option_and_its_resume_check(tmp_path, cache_env, reference_run):
+    import argparse
+    import shutil
+
+    from experiments.modelopts import add_train_arguments, train_config_from_args
+    from experiments.train import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    parser.add_argument("--model", default="mburst")
+    parser.add_argument("--seed", type=int, default=0)
+    assert train_config_from_args(parser.parse_args([])).pos_weight == "sqrt"
+    assert train_config_from_args(parser.parse_args(["--pos-weight", "ratio"])).pos_weight == "ratio"
+    with pytest.raises(MburstError, match="--pos-weight must be one of sqrt, ratio"):
+        TrainConfig(pos_weight="half").validate()
+
+    out = tmp_path / "other_weight"
+    shutil.copytree(reference_run, out)
+    done = _mburst(["train", "--model", "mburst", "--epochs", "4", *TINY, "--pos-weight", "ratio", "--resume",
+                    "--out", str(out)], cache_env)
+    assert done.returncode == 2
+    assert "trained with --pos-weight sqrt" in done.stderr and "Traceback" not in done.stderr

@@ -16,6 +16,7 @@ HELP = "train all three models over seeded splits and write the paper's tables a
 
 
 def add_arguments(parser) -> None:
+    from experiments.modelopts import add_pos_weight_argument
     from experiments.reproduce import PROFILES
 
     parser.add_argument("--profile", choices=tuple(PROFILES), default="quick",
@@ -49,6 +50,7 @@ def add_arguments(parser) -> None:
                         help="train this many (run, model) pairs at once in separate processes, one torch thread each")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
+    add_pos_weight_argument(parser)
 
 
 def main(args) -> int:
@@ -67,8 +69,10 @@ def main(args) -> int:
     settings["data"] = corpus.meta.get("source", settings["data"])
     model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"], beta=args.beta)
     settings["beta"] = args.beta
+    settings["pos_weight"] = args.pos_weight
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
-                       weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device)
+                       weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device,
+                       pos_weight=args.pos_weight)
     stages = [enhancement_stage(corpus, settings["enhance_utterances"])] if settings["enhance_utterances"] > 0 else []
     if settings["spiking_frames"] > 0:
         from experiments.spiking_stage import spiking_section

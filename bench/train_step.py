@@ -20,6 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from experiments.train import TrainConfig, make_optimizer
 from neurons.common import MburstError
 from rate_bridge.models import ModelConfig, build_model, count_macs
 
@@ -46,10 +47,8 @@ def _sync(device: torch.device) -> None:
 
 
 def make_step(model, batch, device, lr=1e-3, weight_decay=1e-6):
-    """A closure doing one training step; Adam is fused on CUDA and foreach elsewhere."""
-    fused = device.type == "cuda"
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
-                           **({"fused": True} if fused else {"foreach": True}))
+    """A closure doing one training step with the training's optimiser (fused Adam)."""
+    opt = make_optimizer(model, TrainConfig(lr=lr, weight_decay=weight_decay, device=device.type))
     audio, visual, target = batch
 
     def step():

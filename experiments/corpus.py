@@ -506,6 +506,10 @@ class Corpus:
         return clean, noise, clean + noise
 
 
+#: Visual-input ablations of :meth:`FrameSet.with_lips` (does a model use its lips?).
+LIP_ABLATIONS = ("shuffled", "mean")
+
+
 @dataclass
 class FrameSet:
     """Frames of a set of utterances, standardised with training statistics.
@@ -540,6 +544,25 @@ class FrameSet:
 
     def __len__(self) -> int:
         return len(self._pos)
+
+    def with_lips(self, mode: str, seed: int = 0) -> "FrameSet":
+        """A copy whose visual input is ablated: 'shuffled' gives each frame the lip image of another
+        frame of the set (a seeded permutation: same images, broken pairing), 'mean' gives every frame
+        the training-mean lips (zeros after standardisation). Audio and masks are unchanged."""
+        import copy
+
+        import torch
+
+        if mode not in LIP_ABLATIONS:
+            raise MburstError(f"lip ablation must be one of {', '.join(LIP_ABLATIONS)}, got '{mode}'")
+        out = copy.copy(self)
+        if mode == "shuffled":
+            perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+            out._lip_row = self._lip_row[perm]
+        else:
+            out._lips = torch.full((1, *self._lips.shape[1:]), self.stats.lip_mean, dtype=torch.float32)
+            out._lip_row = torch.zeros_like(self._lip_row)
+        return out
 
     def batch(self, frame_idx):
         import torch

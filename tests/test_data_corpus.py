@@ -97,6 +97,28 @@ def test_frames_context_visual_and_mask(syn):
     assert seen == len(fs)
 
 
+def test_lip_ablations_keep_audio_and_masks(syn):
+    _, _, _, corpus = syn
+    split = corpus.split(0)
+    stats = corpus.feature_stats(split["train"])
+    fs = corpus.frames(split["test"], stats)
+    idx = np.arange(len(fs))
+    audio, visual, mask = fs.batch(idx)
+    shuffled = fs.with_lips("shuffled", seed=3).batch(idx)
+    mean = fs.with_lips("mean").batch(idx)
+    for ablated in (shuffled, mean):
+        assert torch.equal(ablated[0], audio) and torch.equal(ablated[2], mask)
+    # shuffled: the same lip images, most of them paired with another frame
+    flat, sflat = visual.reshape(len(idx), -1), shuffled[1].reshape(len(idx), -1)
+    assert torch.equal(torch.sort(flat.sum(1)).values, torch.sort(sflat.sum(1)).values)
+    assert (flat != sflat).any(1).float().mean() > 0.9
+    assert torch.equal(fs.with_lips("shuffled", seed=3).batch(idx)[1], shuffled[1])  # seeded
+    assert torch.all(mean[1] == 0)  # the training-mean lips, standardised
+    assert torch.equal(fs.batch(idx)[1], visual)  # the original is untouched
+    with pytest.raises(MburstError, match="lip ablation must be one of shuffled, mean"):
+        fs.with_lips("blank")
+
+
 def test_band_pooling_of_features_and_mask(syn):
     _, _, _, corpus = syn
     split = corpus.split(0)

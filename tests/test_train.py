@@ -324,3 +324,28 @@ def test_pos_weight_option_and_its_resume_check(tmp_path, cache_env, reference_r
                     "--out", str(out)], cache_env)
     assert done.returncode == 2
     assert "trained with --pos-weight sqrt" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_evaluate_ablates_the_lips(tmp_path, cache_env, reference_run):
+    out = tmp_path / "ablate"
+    done = _mburst(["evaluate", "--checkpoint", str(reference_run / "checkpoint.pt"), *TINY[:4], "--split", "test",
+                    "--ablate-lips", "--out", str(out)], cache_env)
+    assert done.returncode == 0, done.stderr
+    test = json.loads((out / "metrics.json").read_text())["splits"]["test"]
+    assert set(test["lips_ablated"]) == {"shuffled", "mean"}
+    for row in test["lips_ablated"].values():
+        assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["accuracy"] <= 100.0
+    assert "lips shuffled: F1" in done.stdout
+
+
+def test_ablate_lips_refuses_a_model_without_vision(tmp_path, cache_env):
+    from experiments.checkpoints import save_checkpoint
+    from rate_bridge.models import ModelConfig, build_model
+
+    path = tmp_path / "uni.pt"
+    save_checkpoint(path, {"model_name": "unimodal", "model_config": ModelConfig(channels=2, embed=4).to_dict(),
+                           "model_state": build_model("unimodal", ModelConfig(channels=2, embed=4)).state_dict()})
+    done = _mburst(["evaluate", "--checkpoint", str(path), *TINY[:4], "--ablate-lips", "--out", str(tmp_path / "e")],
+                   cache_env)
+    assert done.returncode == 2 and "without a visual branch" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

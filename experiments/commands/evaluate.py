@@ -7,7 +7,8 @@ folder) the default is --split all. Writes metrics.json with, per split:
 f1, accuracy, active_fraction and mean_event_rate (per hidden layer and overall);
 with --by-snr also f1, accuracy and the positive (speech-dominated) fraction of
 the mask for each mixture SNR, which shows where a model (or the visual branch)
-helps.
+helps; with --ablate-lips also f1 and accuracy with the lips shuffled across
+frames and with the mean lips, which shows how much the model uses vision.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="frames per evaluation batch")
     parser.add_argument("--by-snr", action="store_true",
                         help="also score each mixture SNR of every split separately (f1, accuracy, positive fraction)")
+    parser.add_argument("--ablate-lips", action="store_true",
+                        help="also score every split with the lip images shuffled across frames (same images, pairing "
+                             "broken; seeded by --seed) and with the training-mean lips: how much the model uses vision")
     parser.add_argument("--enhance", type=int, default=0, metavar="N",
                         help="also resynthesise N utterances of the first split and score STOI/ESTOI/PESQ-WB/SI-SDR "
                              "against the noisy input and the oracle masks (enhancement/ in the run folder; 0: off)")
@@ -36,6 +40,7 @@ def main(args) -> int:
     from neurons.common import MburstError, atomic_write_json
 
     from experiments.checkpoints import check_features, load_checkpoint
+    from experiments.corpus import LIP_ABLATIONS
     from experiments.datasets import corpus_from_args
     from experiments.train import evaluate
 
@@ -44,6 +49,8 @@ def main(args) -> int:
     if args.enhance < 0:
         raise MburstError(f"--enhance must be >= 0, got {args.enhance}")
     model, state = load_checkpoint(args.checkpoint)
+    if args.ablate_lips and not model.visual:
+        raise MburstError(f"--ablate-lips: '{args.checkpoint}' is a {state['model_name']} model without a visual branch")
     corpus = corpus_from_args(args)
     check_features(state, corpus.meta, args.checkpoint)
     same_corpus = corpus.meta.get("cache_key") == state.get("corpus", {}).get("cache_key")
@@ -54,12 +61,20 @@ def main(args) -> int:
     for name in names:
         if len(splits[name]) == 0:
             raise MburstError(f"--split {name}: the corpus has no utterance in that split")
-        counts, activity, _ = evaluate(model, corpus.frames(splits[name], state["feature_stats"], model.config.n_bins), args.batch_size,
-                                          progress=True)
+        frames = corpus.frames(splits[name], state["feature_stats"], model.config.n_bins)
+        counts, activity, _ = evaluate(model, frames, args.batch_size, progress=True)
         report["splits"][name] = {"f1": counts.f1, "accuracy": counts.accuracy, "frames": int(
             counts.tp + counts.fp + counts.fn + counts.tn) // model.config.n_bins, **activity}
         print(f"{name}: F1 {counts.f1:.4f}  accuracy {counts.accuracy:.2f} %  "
               f"active fraction {activity['active_fraction'].get('overall', float('nan')):.3f}")
+        if args.ablate_lips:
+            ablated = {}
+            for mode in LIP_ABLATIONS:
+                a_counts, _, _ = evaluate(model, frames.with_lips(mode, args.seed), args.batch_size)
+                ablated[mode] = {"f1": a_counts.f1, "accuracy": a_counts.accuracy}
+            report["splits"][name]["lips_ablated"] = ablated
+            print("  lips " + "  ".join(f"{mode}: F1 {row['f1']:.4f} ({row['f1'] - counts.f1:+.4f})"
+                                        for mode, row in ablated.items()))
         if args.by_snr:
             report["splits"][name]["by_snr"] = _by_snr(model, corpus, splits[name], state["feature_stats"], args.batch_size)
             print("  " + "  ".join(f"{snr}: F1 {row['f1']:.4f} ({100 * row['positive_fraction']:.1f} % positive)"

@@ -1,6 +1,8 @@
 """Command-line options for model sizes and optimisation, shared by train/reproduce."""
 from __future__ import annotations
 
+import argparse
+
 from .train import POS_WEIGHT_RULES, TrainConfig
 
 
@@ -15,6 +17,10 @@ def add_model_arguments(parser) -> None:
     group.add_argument("--beta", type=float, default=1.0,
                        help="slope of the hidden burst probability p = sigma(beta u + alpha) (burstprop; reference: 1). "
                             "Smaller values keep the dendrites in the sigmoid's linear range, where burstprop follows backprop")
+    group.add_argument("--rescale-updates", action=argparse.BooleanOptionalAction, default=True,
+                       help="burstprop: divide each hidden layer's update by (beta sigma'(alpha))^k, k its hidden layers "
+                            "to the output (a per-layer learning rate that keeps Adam's epsilon and weight decay from "
+                            "damping MBURST's attenuated hidden updates; default on)")
     group.add_argument("--activation", choices=("relu", "calibrated", "calibrated-quiet"), default="relu",
                        help="hidden-layer transfer function: relu, or calibrated = the spiking pyramidal population's "
                             "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.calibration); "
@@ -44,7 +50,7 @@ def model_config_from_args(args):
     from rate_bridge.models import ModelConfig
 
     return ModelConfig(n_bins=args.bins, channels=args.channels, embed=args.embed, pbar=args.pbar, beta=args.beta,
-                       activation=args.activation)
+                       activation=args.activation, rescale_updates=args.rescale_updates)
 
 
 def train_config_from_args(args) -> TrainConfig:

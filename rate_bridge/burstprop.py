@@ -41,9 +41,18 @@ averages over the output units (e.g. BCE mean over bins) makes the per-unit teac
 term ``h(e) dL/de`` correspondingly small, so p_L stays near pbar_L (no clamping).
 
 How the two top-down signals travel.  Autograd's gradient channel carries the
-teaching signal ``Y b`` between layers; the no-teaching signal ``Y bbar`` travels
-beside it in a per-forward :class:`BurstPass` (keys stored on the activation
-tensors).  Between burstprop layers only :meth:`BurstPass.flatten` and
+teaching-induced change ``Y (b - bbar)`` between layers; the no-teaching signal
+``Y bbar`` travels beside it in a per-forward :class:`BurstPass` (keys stored on the
+activation tensors).  ``Y b`` is their sum.
+
+Precision.  ``p`` and ``pbar`` differ by far less than float32 resolves near
+sigma(alpha) (1e-8 to 1e-6 in the CPU-profile convolutions at beta 0.1), so
+``b - bbar`` is never formed as a difference: with ``y = beta ubar + alpha`` and
+``dx = beta (u - ubar) = beta h(e) Y (b - bbar)``,
+``sigma(y + dx) - sigma(y) = sigma(y + dx) sigma(-y) (-expm1(-dx))`` (exact), and at the
+output ``p_L - pbar_L = zeta(pbar - h dL/de) - pbar = clamp(-h dL/de, -pbar, 1 - pbar)``.
+Subtracting instead turned the float32 update of a small network's first convolution
+35-43 degrees away from its float64 value (beta 0.1; tested).  Between burstprop layers only :meth:`BurstPass.flatten` and
 :meth:`BurstPass.cat` may be used (they route both signals); anything else that feeds
 a hidden burstprop layer's output would add its own gradient to the teaching signal.
 
@@ -51,7 +60,7 @@ Cost.  Burstprop needs both ``Y b`` and ``Y bbar`` at every layer that has a lay
 below, so its input-side projections are done twice where backprop does them once
 (the weight updates and the forward pass cost the same).  Convolutions use one fused
 ``convolution_backward`` for ``Y^T (b - bbar)`` plus the weight update and one more
-for ``Y^T bbar``; dense layers project ``[b; bbar]`` stacked in one matmul.
+for ``Y^T bbar``; dense layers project ``[b - bbar; bbar]`` stacked in one matmul.
 
 Feedback weights.  ``feedback='tied'`` uses ``Y = W`` (one tensor).  Because
 ``Delta Y = Delta W`` and the optimiser sees identical gradients, a separately stored
@@ -305,18 +314,31 @@ class _Cat(torch.autograd.Function):
 
 
 # --------------------------------------------------------------------------- burst probabilities
-def output_burst_prob(e: torch.Tensor, h: torch.Tensor, grad_e: torch.Tensor, params: BurstParams) -> torch.Tensor:
-    """p_L = zeta(pbar - h(e) dL/de) ('gradient') or zeta(pbar (1 - h(e) dL/de)) ('mse').
+def output_burst_change(e: torch.Tensor, h: torch.Tensor, grad_e: torch.Tensor, params: BurstParams) -> torch.Tensor:
+    """p_L - pbar_L, with p_L = zeta(pbar - h(e) dL/de) ('gradient') or zeta(pbar (1 - h(e) dL/de))
+    ('mse'): ``clamp(-h dL/de, -pbar, 1 - pbar)`` (times pbar for 'mse'), never a difference.
 
     ``grad_e`` is the per-sample gradient dL/de.  Where h = 0 (saturated sigmoid,
     silent ReLU) the product is 0 even if dL/de is infinite.
     """
     hg = torch.where(h == 0, torch.zeros((), dtype=e.dtype, device=e.device), h * grad_e)
-    if params.teaching == "mse":
-        p = params.pbar_out * (1.0 - hg)
-    else:
-        p = params.pbar_out - hg
-    return p.clamp_(0.0, 1.0)
+    change = hg.neg_() if params.teaching != "mse" else hg.mul_(-params.pbar_out)
+    return change.clamp_(-params.pbar_out, 1.0 - params.pbar_out)
+
+
+def output_burst_prob(e: torch.Tensor, h: torch.Tensor, grad_e: torch.Tensor, params: BurstParams) -> torch.Tensor:
+    """p_L = pbar_L + :func:`output_burst_change`, in [0, 1]."""
+    return output_burst_change(e, h, grad_e, params).add_(params.pbar_out)
+
+
+def sigmoid_step(y: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """sigma(y + dx) - sigma(y) = sign(dx) sigma(hi) sigma(-lo) (1 - exp(-|dx|)), hi/lo the larger/
+    smaller of y and y + dx: exact, free of cancellation when |dx| is far below float resolution
+    at sigma(y), and finite for any finite arguments (every factor lies in [0, 1])."""
+    moved = y + dx
+    step = dx.abs().neg_().expm1_().neg_()
+    step.mul_(torch.maximum(moved, y).sigmoid_()).mul_(torch.minimum(moved, y).neg_().sigmoid_())
+    return step.copysign_(dx)
 
 
 def hidden_burst_probs(h: torch.Tensor, fb: torch.Tensor, fb_bar: torch.Tensor, params: BurstParams,
@@ -353,12 +375,13 @@ class _LayerSpec(NamedTuple):
     padding: int
     separate_y: bool
     learn_z: bool
+    update_scale: float
 
 
 def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: int):
-    """Common top half of a burstprop backward: returns (bb = stacked [b, bbar], n).
+    """Common top half of a burstprop backward: returns (bb = stacked [b - bbar, bbar], n).
 
-    Hidden layers without Z work in place in ``bb``: u, ubar -> sigma -> times e.
+    ``grad_e`` is ``Y (b - bbar)`` from the layer above (dL/de at the output layer).
     """
     params = bp.params
     n = e.shape[0] if params.batch_mean else 1
@@ -366,8 +389,7 @@ def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: in
     if spec.output:
         if out_key in bp.bar:
             raise MburstError(f"burstprop layer '{spec.name}' is marked output but feeds another burstprop layer")
-        p = output_burst_prob(e, spec.act.h(e, v), grad_e * n, params)
-        torch.mul(p, e, out=bb[0])
+        torch.mul(output_burst_change(e, spec.act.h(e, v), grad_e * n, params), e, out=bb[0])
         torch.mul(e, params.pbar_out, out=bb[1])
         return bb, n
     fb_bar = bp.bar.pop(out_key, None)
@@ -376,27 +398,29 @@ def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: in
             f"hidden burstprop layer '{spec.name}' received no feedback: it must feed burstprop layers "
             "(through BurstPass.flatten/cat) or be built with output=True")
     if z is not None:
-        p, pbar, ubar, bbar_pre = hidden_burst_probs(spec.act.h(e, v), grad_e, fb_bar, params, e, z)
+        p, pbar, ubar, bbar_pre = hidden_burst_probs(spec.act.h(e, v), grad_e + fb_bar, fb_bar, params, e, z)
         if spec.learn_z and bp.learn_z and params.z_lr > 0:
             # Z descends 0.5 |ubar|^2 (d ubar / dZ = -bbar_pre): Z += z_lr mean_n ubar bbar_pre^T.
             z.add_(ubar.t() @ bbar_pre, alpha=params.z_lr / e.shape[0])
-        torch.mul(p, e, out=bb[0])
+        torch.mul(p.sub_(pbar), e, out=bb[0])  # Z mixes b_pre into u and ubar unequally: a plain difference
         torch.mul(pbar, e, out=bb[1])
         return bb, n
     if spec.act.dendrite is not None:
-        spec.act.dendrite(grad_e, fb_bar, e, bb)
+        spec.act.dendrite(grad_e, fb_bar, e, bb)  # [u - ubar; ubar]
     else:
         h = spec.act.h(e, v)
         torch.mul(grad_e, h, out=bb[0])
         torch.mul(fb_bar, h, out=bb[1])
     if params.beta != 1.0 or params.alpha != 0.0:
-        bb.mul_(params.beta).add_(params.alpha)
-    bb.sigmoid_().mul_(e)  # [p; pbar] -> [b; bbar]
+        bb[0].mul_(params.beta)
+        bb[1].mul_(params.beta).add_(params.alpha)
+    torch.mul(sigmoid_step(bb[1], bb[0]), e, out=bb[0])  # b - bbar = e (p - pbar)
+    bb[1].sigmoid_().mul_(e)  # bbar = e pbar
     return bb, n
 
 
 def _record(bp: BurstPass, spec: _LayerSpec, e, bb):
-    """Keep e, bbar and b - bbar (``bb`` = [b - bbar; bbar] after the update)."""
+    """Keep e, bbar and b - bbar (``bb`` = [b - bbar; bbar])."""
     silent = bp.params.pbar_out if spec.output else 1.0 / (1.0 + math.exp(-bp.params.alpha))
     bp.states[spec.name] = LayerState(e.detach(), bb[1].detach(), bb[0].detach(), silent)
 
@@ -436,14 +460,15 @@ class _BurstLinearFn(torch.autograd.Function):
         bp = fctx.bp
         grad_x = None
         if fctx.needs_input_grad[0]:
-            proj = bb.reshape(2 * e.shape[0], -1) @ y  # [Y b ; Y bbar] in one pass over Y
+            proj = bb.reshape(2 * e.shape[0], -1) @ y  # [Y (b - bbar) ; Y bbar] in one pass over Y
             grad_x = proj[: e.shape[0]]
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, proj[e.shape[0]:])
-        delta = bb[0].sub_(bb[1])  # b - bbar, in place
-        # .grad = -(b - bbar) e_pre^T / n: one matmul, the sign and 1/n on the small result.
-        grad_w = (delta.t() @ x).div_(-n)
-        grad_bias = delta.sum(0).div_(-n) if fctx.needs_input_grad[2] else None
+        delta = bb[0]  # b - bbar
+        # .grad = -(b - bbar) e_pre^T / n (times the layer's update scale): one matmul, the factor on the result.
+        factor = -fctx.spec.update_scale / n
+        grad_w = (delta.t() @ x).mul_(factor)
+        grad_bias = delta.sum(0).mul_(factor) if fctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_bias, _backward_tail(fctx, e, bb, grad_w), None, None, None, None
 
 
@@ -457,23 +482,23 @@ class _BurstConv2dFn(torch.autograd.Function):
     def backward(fctx, grad_e):
         x, y, e, bb, n = _backward_head(fctx, grad_e, None)
         bp, spec = fctx.bp, fctx.spec
-        delta = bb[0].sub_(bb[1])  # b - bbar, in place
-        grad_bias = delta.sum((0, 2, 3)).div_(-n) if fctx.needs_input_grad[2] else None
+        delta = bb[0]  # b - bbar
+        factor = -spec.update_scale / n
+        grad_bias = delta.sum((0, 2, 3)).mul_(factor) if fctx.needs_input_grad[2] else None
         conv = (spec.stride, spec.stride), (spec.padding, spec.padding), (1, 1), False, (0, 0), 1
         grad_x = None
         if fctx.needs_input_grad[0]:
             # Y acts by transposed convolution.  One fused backward gives Y^T (b - bbar) and the
             # weight update from (b - bbar) (its weight argument only supplies Y for the input
-            # side); a second gives Y^T bbar; then Y^T b = Y^T bbar + Y^T (b - bbar).  This is
-            # cheaper than transposing [b; bbar] stacked plus a separate weight update.
-            y_delta, grad_w, _ = torch.ops.aten.convolution_backward(delta, x, y, None, *conv, (True, True, False))
+            # side); a second gives Y^T bbar.  This is cheaper than transposing
+            # [b - bbar; bbar] stacked plus a separate weight update.
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(delta, x, y, None, *conv, (True, True, False))
             y_bar = torch.ops.aten.convolution_backward(bb[1], x, y, None, *conv, (True, False, False))[0]
-            grad_x = torch.add(y_bar, y_delta, out=y_delta)  # in place: no new buffer
             if fctx.in_key is not None:
                 bp.add_bar(fctx.in_key, y_bar)
         else:
             grad_w = torch.ops.aten.convolution_backward(delta, x, y, None, *conv, (False, True, False))[1]
-        grad_w.div_(-n)
+        grad_w.mul_(factor)
         return grad_x, grad_w, grad_bias, _backward_tail(fctx, e, bb, grad_w), None, None, None
 
 
@@ -490,14 +515,15 @@ def _check_input(x: torch.Tensor, name: str) -> None:
 
 
 def burst_linear(x, weight, bias, y, z, act: Activation, bp: BurstPass, name: str, output: bool = False,
-                 learn_z: bool = True) -> torch.Tensor:
+                 learn_z: bool = True, update_scale: float = 1.0) -> torch.Tensor:
     """e = f(x W^T + c) whose backward applies burstprop (see module docstring).
 
     ``y``: separate feedback weights (same shape as W) or ``None`` for Y = W;
-    ``z``: recurrent weights [out, out] (a buffer, learned in backward) or ``None``.
+    ``z``: recurrent weights [out, out] (a buffer, learned in backward) or ``None``;
+    ``update_scale``: a per-layer learning rate on Delta W = Delta Y (the burst signals are unchanged).
     """
     _check_input(x, name)
-    spec = _LayerSpec(name, act, output, "linear", 1, 0, y is not None, learn_z)
+    spec = _LayerSpec(name, act, output, "linear", 1, 0, y is not None, learn_z, update_scale)
     out_key = bp.new_key()
     e = _BurstLinearFn.apply(x, weight, bias, y, z, bp, spec, out_key)
     e._bp_key = out_key
@@ -505,10 +531,10 @@ def burst_linear(x, weight, bias, y, z, act: Activation, bp: BurstPass, name: st
 
 
 def burst_conv2d(x, weight, bias, y, act: Activation, bp: BurstPass, name: str, stride: int = 1, padding: int = 0,
-                 output: bool = False) -> torch.Tensor:
+                 output: bool = False, update_scale: float = 1.0) -> torch.Tensor:
     """e = f(conv2d(x, W) + c) whose backward applies burstprop; Y acts by transposed convolution."""
     _check_input(x, name)
-    spec = _LayerSpec(name, act, output, "conv", stride, padding, y is not None, False)
+    spec = _LayerSpec(name, act, output, "conv", stride, padding, y is not None, False, update_scale)
     out_key = bp.new_key()
     e = _BurstConv2dFn.apply(x, weight, bias, y, bp, spec, out_key)
     e._bp_key = out_key
@@ -528,6 +554,7 @@ class _BurstLayer(nn.Module):
         self.output = output
         self.feedback = feedback
         self.learning_rule = learning_rule
+        self.update_scale = 1.0  # per-layer learning rate of the burstprop update (see AVMaskNet)
         self.last_pass: BurstPass | None = None
         if feedback == "tied":
             self.register_parameter("feedback_weight", None)
@@ -595,7 +622,7 @@ class BurstLinear(_BurstLayer):
         if bp is None:  # standalone use: a fresh pass, kept for inspecting the states
             bp = self.last_pass = BurstPass()
         return burst_linear(x, self.weight, self.bias, self.feedback_weight, self.z, self.act, bp,
-                            self.layer_name, self.output, learn_z=self.training)
+                            self.layer_name, self.output, learn_z=self.training, update_scale=self.update_scale)
 
     def extra_repr(self) -> str:
         return (f"{self.in_features}, {self.out_features}, activation={self.activation}, output={self.output}, "
@@ -633,7 +660,7 @@ class BurstConv2d(_BurstLayer):
         if bp is None:  # standalone use: a fresh pass, kept for inspecting the states
             bp = self.last_pass = BurstPass()
         return burst_conv2d(x, self.weight, self.bias, self.feedback_weight, self.act, bp, self.layer_name,
-                            self.stride, self.padding, self.output)
+                            self.stride, self.padding, self.output, self.update_scale)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, stride={self.stride}, "

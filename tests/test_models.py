@@ -157,6 +157,84 @@ def test_update_angles_and_rule_switch():
         model.set_learning_rule("feedback-alignment")
 
 
+def _layer_grads(model, audio, visual, target):
+    loss = F.binary_cross_entropy(model(audio, visual), target)
+    layers = model.burst_layers()
+    grads = torch.autograd.grad(loss, [layer.weight for layer in layers.values()])
+    return dict(zip(layers, grads))
+
+
+def test_rescaled_updates_are_the_plain_ones_divided_by_the_hidden_gain():
+    """beta 0.1: g = 0.1 sigma'(0) = 1/40; a layer k hidden layers from the output gets g^-k."""
+    cfg = dataclasses.replace(SMALL, beta=0.1, embed=8)
+    torch.manual_seed(6)
+    plain = build_model("mburst", dataclasses.replace(cfg, rescale_updates=False))
+    rescaled = build_model("mburst", cfg)
+    rescaled.load_state_dict(plain.state_dict())
+    assert rescaled.hidden_gain() == pytest.approx(0.025)
+    batch = _batch(cfg, n=8)
+    g_plain, g_rescaled = _layer_grads(plain, *batch), _layer_grads(rescaled, *batch)
+    depth = {"out": 0, "audio_dense": 1, "visual_dense": 1, "audio_conv2": 2, "visual_conv2": 2,
+             "audio_conv1": 3, "visual_conv1": 3}
+    for name, k in depth.items():
+        torch.testing.assert_close(g_rescaled[name], g_plain[name] * 40.0 ** k, rtol=1e-5, atol=0)
+
+
+def test_rescaled_hidden_updates_match_backprop_in_size_in_the_linear_regime():
+    """Small beta keeps every dendrite linear (u = Y b / e is large where e is small, hence 1e-5 and
+    float64): the rescaled burstprop update then has about backprop's norm in every layer, where the
+    plain one shrinks by g per hidden layer (g^3 = 1.6e-20 here)."""
+    cfg = dataclasses.replace(SMALL, beta=1e-5, embed=8)
+    torch.manual_seed(7)
+    model = build_model("mburst", cfg).double()
+    batch = [t.double() for t in _batch(cfg, n=16)]
+    burst = _layer_grads(model, *batch)
+    model.set_learning_rule("backprop")
+    back = _layer_grads(model, *batch)
+    for name in burst:
+        ratio = float(burst[name].norm() / back[name].norm())
+        assert 0.8 < ratio < 1.25, (name, ratio)
+    plain = build_model("mburst", dataclasses.replace(cfg, rescale_updates=False)).double()
+    plain.load_state_dict(model.state_dict())
+    ratio = float(_layer_grads(plain, *batch)["audio_conv1"].norm() / back["audio_conv1"].norm())
+    assert ratio < 1e-15
+
+
+@pytest.mark.parametrize("beta", [1e-3, 0.1, 1.0])
+def test_float32_updates_equal_float64_and_small_beta_equals_backprop(beta):
+    """b - bbar is computed without cancellation: float32 updates point where float64 ones do (they
+    were 35-43 degrees off in the first convolutions at beta 0.1 when b - bbar was a difference),
+    and at small beta every dendrite is linear, so burstprop equals backprop."""
+    from rate_bridge.burstprop import angle_deg
+
+    cfg = dataclasses.replace(SMALL, beta=beta, embed=8)
+    torch.manual_seed(7)
+    model = build_model("mburst", cfg)
+    batch = _batch(cfg, n=16)
+    g32 = _layer_grads(model, *batch)
+    model64 = build_model("mburst", cfg).double()
+    model64.load_state_dict(model.state_dict())
+    g64 = _layer_grads(model64, *[t.double() for t in batch])
+    for name in g32:
+        assert angle_deg(g32[name].double(), g64[name]) < 0.05, name
+    if beta < 0.01:
+        angles = update_angles(model, *batch, F.binary_cross_entropy)
+        assert max(angles.values()) < 0.1, angles
+
+
+def test_sigmoid_step_is_exact_and_finite():
+    from rate_bridge.burstprop import sigmoid_step
+
+    y = torch.tensor([-30.0, -2.0, 0.0, 0.0, 3.0, 0.5, 0.0, 10.0], dtype=torch.float64)
+    dx = torch.tensor([1e-3, -0.5, 1e-12, -1e-12, 2.0, -40.0, 1e300, -1e300], dtype=torch.float64)
+    got = sigmoid_step(y.float(), dx.float())
+    want = torch.sigmoid(y + dx) - torch.sigmoid(y)
+    small = dx.abs() < 1e-6  # float64's plain difference is itself inexact there: use sigma'(y) dx
+    want[small] = (torch.sigmoid(y) * torch.sigmoid(-y) * dx)[small]
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-30)
+
+
 @pytest.mark.parametrize("name", ["mburst", "multimodal"])
 def test_adam_training_reduces_loss(name):
     """A learnable toy task: the mask is where the current audio frame is positive."""

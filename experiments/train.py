@@ -161,7 +161,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
     ``metrics.json`` into ``out_dir``. Raises KeyboardInterrupt after saving
     when interrupted.
     """
-    from rate_bridge.models import build_model, update_angles
+    from rate_bridge.models import ModelConfig, build_model, update_angles
 
     cfg = dataclasses.replace(cfg, model=model_name)
     cfg.validate()
@@ -187,7 +187,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
         saved_rule = saved["train_config"].get("pos_weight", "ratio")  # checkpoints before the option used the ratio
         if saved_rule != cfg.pos_weight:
             raise MburstError(f"--resume: '{ckpt_path}' was trained with --pos-weight {saved_rule}; use another --out")
-        old = saved["model_config"]
+        old = ModelConfig.from_dict(saved["model_config"]).to_dict()
         changed = ", ".join(f"{k}={old.get(k)!r}" for k, v in sorted(config_dict(model_cfg).items()) if old.get(k) != v)
         if changed:
             raise MburstError(f"--resume: '{ckpt_path}' was trained with another model configuration ({changed}); "

@@ -89,7 +89,7 @@ class ModelConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise MburstError(f"model config has unknown keys: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{"rescale_updates": False, **data})  # configs saved before the option: trained without it
 
 
 #: Hidden layers between a layer (by kind) and the output, itself included.

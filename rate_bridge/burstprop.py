@@ -53,9 +53,11 @@ sigma(alpha) (1e-8 to 1e-6 in the CPU-profile convolutions at beta 0.1), so
 larger/smaller of y and y + dx; :func:`sigmoid_step`), and at the
 output ``p_L - pbar_L = zeta(pbar - h dL/de) - pbar = clamp(-h dL/de, -pbar, 1 - pbar)``.
 Subtracting instead turned the float32 update of a small network's first convolution
-35-43 degrees away from its float64 value (beta 0.1; tested).  Between burstprop layers only :meth:`BurstPass.flatten` and
-:meth:`BurstPass.cat` may be used (they route both signals); anything else that feeds
-a hidden burstprop layer's output would add its own gradient to the teaching signal.
+35-43 degrees away from its float64 value (beta 0.1; tested).
+
+Between burstprop layers only :meth:`BurstPass.flatten` and :meth:`BurstPass.cat` may
+be used (they route both signals); anything else that feeds a hidden burstprop layer's
+output would add its own gradient to the teaching signal.
 
 Cost.  Burstprop needs both ``Y b`` and ``Y bbar`` at every layer that has a layer
 below, so its input-side projections are done twice where backprop does them once

@@ -243,6 +243,8 @@ def test_beta_option_reaches_the_model():
     add_model_arguments(parser)
     assert model_config_from_args(parser.parse_args(["--beta", "0.1"])).burst_params().beta == 0.1
     assert model_config_from_args(parser.parse_args([])).beta == 1.0
+    assert model_config_from_args(parser.parse_args([])).rescale_updates is True
+    assert model_config_from_args(parser.parse_args(["--no-rescale-updates"])).rescale_updates is False
 
 
 def test_resume_refuses_another_model_configuration(tmp_path, cache_env, reference_run):

@@ -51,6 +51,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
     add_pos_weight_argument(parser)
+    parser.add_argument("--rescale-updates", action=argparse.BooleanOptionalAction, default=True,
+                        help="MBURST: divide each hidden layer's burstprop update by (beta sigma'(alpha))^k (a per-layer "
+                             "learning rate; --no-rescale-updates gives the unscaled rule, whose hidden layers Adam's "
+                             "epsilon and weight decay damp)")
 
 
 def main(args) -> int:
@@ -67,8 +71,10 @@ def main(args) -> int:
                       seed=args.seed, on_error=args.on_error)
     corpus = open_corpus(args.corpus, spec)
     settings["data"] = corpus.meta.get("source", settings["data"])
-    model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"], beta=args.beta)
+    model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"], beta=args.beta,
+                            rescale_updates=args.rescale_updates)
     settings["beta"] = args.beta
+    settings["rescale_updates"] = args.rescale_updates
     settings["pos_weight"] = args.pos_weight
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
                        weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device,

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import features as F
-from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
-from experiments.settings import data_root
+from experiments.data import features as F
+from experiments.data.corpus import CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.paths import data_root
 
 
 def _cpu_s() -> float:
@@ -36,8 +36,8 @@ def _cpu_s() -> float:
 
 def stages(items, n: int) -> dict[str, float]:
     """Mean ms per utterance of each stage, run serially in this process."""
-    from experiments.grid import read_audio, read_video
-    from experiments.lips import track_lips
+    from experiments.data.grid import read_audio, read_video
+    from experiments.data.lips import track_lips
 
     totals = dict.fromkeys(("video decode", "audio decode+resample", "detect+track+crop", "features (5 STFTs)"), 0.0)
     for item in items[:n]:
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         second = time.perf_counter() - t0
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    from experiments.grid import list_items
+    from experiments.data.grid import list_items
 
     breakdown = stages(list_items(root / "grid")[0], args.stage_utts)
     print(f"\nGRID data pipeline, {n} utterances ({len(corpus)} noisy, {len(corpus.log_power)} frames), "

@@ -1,6 +1,6 @@
 """Benchmark: real-time factor of `mburst enhance` for the rate models vs STFT + ISTFT alone.
 
-For each model (randomly initialised, full size: ``rate_bridge.models.build_model(name,
+For each model (randomly initialised, full size: ``rate_bridge.burstprop.models.build_model(name,
 ModelConfig())``) it times, on one utterance (a GRID s1 video's audio track and lip
 crops when the shared data is present, else noise and random lips of the same length):
 
@@ -38,14 +38,14 @@ def median_time(fn, repeats: int) -> tuple[float, float]:
 
 def inputs(seed: int = 0):
     """(noisy 16 kHz audio, lip crops, source, decode+track seconds)."""
-    from experiments.enhance import frames_for
-    from experiments.settings import data_root
+    from experiments.speech.enhance import frames_for
+    from experiments.data.paths import data_root
 
     root = data_root()
     mpgs = sorted((root / "grid" / "s1").glob("*.mpg")) if root is not None else []
     if mpgs:
-        from experiments.grid import read_video, read_video_audio
-        from experiments.lips import track_lips
+        from experiments.data.grid import read_video, read_video_audio
+        from experiments.data.lips import track_lips
 
         t0 = time.perf_counter()
         audio = read_video_audio(mpgs[0])
@@ -69,9 +69,9 @@ def main() -> None:
 
     import torch
 
-    from experiments.enhance import StreamingEnhancer, enhance, frames_for, resynthesise, torch_mask_fn
-    from experiments.features import SAMPLE_RATE
-    from rate_bridge.models import ModelConfig, build_model
+    from experiments.speech.enhance import StreamingEnhancer, enhance, frames_for, resynthesise, torch_mask_fn
+    from experiments.data.features import SAMPLE_RATE
+    from rate_bridge.burstprop.models import ModelConfig, build_model
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

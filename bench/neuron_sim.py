@@ -139,7 +139,7 @@ def hand_written_network(scale: float, seed: int):
 
 
 def framework_network(scale: float, seed: int, online_events: bool = False):
-    from neurons.reference_network import PROJECTIONS, reference_network
+    from circuits.reference_network import PROJECTIONS, reference_network
 
     n = [max(1, int(round(k * scale))) for k in (N_PYR, N_PV, N_SOM)]
     ref = reference_network(*n, p=P_CONN, seed=seed, online_events=online_events)

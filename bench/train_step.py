@@ -20,9 +20,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from experiments.train import TrainConfig, make_optimizer
+from experiments.training.train import TrainConfig, make_optimizer
 from neurons.common import MburstError
-from rate_bridge.models import ModelConfig, build_model, count_macs
+from rate_bridge.burstprop.models import ModelConfig, build_model, count_macs
 
 FIRST_LAYERS = ("audio_conv1", "visual_conv1")  # their input needs no gradient
 

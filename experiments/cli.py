@@ -19,8 +19,8 @@ from pathlib import Path
 
 from neurons.common import MburstError, atomic_write_json
 
-from . import commands as _commands_pkg
-from .settings import REPO_ROOT
+from experiments import commands as _commands_pkg
+from experiments.data.paths import REPO_ROOT
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -33,7 +33,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _discover(package) -> list:
+def discover(package) -> list:
     modules = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Burst-multiplexing spiking circuits, the rate MBURST, and spike-level energy on audio-visual speech enhancement.",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    add_subcommands(sub, _discover(_commands_pkg), prefix="")
+    add_subcommands(sub, discover(_commands_pkg), prefix="")
     return parser
 
 

@@ -9,40 +9,22 @@ Payeur Poisson background) and fit
     E(I_s) = r0 + k s log(1 + exp((I_s - I0)/s))                    [Hz, pA]  (softplus)
     P(I_d) = p_lo + (p_hi - p_lo) / (1 + exp(-(I_d - I_half)/width))            (sigmoid)
 
-The fits are what the rate model uses (``rate_bridge``): :class:`TransferFit`
-and :func:`load_default_fit` are pure numpy (this module imports Brian2 only
-inside :func:`measure_sweeps`). The committed default
-``neurons/data/transfer_fit.json`` records the command that produced it.
+The fits are what the rate model uses (``rate_bridge``); they live in the pure-numpy
+:mod:`neurons.transfer_fit` (this module imports Brian2 only inside :func:`measure_sweeps`).
+The committed default ``neurons/data/transfer_fit.json`` records the command that produced it.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .common import MburstError, atomic_savez, atomic_write_json
+from .common import MburstError, atomic_savez
+from .transfer_fit import TransferFit, cell_offsets, sigmoid_prob, softplus_rate
 
-__all__ = ["Sweeps", "TransferFit", "measure_sweeps", "fit_transfer", "softplus_rate", "sigmoid_prob", "cell_offsets",
-           "QUIET_FIT_PATH",
-           "load_default_fit", "DEFAULT_FIT_PATH", "plot_transfer", "save_sweeps", "sensitivities"]
-
-DEFAULT_FIT_PATH = Path(__file__).with_name("data") / "transfer_fit.json"
-
-
-def softplus_rate(I, r0, k, I0, s):
-    """E(I) = r0 + k s log(1 + exp((I - I0)/s)); numerically stable (``np.logaddexp``)."""
-    I = np.asarray(I, dtype=float)
-    return r0 + k * s * np.logaddexp(0.0, (I - I0) / s)
-
-
-def sigmoid_prob(I, p_lo, p_hi, I_half, width):
-    """P(I) = p_lo + (p_hi - p_lo) / (1 + exp(-(I - I_half)/width))."""
-    I = np.asarray(I, dtype=float)
-    return p_lo + (p_hi - p_lo) * 0.5 * (1.0 + np.tanh(0.5 * (I - I_half) / width))
-
+__all__ = ["Sweeps", "measure_sweeps", "fit_transfer", "plot_transfer", "save_sweeps", "sensitivities"]
 
 @dataclass(frozen=True)
 class Sweeps:
@@ -72,16 +54,6 @@ class Sweeps:
     seed: int
     background: bool = True
     offset_spread: float = 0.0
-
-
-QUIET_FIT_PATH = Path(__file__).with_name("data") / "transfer_fit_quiet.json"
-
-
-def cell_offsets(n: int, spread: float) -> np.ndarray:
-    """Somatic current offsets (pA) of the ``n`` cells of a heterogeneous ensemble: evenly spaced over
-    ``[-spread, spread]`` (midpoints), so the ensemble's mean rate is the single cell's curve averaged
-    over a uniform offset, the same for any ``n``."""
-    return spread * (2.0 * (np.arange(n) + 0.5) / n - 1.0)
 
 
 def _level_stats(events: np.ndarray, bursts: np.ndarray, n_levels: int, n_per: int, window: float):
@@ -193,70 +165,6 @@ def sensitivities(sw: Sweeps) -> dict:
         out[f"fold_{name}_soma"] = fold(sw.I_s, soma)
         out[f"fold_{name}_dend"] = fold(sw.I_d, dend)
     return out
-
-
-@dataclass(frozen=True)
-class TransferFit:
-    """Fitted population transfer functions (currents in pA, rates in Hz). Pure numpy.
-
-    ``event_rate(I_s) = r0 + k s softplus((I_s - I0)/s)``;
-    ``burst_prob(I_d) = p_lo + (p_hi - p_lo) sigmoid((I_d - I_half)/width)``;
-    ``rates(I_s, I_d) -> (E, B, P)`` with B = P E (Nengo-style analytic rates).
-    ``meta``: how it was measured (fixed currents, cells, window, residuals, command).
-    """
-
-    r0: float
-    k: float
-    I0: float
-    s: float
-    p_lo: float
-    p_hi: float
-    I_half: float
-    width: float
-    meta: dict = field(default_factory=dict)
-
-    def event_rate(self, I_s):
-        """Event rate (Hz) at somatic current ``I_s`` (pA)."""
-        return softplus_rate(I_s, self.r0, self.k, self.I0, self.s)
-
-    def burst_prob(self, I_d):
-        """Burst probability at dendritic current ``I_d`` (pA)."""
-        return sigmoid_prob(I_d, self.p_lo, self.p_hi, self.I_half, self.width)
-
-    def rates(self, I_s, I_d):
-        """``(E, B, P)``: event rate, burst rate = P E, burst probability."""
-        E = self.event_rate(I_s)
-        P = self.burst_prob(I_d)
-        return E, P * E, P
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def save(self, path) -> Path:
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path) -> "TransferFit":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise MburstError(f"{path}: transfer fit file not found") from None
-        except (OSError, ValueError) as err:
-            raise MburstError(f"{path}: not a transfer fit JSON ({err})") from None
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n != "meta" and n not in data]
-        if missing:
-            raise MburstError(f"{path}: transfer fit lacks {', '.join(missing)}")
-        values = {n: float(data[n]) for n in names if n != "meta"}
-        if not all(np.isfinite(v) for v in values.values()) or values["s"] <= 0 or values["width"] <= 0:
-            raise MburstError(f"{path}: transfer fit parameters must be finite with s, width > 0")
-        return cls(**values, meta=data.get("meta", {}))
-
-
-def load_default_fit() -> TransferFit:
-    """The committed fit ``neurons/data/transfer_fit.json`` (measured by ``mburst simulate neuron --what transfer``)."""
-    return TransferFit.load(DEFAULT_FIT_PATH)
 
 
 def _fit(func, x, y, p0, bounds):

@@ -1,7 +1,7 @@
 """Convert a trained rate MBURST/Multimodal/Unimodal network into a Brian2 network of pyramidal cells.
 
 Mapping (issue 6; Nengo-style: a rate unit's calibrated transfer function is the
-spiking population's measured one, :mod:`rate_bridge.calibration`):
+spiking population's measured one, :mod:`rate_bridge.burstprop.calibrated`):
 
 * each rate unit -> an *ensemble* of ``n`` two-compartment pyramidal cells
   (:mod:`neurons.pyramidal` equations, Payeur Poisson background, the fit's fixed
@@ -38,9 +38,9 @@ spiking population's measured one, :mod:`rate_bridge.calibration`):
   ``I = I_mid + i_scale_out v_out``: ``I_mid = (i_offset + i_max)/2`` puts the decision point
   mid-curve and ``i_scale_out`` maps the 95th percentile of |v_out| to ``out_current_pA``; the
   mask is ``E_out > E(I_mid)``, i.e. ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``;
-* a model trained with ``activation='calibrated-quiet'`` (:mod:`rate_bridge.calibration`) runs in
+* a model trained with ``activation='calibrated-quiet'`` (:mod:`rate_bridge.burstprop.calibrated`) runs in
   the regime it was measured in: no Poisson background, the ensemble's cells offset by
-  :func:`neurons.transfer.cell_offsets` and started at random potentials.
+  :func:`neurons.transfer_fit.cell_offsets` and started at random potentials.
 
 Inference is frame by frame: frame k is presented during ``[k T, (k+1) T)`` with
 ``T = t_settle + t_count``; events are counted in the last ``t_count``. Between frames the
@@ -60,7 +60,7 @@ import numpy as np
 
 from neurons.common import MburstError
 
-from .calibration import Calibration, calibration_of
+from rate_bridge.burstprop.calibrated import Calibration, calibration_of
 
 __all__ = ["BridgeConfig", "LayerSpec", "network_spec", "conv_pairs", "dense_pairs", "SpikingMBURST", "run_frames"]
 
@@ -142,7 +142,7 @@ def network_spec(model) -> tuple[list[LayerSpec], Calibration]:
     Raises MburstError when the network cannot be mapped (non-calibrated hidden activation,
     recurrent Z weights, unknown structure).
     """
-    from .models import AVMaskNet
+    from rate_bridge.burstprop.models import AVMaskNet
 
     if not isinstance(model, AVMaskNet):
         raise MburstError(f"bridge: can only map an AVMaskNet, got {type(model).__name__}")
@@ -344,9 +344,9 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     from neurons.device import use_target
     from neurons.inputs import payeur_background
     from neurons.params import PyramidalParams
-    from neurons.transfer import cell_offsets
+    from neurons.transfer_fit import cell_offsets
 
-    from .energy import SpikeLedger
+    from rate_bridge.energy import SpikeLedger
 
     cfg, cal, specs = net.config, net.cal, net.specs
     import torch

@@ -63,7 +63,7 @@ def mask_scores(pred, truth) -> dict:
 
 def summarise(result: dict, ibm) -> dict:
     """Fidelity rows, both masks' scores and per-frame counts of one run."""
-    from .energy import total_counts
+    from rate_bridge.energy import total_counts
 
     tot = total_counts(result["counts"])
     fr = result["frames"]
@@ -76,7 +76,7 @@ def summarise(result: dict, ibm) -> dict:
 def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), progress: bool = True) -> list[dict]:
     """Run the same frames for each n in ``ns``, each n_conv in ``n_convs`` and each counting window in
     ``ts_ms``, the other settings at ``base``."""
-    from .convert import SpikingMBURST
+    from rate_bridge.convert import SpikingMBURST
 
     rows = []
     settings = [("n", n, dataclasses.replace(base, n=int(n))) for n in ns]
@@ -120,7 +120,7 @@ def learning_phase_cosine(n_pre_units: int = 6, n_post_units: int = 6, n: int = 
     from neurons.inputs import payeur_background
     from neurons.pyramidal import pyramidal_group
 
-    from .calibration import default_calibration
+    from rate_bridge.burstprop.calibrated import default_calibration
 
     cal = cal or default_calibration()
     rng = np.random.default_rng(seed)

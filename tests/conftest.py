@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.settings import data_root
+from experiments.data.paths import data_root
 
 
 @pytest.fixture(scope="session")

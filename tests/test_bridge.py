@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from rate_bridge import calibration as C
+from rate_bridge.burstprop import calibrated as C
 from rate_bridge.convert import BridgeConfig, SpikingMBURST, conv_pairs, dense_pairs, expand_pre_cells
-from rate_bridge.models import ModelConfig, build_model
+from rate_bridge.burstprop.models import ModelConfig, build_model
 
 TINY = dict(n_bins=6, context=2, lip_hw=(4, 6), channels=1, embed=4)
 
@@ -41,7 +41,7 @@ def test_calibrated_activation_matches_fit_and_autograd():
 
 
 def test_quiet_calibration_is_registered_with_its_regime():
-    from neurons.transfer import cell_offsets
+    from neurons.transfer_fit import cell_offsets
 
     cal = C.calibration_of("calibrated-quiet")
     assert cal.quiet and not C.default_calibration().quiet

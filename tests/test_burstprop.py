@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from rate_bridge.burstprop import (BurstConv2d, BurstLinear, BurstParams, BurstPass, angle_deg, get_activation,
+from rate_bridge.burstprop.layers import (BurstConv2d, BurstLinear, BurstParams, BurstPass, angle_deg, get_activation,
                                    h_of_e, output_burst_prob)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -322,7 +322,7 @@ def test_backprop_mode_matches_torch_layers():
 
 def test_relu_fast_path_equals_plain_h(monkeypatch):
     """The fused ReLU dendrite (fb / e) gives the same updates as the general h(e) * fb path."""
-    from rate_bridge import burstprop
+    from rate_bridge.burstprop import layers as burstprop
 
     monkeypatch.setitem(burstprop._ACTIVATIONS, "relu_plain_test",
                         burstprop.Activation("relu_plain_test", torch.relu, burstprop._relu_h))
@@ -345,7 +345,7 @@ def test_relu_fast_path_equals_plain_h(monkeypatch):
 
 def test_registered_activation_uses_general_h(monkeypatch):
     """The hook for a calibrated transfer function: softplus, h(e) = f'(v) / e = sigmoid(v) / e."""
-    from rate_bridge import burstprop
+    from rate_bridge.burstprop import layers as burstprop
 
     act = burstprop.Activation("softplus_test", F.softplus, burstprop.general_h(torch.sigmoid), needs_v=True)
     monkeypatch.setitem(burstprop._ACTIVATIONS, "softplus_test", act)

@@ -1,5 +1,6 @@
 """The command line: discovery, help, config.json and one-line errors."""
 import json
+import re
 
 import pytest
 
@@ -7,12 +8,23 @@ from experiments import cli
 from neurons.common import MburstError, atomic_write_json, atomic_write_text
 
 
-def test_help_lists_subcommands(capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["--help"])
-    assert exc.value.code == 0
-    out = capsys.readouterr().out
-    assert "simulate" in out
+def test_help_lists_every_subcommand_with_its_help(capsys):
+    """Every module of experiments.commands (and of experiments.simulations under `simulate`) is a
+    subcommand whose one-line HELP appears in the listing, and nothing else is."""
+    from experiments import commands, simulations
+
+    for argv, package in ((["--help"], commands), (["simulate", "--help"], simulations)):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 0
+        text = capsys.readouterr().out
+        flat = " ".join(text.split())
+        modules = cli.discover(package)
+        assert len(modules) >= 4
+        for module in modules:
+            assert f"{module.NAME} {' '.join(module.HELP.split())}" in flat, module.NAME
+        listed = re.findall(r"^    (\S+)", text, flags=re.M)
+        assert sorted(listed) == sorted(m.NAME for m in modules)
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
@@ -43,7 +55,7 @@ def test_user_error_is_one_line(monkeypatch, tmp_path, capsys):
         add_arguments=lambda p: None,
         main=lambda args: (_ for _ in ()).throw(MburstError("file 'x.wav' is missing")),
     )
-    monkeypatch.setattr(cli, "_discover", lambda pkg: [module])
+    monkeypatch.setattr(cli, "discover", lambda pkg: [module])
     code = cli.main(["boom", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2

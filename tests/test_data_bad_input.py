@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from experiments import cli
-from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.corpus import CorpusSpec, load_corpus, prepare_corpus
 from neurons.common import MburstError
 
 

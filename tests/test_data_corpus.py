@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import corpus as C
-from experiments import features as F
-from experiments.synthetic import noise_bank, utterance
+from experiments.data import corpus as C
+from experiments.data import features as F
+from experiments.data.synthetic import noise_bank, utterance
 from neurons.common import MburstError
 
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from experiments import features as F
-from experiments.corpus import CorpusSpec, load_corpus, prepare_corpus
-from experiments.grid import list_items, parse_alignment, read_audio, read_video
-from experiments.lips import crop_lips, track_lips
+from experiments.data import features as F
+from experiments.data.corpus import CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.grid import list_items, parse_alignment, read_audio, read_video
+from experiments.data.lips import crop_lips, track_lips
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from experiments import features as F
-from experiments.grid import MIN_SOURCE_RATE, parse_alignment, read_wav, resample_to
-from experiments.lips import LIP_H, LIP_W, crop_lips, track_faces
-from experiments.noise import draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
+from experiments.data import features as F
+from experiments.data.grid import MIN_SOURCE_RATE, parse_alignment, read_wav, resample_to
+from experiments.data.lips import LIP_H, LIP_W, crop_lips, track_faces
+from experiments.data.noise import draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
 from neurons.common import MburstError
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from neurons.common import MburstError
 from rate_bridge import energy
-from rate_bridge.models import ModelConfig, build_model, count_macs
+from rate_bridge.burstprop.models import ModelConfig, build_model, count_macs
 
 
 def hand_macs(name, c=32, embed=256, bins=500, ctx=8, lip=(50, 92)):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from experiments import enhance as E
-from experiments.features import HOP, N_BINS, N_BINS_TOTAL, ideal_binary_mask, stft
+from experiments.speech import enhance as E
+from experiments.data.features import HOP, N_BINS, N_BINS_TOTAL, ideal_binary_mask, stft
 from neurons.common import MburstError
 
 FS = 16_000
@@ -123,7 +123,7 @@ def test_oracle_masks():
 
 # ---------------------------------------------------------------- model masks and streaming
 def test_context_stack_matches_context_window():
-    from experiments.features import context_window
+    from experiments.data.features import context_window
 
     feats = np.random.default_rng(0).standard_normal((12, 5)).astype(np.float32)
     stacked = E.context_stack(feats)
@@ -174,7 +174,7 @@ def test_enhance_result_and_standardiser(model_fn, stats):
 
 
 def test_standardiser_from_corpus_stats():
-    from experiments.corpus import Stats
+    from experiments.data.corpus import Stats
 
     st = E.standardiser_from(Stats(np.zeros(N_BINS, np.float32), np.ones(N_BINS, np.float32), 100.0, 50.0))
     assert st.lip_mean == 100.0 and st.lip_std == 50.0
@@ -227,7 +227,7 @@ class _TinyCorpus:
         self.lips = lips_for(48_000)
 
     def waveforms(self, i):
-        from experiments.noise import snr_gain
+        from experiments.data.noise import snr_gain
 
         noise = self.noise * snr_gain(self.clean, self.noise, self.utterances[i].snr_db)
         return self.clean, noise, self.clean + noise
@@ -263,9 +263,9 @@ def test_evaluate_and_report(tmp_path, model_fn, stats):
 
 # ---------------------------------------------------------------- real data
 def test_oracle_ibm_improves_stoi_on_real_grid(grid_root, noise_root):
-    from experiments.grid import read_video_audio
-    from experiments.noise import load_noise_folder, segment, snr_gain
-    from experiments.speech_metrics import stoi
+    from experiments.data.grid import read_video_audio
+    from experiments.data.noise import load_noise_folder, segment, snr_gain
+    from experiments.speech.metrics import stoi
 
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
     clean = read_video_audio(mpg)
@@ -349,9 +349,9 @@ def _real_checkpoint(path, name: str = "mburst"):
     """A small randomly initialised rate model saved the way `mburst train` saves it."""
     import torch
 
-    from experiments.checkpoints import config_dict, save_checkpoint
-    from experiments.corpus import Stats
-    from rate_bridge.models import ModelConfig, build_model
+    from experiments.training.checkpoints import config_dict, save_checkpoint
+    from experiments.data.corpus import Stats
+    from rate_bridge.burstprop.models import ModelConfig, build_model
 
     torch.manual_seed(0)
     cfg = ModelConfig(channels=2, embed=8)
@@ -385,7 +385,7 @@ def test_checkpoint_masker_runs_the_real_model(tmp_path, name):
 def test_band_model_sees_pooled_features_and_masks_every_bin():
     import torch
 
-    from rate_bridge.models import ModelConfig, build_model
+    from rate_bridge.burstprop.models import ModelConfig, build_model
 
     torch.manual_seed(0)
     model = build_model("mburst", ModelConfig(n_bins=100, channels=1, embed=4)).eval()
@@ -403,7 +403,7 @@ def test_cli_end_to_end_on_grid(grid_root, tmp_path, capsys, stream):
     import soundfile as sf
 
     from experiments.cli import main
-    from experiments.grid import read_video_audio
+    from experiments.data.grid import read_video_audio
 
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
     ckpt = tmp_path / "model.pt"

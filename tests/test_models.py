@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from rate_bridge.models import ModelConfig, build_model, count_macs, update_angles
+from rate_bridge.burstprop.models import ModelConfig, build_model, count_macs, update_angles
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -205,7 +205,7 @@ def test_float32_updates_equal_float64_and_small_beta_equals_backprop(beta):
     """b - bbar is computed without cancellation: float32 updates point where float64 ones do (they
     were 35-43 degrees off in the first convolutions at beta 0.1 when b - bbar was a difference),
     and at small beta every dendrite is linear, so burstprop equals backprop."""
-    from rate_bridge.burstprop import angle_deg
+    from rate_bridge.burstprop.layers import angle_deg
 
     cfg = dataclasses.replace(SMALL, beta=beta, embed=8)
     torch.manual_seed(7)
@@ -223,7 +223,7 @@ def test_float32_updates_equal_float64_and_small_beta_equals_backprop(beta):
 
 
 def test_sigmoid_step_is_exact_and_finite():
-    from rate_bridge.burstprop import sigmoid_step
+    from rate_bridge.burstprop.layers import sigmoid_step
 
     y = torch.tensor([-30.0, -2.0, 0.0, 0.0, 3.0, 0.5, 0.0, 10.0], dtype=torch.float64)
     dx = torch.tensor([1e-3, -0.5, 1e-12, -1e-12, 2.0, -40.0, 1e300, -1e300], dtype=torch.float64)

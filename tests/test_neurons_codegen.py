@@ -13,7 +13,7 @@ from brian2 import defaultclock, ms, second  # noqa: E402
 
 from neurons.bursts import detect_population  # noqa: E402
 from neurons.device import choose_target, use_target  # noqa: E402
-from neurons.reference_network import reference_network  # noqa: E402
+from circuits.reference_network import reference_network  # noqa: E402
 
 SIZES = dict(n_pyr=400, n_pv=100, n_som=100, p=0.05)
 DURATION = 1.0

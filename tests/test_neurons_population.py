@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("brian2")
 
-from neurons.transfer import (TransferFit, fit_transfer, load_default_fit, measure_sweeps,  # noqa: E402
-                              plot_transfer, save_sweeps, sensitivities)
+from neurons.transfer import fit_transfer, measure_sweeps, plot_transfer, save_sweeps, sensitivities  # noqa: E402
+from neurons.transfer_fit import TransferFit, load_default_fit  # noqa: E402
 
 I_S = np.linspace(-400.0, 600.0, 11)   # pA, 100 pA steps
 I_D = np.linspace(-300.0, 500.0, 9)    # pA; above ~550 pA sustained plateaus drive the soma tonically

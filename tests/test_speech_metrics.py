@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.speech_metrics import PESQ_WB_MAX, all_metrics, estoi, pesq_wb, si_sdr, stoi
+from experiments.speech.metrics import PESQ_WB_MAX, all_metrics, estoi, pesq_wb, si_sdr, stoi
 from neurons.common import MburstError
 
 FS = 16_000

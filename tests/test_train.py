@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.metrics import ActivityStats, MaskCounts, energy_auc, weighted_bce
+from experiments.training.metrics import ActivityStats, MaskCounts, energy_auc, weighted_bce
 from neurons.common import MburstError
 
 TINY = ["--data", "synthetic", "--n-utterances", "12", "--channels", "4", "--embed", "16", "--batch-size", "32"]
@@ -177,8 +177,8 @@ def test_evaluate_bad_inputs(tmp_path, cache_env, reference_run):
 
 
 def test_nan_input_is_refused(reference_run):
-    from experiments.checkpoints import load_checkpoint
-    from experiments.train import evaluate
+    from experiments.training.checkpoints import load_checkpoint
+    from experiments.training.train import evaluate
 
     model, state = load_checkpoint(reference_run / "checkpoint.pt")
 
@@ -214,7 +214,7 @@ def test_evaluate_on_a_copied_corpus_folder(tmp_path, cache_env, reference_run):
     """--corpus DIR opens a prepared folder as it is (e.g. copied to another machine, without the clean audio)."""
     import shutil
 
-    from experiments.corpus import load_corpus
+    from experiments.data.corpus import load_corpus
     from neurons.common import MburstError
 
     prepared = [p.parent for p in Path(cache_env["MBURST_CACHE"]).glob("*/meta.json")]
@@ -237,7 +237,7 @@ def test_evaluate_on_a_copied_corpus_folder(tmp_path, cache_env, reference_run):
 def test_beta_option_reaches_the_model():
     import argparse
 
-    from experiments.modelopts import add_model_arguments, model_config_from_args
+    from experiments.options import add_model_arguments, model_config_from_args
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
@@ -272,7 +272,7 @@ class _Masks:
 
 
 def test_positive_weight_rules_from_the_masks():
-    from experiments.train import positive_weight
+    from experiments.training.train import positive_weight
 
     mask = np.zeros((10, 20))
     mask[:2, :10] = 1  # 20 positives, 180 negatives: r = 9
@@ -308,8 +308,8 @@ def test_pos_weight_option_and_its_resume_check(tmp_path, cache_env, reference_r
     import argparse
     import shutil
 
-    from experiments.modelopts import add_train_arguments, train_config_from_args
-    from experiments.train import TrainConfig
+    from experiments.options import add_train_arguments, train_config_from_args
+    from experiments.training.train import TrainConfig
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
@@ -341,8 +341,8 @@ def test_evaluate_ablates_the_lips(tmp_path, cache_env, reference_run):
 
 
 def test_ablate_lips_refuses_a_model_without_vision(tmp_path, cache_env):
-    from experiments.checkpoints import save_checkpoint
-    from rate_bridge.models import ModelConfig, build_model
+    from experiments.training.checkpoints import save_checkpoint
+    from rate_bridge.burstprop.models import ModelConfig, build_model
 
     path = tmp_path / "uni.pt"
     save_checkpoint(path, {"model_name": "unimodal", "model_config": ModelConfig(channels=2, embed=4).to_dict(),
@@ -357,8 +357,8 @@ def test_resume_refuses_a_checkpoint_from_before_update_rescaling(tmp_path, cach
     """A model config saved before ``rescale_updates`` existed was trained without it."""
     import shutil
 
-    from experiments.checkpoints import read_checkpoint, save_checkpoint
-    from rate_bridge.models import ModelConfig
+    from experiments.training.checkpoints import read_checkpoint, save_checkpoint
+    from rate_bridge.burstprop.models import ModelConfig
 
     out = tmp_path / "legacy"
     shutil.copytree(reference_run, out)

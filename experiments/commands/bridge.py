@@ -17,7 +17,7 @@ HELP = "convert a checkpoint to spiking pyramidal ensembles and compare with the
 
 
 def add_arguments(parser) -> None:
-    from experiments.datasets import add_data_arguments
+    from experiments.options import add_data_arguments
 
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt trained with --activation calibrated")
     parser.add_argument("--frames", type=int, default=200,
@@ -62,8 +62,8 @@ def bridge_config_from_args(args):
 
 def load_test_frames(args, state, n_frames: int):
     """(audio, visual, ibm) of ``n_frames`` test frames of the checkpoint's split, spread evenly."""
-    from experiments.checkpoints import check_features
-    from experiments.datasets import corpus_from_args
+    from experiments.training.checkpoints import check_features
+    from experiments.options import corpus_from_args
     from rate_bridge.equivalence import spread_frames
 
     corpus = corpus_from_args(args)
@@ -74,9 +74,9 @@ def load_test_frames(args, state, n_frames: int):
 
 
 def main(args) -> int:
-    import rate_bridge.calibration  # noqa: F401  registers the 'calibrated' activation
-    from experiments.checkpoints import load_checkpoint
-    from experiments.spiking_stage import write_bridge_report
+    import rate_bridge.burstprop.calibrated  # noqa: F401  registers the 'calibrated' activation
+    from experiments.training.checkpoints import load_checkpoint
+    from experiments.spiking.stage import write_bridge_report
     from rate_bridge.equivalence import check_frames
 
     cfg = bridge_config_from_args(args)

@@ -16,7 +16,7 @@ HELP = "energy table: spiking MBURST (counted synaptic events/updates) vs rate m
 
 def add_arguments(parser) -> None:
     from experiments.commands.bridge import add_bridge_arguments
-    from experiments.datasets import add_data_arguments
+    from experiments.options import add_data_arguments
 
     parser.add_argument("--checkpoint", type=Path, required=True, help="MBURST checkpoint.pt to run as spiking network")
     parser.add_argument("--rate-checkpoints", type=Path, nargs="*", default=[],
@@ -31,11 +31,11 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import torch
 
-    from experiments.checkpoints import load_checkpoint
+    from experiments.training.checkpoints import load_checkpoint
     from experiments.commands.bridge import bridge_config_from_args, load_test_frames
-    from experiments.spiking_stage import (calibrated_twin, rate_entry, spiking_record, write_bridge_report,
+    from experiments.spiking.stage import (calibrated_twin, rate_entry, spiking_record, write_bridge_report,
                                            write_energy_report)
-    from rate_bridge.calibration import calibration_of
+    from rate_bridge.burstprop.calibrated import calibration_of
     from rate_bridge.energy import get_device
     from rate_bridge.equivalence import check_frames, mask_scores
 

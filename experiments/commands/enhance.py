@@ -49,8 +49,8 @@ def read_noisy_wav(path: Path, resample: bool = False, downmix: bool = False):
 
     from neurons.common import MburstError
 
-    from experiments.features import SAMPLE_RATE
-    from experiments.grid import load_wav, resample_to
+    from experiments.data.features import SAMPLE_RATE
+    from experiments.data.grid import load_wav, resample_to
 
     if path.is_file() and path.stat().st_size == 0:
         raise MburstError(f"--audio {path}: empty file")
@@ -74,10 +74,10 @@ def main(args) -> int:
 
     from neurons.common import MburstError
 
-    from experiments import enhance as E
-    from experiments.features import HOP, SAMPLE_RATE
-    from experiments.grid import read_video, read_video_audio
-    from experiments.lips import track_lips
+    from experiments.speech import enhance as E
+    from experiments.data.features import HOP, SAMPLE_RATE
+    from experiments.data.grid import read_video, read_video_audio
+    from experiments.data.lips import track_lips
 
     t0 = time.perf_counter()
     if args.batch_size < 1:

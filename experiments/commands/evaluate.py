@@ -19,7 +19,7 @@ HELP = "score a checkpoint on any prepared data (metrics.json)"
 
 
 def add_arguments(parser) -> None:
-    from experiments.datasets import add_data_arguments
+    from experiments.options import add_data_arguments
 
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt written by `mburst train`/`reproduce`")
     parser.add_argument("--split", nargs="+", choices=("train", "test", "proxy", "all"), default=None,
@@ -39,10 +39,10 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     from neurons.common import MburstError, atomic_write_json
 
-    from experiments.checkpoints import check_features, load_checkpoint
-    from experiments.corpus import LIP_ABLATIONS
-    from experiments.datasets import corpus_from_args
-    from experiments.train import evaluate
+    from experiments.training.checkpoints import check_features, load_checkpoint
+    from experiments.data.corpus import LIP_ABLATIONS
+    from experiments.options import corpus_from_args
+    from experiments.training.train import evaluate
 
     if args.batch_size < 1:
         raise MburstError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -80,8 +80,8 @@ def main(args) -> int:
             print("  " + "  ".join(f"{snr}: F1 {row['f1']:.4f} ({100 * row['positive_fraction']:.1f} % positive)"
                                    for snr, row in report["splits"][name]["by_snr"].items()))
     if args.enhance > 0:
-        from experiments.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
-        from experiments.reproduce import spread_utterances
+        from experiments.speech.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.training.reproduce import spread_utterances
 
         chosen = spread_utterances(splits[names[0]], args.enhance, corpus)
         rows = evaluate_enhancement(corpus, chosen, {state["model_name"]: checkpoint_masker(args.checkpoint)[:2]},
@@ -97,7 +97,7 @@ def _by_snr(model, corpus, utt_indices, feature_stats, batch_size: int) -> dict:
     """F1, accuracy, utterances, frames and positive mask fraction per mixture SNR (keys like '-6 dB')."""
     import numpy as np
 
-    from experiments.train import evaluate
+    from experiments.training.train import evaluate
 
     snrs = np.array([corpus.utterances[i].snr_db for i in utt_indices])
     out = {}

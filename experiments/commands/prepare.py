@@ -20,7 +20,7 @@ HELP = "decode, detect lips, mix noise and cache features (GRID or synthetic)"
 
 
 def add_arguments(parser) -> None:
-    from experiments.datasets import add_data_arguments
+    from experiments.options import add_data_arguments
 
     add_data_arguments(parser)
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default $MBURST_CACHE or <repo>/.mburst_cache)")
@@ -31,8 +31,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import dataclasses
 
-    from experiments.corpus import av_sync_profile, corpus_path, load_corpus, prepare_corpus, vision_mask_probe
-    from experiments.datasets import spec_from_args
+    from experiments.data.corpus import av_sync_profile, corpus_path, load_corpus, prepare_corpus, vision_mask_probe
+    from experiments.options import spec_from_args
 
     if args.workers < 1:
         raise MburstError(f"--workers {args.workers}: must be >= 1")
@@ -77,8 +77,8 @@ def _figure(corpus, spec, path: Path, n_show: int = 4) -> None:
     for row, c in zip(axes, cleans):
         frames_at = np.linspace(0, c["n_frames"] - 1, 4).astype(int)
         if spec.source == "grid":
-            from experiments.grid import list_items, read_video
-            from experiments.lips import LIP_H, LIP_W, track_lips
+            from experiments.data.grid import list_items, read_video
+            from experiments.data.lips import LIP_H, LIP_W, track_lips
 
             item = {it.clean_id: it for it in list_items(spec.data_root, spec.speakers)[0]}[c["clean_id"]]
             video = read_video(item.mpg)[:c["n_frames"]]

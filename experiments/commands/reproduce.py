@@ -16,8 +16,8 @@ HELP = "train all three models over seeded splits and write the paper's tables a
 
 
 def add_arguments(parser) -> None:
-    from experiments.modelopts import add_pos_weight_argument
-    from experiments.reproduce import PROFILES
+    from experiments.options import add_pos_weight_argument
+    from experiments.training.reproduce import PROFILES
 
     parser.add_argument("--profile", choices=tuple(PROFILES), default="quick",
                         help="; ".join(f"{k}: {v['note']}" for k, v in PROFILES.items()))
@@ -58,11 +58,11 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from experiments.corpus import CorpusSpec
-    from experiments.datasets import open_corpus
-    from experiments.reproduce import PROFILES, enhancement_stage, reproduce
-    from experiments.train import TrainConfig
-    from rate_bridge.models import ModelConfig
+    from experiments.data.corpus import CorpusSpec
+    from experiments.options import open_corpus
+    from experiments.training.reproduce import PROFILES, enhancement_stage, reproduce
+    from experiments.training.train import TrainConfig
+    from rate_bridge.burstprop.models import ModelConfig
 
     settings = {k: v for k, v in PROFILES[args.profile].items() if k != "note"}
     settings.update({k: getattr(args, k) for k in settings if hasattr(args, k)})
@@ -81,7 +81,7 @@ def main(args) -> int:
                        pos_weight=args.pos_weight)
     stages = [enhancement_stage(corpus, settings["enhance_utterances"])] if settings["enhance_utterances"] > 0 else []
     if settings["spiking_frames"] > 0:
-        from experiments.spiking_stage import spiking_section
+        from experiments.spiking.stage import spiking_section
 
         stages.append(lambda out, results: spiking_section(out, results, corpus, frames=settings["spiking_frames"]))
     summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings, extra_stages=stages,

@@ -11,8 +11,8 @@ RUN_DIR = False  # each experiment gets its own run folder
 
 def add_arguments(parser) -> None:
     from experiments import simulations
-    from experiments.cli import _discover, add_subcommands
+    from experiments.cli import add_subcommands, discover
 
     sub = parser.add_subparsers(title="experiments", metavar="WHAT", required=True)
-    add_subcommands(sub, _discover(simulations), prefix="simulate ")
+    add_subcommands(sub, discover(simulations), prefix="simulate ")
 

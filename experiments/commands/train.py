@@ -11,8 +11,8 @@ HELP = "train one model (mburst | multimodal | unimodal)"
 
 
 def add_arguments(parser) -> None:
-    from experiments.datasets import add_data_arguments
-    from experiments.modelopts import add_model_arguments, add_train_arguments
+    from experiments.options import add_data_arguments
+    from experiments.options import add_model_arguments, add_train_arguments
 
     parser.add_argument("--model", choices=("mburst", "multimodal", "unimodal"), default="mburst",
                         help="mburst: burstprop; multimodal: the same network with backprop; unimodal: audio branch, backprop")
@@ -23,9 +23,9 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from experiments.datasets import corpus_from_args
-    from experiments.modelopts import model_config_from_args, train_config_from_args
-    from experiments.train import train
+    from experiments.options import corpus_from_args
+    from experiments.options import model_config_from_args, train_config_from_args
+    from experiments.training.train import train
 
     corpus = corpus_from_args(args)
     result = train(corpus, args.model, model_config_from_args(args), train_config_from_args(args),

@@ -86,7 +86,8 @@ def _sweep_tables(out, sw) -> None:
 
 
 def run_transfer(args) -> int:
-    from neurons.transfer import DEFAULT_FIT_PATH, QUIET_FIT_PATH, fit_transfer, plot_transfer, save_sweeps
+    from neurons.transfer import fit_transfer, plot_transfer, save_sweeps
+    from neurons.transfer_fit import DEFAULT_FIT_PATH, QUIET_FIT_PATH
 
     out = args.out
     sw = _sweeps(args)

@@ -17,8 +17,8 @@ import numpy as np
 
 from neurons.common import MburstError, atomic_savefig, atomic_write_json, atomic_write_text, csv_table, markdown_table
 
-from .metrics import energy_auc
-from .train import TrainConfig, evaluate, train
+from experiments.training.metrics import energy_auc
+from experiments.training.train import TrainConfig, evaluate, train
 
 #: Settings per profile; command-line options override them.
 PROFILES = {
@@ -55,7 +55,7 @@ def _train_one(task: tuple) -> dict:
     corpus_path, model, model_cfg, cfg, run_dir, progress, threads = task
     import torch
 
-    from .corpus import load_corpus
+    from experiments.data.corpus import load_corpus
 
     if threads:
         torch.set_num_threads(threads)
@@ -135,7 +135,7 @@ def fig2_masks(corpus, results: dict, out: Path, n_frames: int = 150) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .checkpoints import load_checkpoint
+    from experiments.training.checkpoints import load_checkpoint
 
     panels = []
     for model in ORDER:
@@ -244,8 +244,8 @@ def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
     """A stage scoring STOI/ESTOI/PESQ-WB/SI-SDR of every model and oracle on run 0's test utterances."""
 
     def stage(out: Path, results: dict) -> str:
-        from .checkpoints import read_checkpoint
-        from .enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.training.checkpoints import read_checkpoint
+        from experiments.speech.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
 
         paths = {m: out / "runs" / "run0" / m / "checkpoint.pt" for m in ORDER}
         split = corpus.split(read_checkpoint(paths["mburst"])["train_config"]["split_seed"])

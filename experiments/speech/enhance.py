@@ -1,6 +1,6 @@
 """Enhanced speech out: masks applied to the noisy STFT, resynthesis, and a causal streaming mode.
 
-Pipeline (reference.md section 1; features from :mod:`experiments.features`):
+Pipeline (reference.md section 1; features from :mod:`experiments.data.features`):
 
 1. noisy 16 kHz audio -> STFT X(t, f) (hamming 1244, hop 640, 623 bins);
 2. model input per frame t: standardised log-power of bins 1..500,
@@ -36,7 +36,7 @@ import numpy as np
 
 from neurons.common import MburstError
 
-from .features import (CONTEXT, HOP, LOG_EPS, N_BINS, N_BINS_TOTAL, SAMPLE_RATE, WIN, band_width, expand_bands,
+from experiments.data.features import (CONTEXT, HOP, LOG_EPS, N_BINS, N_BINS_TOTAL, SAMPLE_RATE, WIN, band_width, expand_bands,
                        ideal_binary_mask, istft, power_bins, stft)
 
 MaskFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -433,8 +433,8 @@ def standardiser_from(stats) -> Standardiser:
 
 
 def checkpoint_masker(path) -> tuple[MaskFn, Standardiser, dict]:
-    """``(mask_fn, standardiser, state)`` of a training checkpoint (:func:`experiments.checkpoints.load_checkpoint`)."""
-    from .checkpoints import load_checkpoint
+    """``(mask_fn, standardiser, state)`` of a training checkpoint (:func:`experiments.training.checkpoints.load_checkpoint`)."""
+    from experiments.training.checkpoints import load_checkpoint
 
     model, state = load_checkpoint(path)
     if "feature_stats" not in state:
@@ -463,7 +463,7 @@ class EnhancementRows(list):
 
 
 def _score(clean: np.ndarray, est: np.ndarray) -> dict[str, float]:
-    from .speech_metrics import all_metrics
+    from experiments.speech.metrics import all_metrics
 
     return all_metrics(clean, est, SAMPLE_RATE)
 
@@ -503,7 +503,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Standard
                          progress: bool = True) -> EnhancementRows:
     """STOI, ESTOI, PESQ-WB and SI-SDR of every system on the given utterances of a prepared corpus.
 
-    ``corpus``: an :class:`experiments.corpus.Corpus` (``waveforms(i) -> (clean, noise, noisy)``,
+    ``corpus``: an :class:`experiments.data.corpus.Corpus` (``waveforms(i) -> (clean, noise, noisy)``,
     ``utterances[i]`` with ``snr_db``/``lip_start``/``n_frames``, ``lips``). ``mask_fns``:
     ``{model name: MaskFn | (MaskFn, Standardiser) | None}`` (``None``: not available, listed in
     ``skipped``). Each row: utt_index, utt_id, snr_db, noise, system, upper, mask, stoi, estoi,

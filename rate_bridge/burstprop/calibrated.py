@@ -26,7 +26,7 @@ unsaturated cells keep speeding up past the model's cap), and burstprop's ``h(e)
 (e >= r0/e_ref > 0, so no guard is needed). Everything is pure torch and differentiable.
 
 Importing this module registers the activation ``'calibrated'`` (default fit and
-scales) with :func:`rate_bridge.burstprop.register_activation`, so
+scales) with :func:`rate_bridge.burstprop.layers.register_activation`, so
 ``ModelConfig(activation='calibrated')`` works once it is imported; and
 ``'calibrated-quiet'``, the same cells measured without the Poisson background as a
 heterogeneous ensemble (``neurons/data/transfer_fit_quiet.json``: threshold-linear, 0.04 Hz/pA
@@ -48,9 +48,9 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from neurons.transfer import QUIET_FIT_PATH, TransferFit, load_default_fit
+from neurons.transfer_fit import QUIET_FIT_PATH, TransferFit, load_default_fit
 
-from .burstprop import Activation, register_activation
+from rate_bridge.burstprop.layers import Activation, register_activation
 
 __all__ = ["Calibration", "default_calibration", "calibrated_activation", "register_calibrated",
            "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "calibrated_names",
@@ -113,7 +113,7 @@ class Calibration:
 
     @property
     def offset_spread(self) -> float:
-        """Somatic offsets (+- pA) of an ensemble's cells in the measurement (:func:`neurons.transfer.cell_offsets`)."""
+        """Somatic offsets (+- pA) of an ensemble's cells in the measurement (:func:`neurons.transfer_fit.cell_offsets`)."""
         return float(self.fit.meta.get("offset_spread_pA", 0.0))
 
     def burst_params(self) -> dict:

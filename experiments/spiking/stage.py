@@ -149,8 +149,8 @@ def _plot_energy(header, rows, path) -> None:
 
 def calibrated_twin(model):
     """The same weights with the calibrated hidden activation (for ReLU checkpoints: approximate mapping)."""
-    from rate_bridge.calibration import calibrated_names
-    from rate_bridge.models import build_model
+    from rate_bridge.burstprop.calibrated import calibrated_names
+    from rate_bridge.burstprop.models import build_model
 
     if model.config.activation in calibrated_names():
         return model, False
@@ -176,8 +176,8 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     ``results`` is reproduce's ``{model: [result per run]}``; checkpoints are read from
     ``out_dir/runs/run0/<model>/checkpoint.pt``.
     """
-    from experiments.checkpoints import load_checkpoint
-    from rate_bridge.calibration import calibration_of
+    from experiments.training.checkpoints import load_checkpoint
+    from rate_bridge.burstprop.calibrated import calibration_of
     from rate_bridge.convert import BridgeConfig
     from rate_bridge.equivalence import spread_frames
 

@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from neurons.common import MburstError, atomic_write_json
 
-from .checkpoints import FEATURE_KEYS, config_dict, model_from_checkpoint, read_checkpoint, save_checkpoint
-from .metrics import ActivityStats, MaskCounts, weighted_bce
+from experiments.training.checkpoints import FEATURE_KEYS, config_dict, model_from_checkpoint, read_checkpoint, save_checkpoint
+from experiments.training.metrics import ActivityStats, MaskCounts, weighted_bce
 
 CHECKPOINT = "checkpoint.pt"
 MODELS = ("mburst", "multimodal", "unimodal")
@@ -161,7 +161,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
     ``metrics.json`` into ``out_dir``. Raises KeyboardInterrupt after saving
     when interrupted.
     """
-    from rate_bridge.models import ModelConfig, build_model, update_angles
+    from rate_bridge.burstprop.models import ModelConfig, build_model, update_angles
 
     cfg = dataclasses.replace(cfg, model=model_name)
     cfg.validate()

@@ -1,7 +1,7 @@
 """Training checkpoints: save atomically, load with clear errors.
 
 A checkpoint holds everything needed to resume exactly or to use the model
-elsewhere: the model name and :class:`rate_bridge.models.ModelConfig`, its
+elsewhere: the model name and :class:`rate_bridge.burstprop.models.ModelConfig`, its
 weights, the optimiser state, the epoch/batch position, the running metrics,
 the feature statistics of the training split and the corpus feature settings.
 """
@@ -43,7 +43,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def model_from_checkpoint(state: dict, path: str | Path = "checkpoint"):
     """Rebuild the model recorded in ``state`` and load its weights (shapes checked)."""
-    from rate_bridge.models import ModelConfig, build_model
+    from rate_bridge.burstprop.models import ModelConfig, build_model
 
     try:
         cfg = ModelConfig(**state["model_config"])

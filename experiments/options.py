@@ -1,9 +1,54 @@
-"""Command-line options for model sizes and optimisation, shared by train/reproduce."""
+"""Command-line options shared by several ``mburst`` commands: the corpus (prepare/train/evaluate/reproduce/bridge/
+energy), model sizes and optimisation (train/reproduce)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .train import POS_WEIGHT_RULES, TrainConfig
+from experiments.data.corpus import DEFAULT_SYNTHETIC_SIZE, CorpusSpec, load_corpus, prepare_corpus
+from experiments.training.train import POS_WEIGHT_RULES, TrainConfig
+
+
+def add_data_arguments(parser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                       help="a corpus folder already prepared by `mburst prepare` (e.g. on another machine); "
+                            "used as it is, and the raw-data options below are ignored")
+    group.add_argument("--data", choices=("synthetic", "grid"), default="synthetic",
+                       help="synthetic: the embedded procedural corpus; grid: a GRID-layout root (sN/*.mpg, alignments/sN/*.align, optional audio/sN/*.wav)")
+    group.add_argument("--data-root", type=Path, default=None,
+                       help="GRID root (default: $MBURST_DATA/grid, else ../shared/data/grid)")
+    group.add_argument("--noise-root", type=Path, default=None,
+                       help="folder of noise wav files at any sample rate (default for grid: $MBURST_DATA/noise; synthetic: its own synthetic noises)")
+    group.add_argument("--speakers", nargs="+", default=None, metavar="sN", help="GRID speakers to use (default: all found)")
+    group.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB",
+                       help="mixture SNRs in dB; every utterance gets one noisy version per SNR")
+    group.add_argument("--lc-db", type=float, default=5.0, help="local criterion LC of the ideal binary mask, in dB")
+    group.add_argument("--n-utterances", type=int, default=None,
+                       help=f"synthetic corpus size (default {DEFAULT_SYNTHETIC_SIZE}) or a limit on GRID utterances (default: all)")
+    group.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic corpus and of noise segment/mixing draws")
+    group.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                       help="bad input file: fail with a one-line error, or skip it and report the count at the end")
+
+
+def spec_from_args(args) -> CorpusSpec:
+    return CorpusSpec(
+        source=args.data, data_root=args.data_root, noise_root=args.noise_root,
+        speakers=tuple(args.speakers) if args.speakers else None, snrs_db=tuple(args.snrs), lc_db=args.lc_db,
+        n_utterances=args.n_utterances, seed=args.data_seed, on_error=args.on_error,
+    )
+
+
+def open_corpus(corpus_dir: Path | None, spec: CorpusSpec, progress: bool = True):
+    """Open a prepared folder (--corpus DIR) as it is, or prepare (or reuse from the cache) ``spec``."""
+    if corpus_dir is not None:
+        return load_corpus(corpus_dir)
+    return load_corpus(prepare_corpus(spec, progress=progress))
+
+
+def corpus_from_args(args, progress: bool = True):
+    """The corpus the data options describe (--corpus DIR wins over the raw-data options)."""
+    return open_corpus(args.corpus, spec_from_args(args), progress)
 
 
 def add_model_arguments(parser) -> None:
@@ -23,7 +68,7 @@ def add_model_arguments(parser) -> None:
                             "damping MBURST's attenuated hidden updates; default on)")
     group.add_argument("--activation", choices=("relu", "calibrated", "calibrated-quiet"), default="relu",
                        help="hidden-layer transfer function: relu, or calibrated = the spiking pyramidal population's "
-                            "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.calibration); "
+                            "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.burstprop.calibrated); "
                             "calibrated-quiet = the same cells without the Poisson background, a heterogeneous "
                             "ensemble (neurons/transfer_fit_quiet.json): far less spike-count noise in the bridge")
 
@@ -47,7 +92,7 @@ def add_pos_weight_argument(parser) -> None:
 
 
 def model_config_from_args(args):
-    from rate_bridge.models import ModelConfig
+    from rate_bridge.burstprop.models import ModelConfig
 
     return ModelConfig(n_bins=args.bins, channels=args.channels, embed=args.embed, pbar=args.pbar, beta=args.beta,
                        activation=args.activation, rescale_updates=args.rescale_updates)

@@ -157,7 +157,7 @@ def register_activation(act: Activation) -> None:
 
 
 #: Activations registered by importing a module (kept lazy: calibration reads the spiking fits).
-_REGISTERED_BY = {"calibrated": "rate_bridge.calibration", "calibrated-quiet": "rate_bridge.calibration"}
+_REGISTERED_BY = {"calibrated": "rate_bridge.burstprop.calibrated", "calibrated-quiet": "rate_bridge.burstprop.calibrated"}
 
 
 def get_activation(name: str) -> Activation:

@@ -6,7 +6,7 @@
 * concatenation -> dense ``n_bins`` with a sigmoid: the mask probability per frequency bin.
 
 Hidden layers use ``cfg.activation`` (ReLU; a calibrated transfer function can be
-registered with :func:`rate_bridge.burstprop.register_activation`).  ``'mburst'`` learns
+registered with :func:`rate_bridge.burstprop.layers.register_activation`).  ``'mburst'`` learns
 every layer by burstprop, ``'multimodal'`` is the same network learned by backprop,
 ``'unimodal'`` is the audio branch alone (backprop).
 """
@@ -21,7 +21,7 @@ from torch import nn
 
 from neurons.common import MburstError
 
-from .burstprop import (FEEDBACK_MODES, LEARNING_RULES, TEACHING_RULES, BurstConv2d, BurstLinear, BurstParams,
+from rate_bridge.burstprop.layers import (FEEDBACK_MODES, LEARNING_RULES, TEACHING_RULES, BurstConv2d, BurstLinear, BurstParams,
                         BurstPass, LayerState, angle_deg, get_activation)
 
 MODEL_NAMES = ("mburst", "multimodal", "unimodal")

@@ -18,7 +18,7 @@ import numpy as np
 
 from neurons.common import MburstError
 
-from .features import N_BINS, SAMPLE_RATE, WIN
+from experiments.data.features import N_BINS, SAMPLE_RATE, WIN
 
 ALIGN_UNITS_PER_S = 25_000
 VIDEO_FPS = 25

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import HOP, SAMPLE_RATE
-from .lips import LIP_H, LIP_W
+from experiments.data.features import HOP, SAMPLE_RATE
+from experiments.data.lips import LIP_H, LIP_W
 
 DURATION_S = 3.0
 N_SAMPLES = int(DURATION_S * SAMPLE_RATE)
@@ -188,7 +188,7 @@ def utterance(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _coloured(rng: np.random.Generator, n: int) -> np.ndarray:
     """Noise with a spectral tilt 1/f^alpha whose alpha drifts in [0, 2] over time (STFT-domain shaping)."""
-    from .features import N_BINS_TOTAL, WIN, istft, stft
+    from experiments.data.features import N_BINS_TOTAL, WIN, istft, stft
 
     spec = stft(rng.standard_normal(n))
     frames = spec.shape[0]

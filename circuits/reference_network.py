@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import MburstError
+from neurons.common import MburstError
 
 __all__ = ["ReferenceNetwork", "reference_network", "PROJECTIONS"]
 
@@ -77,11 +77,11 @@ def reference_network(n_pyr: int = 4000, n_pv: int = 1000, n_som: int = 1000, p:
     from brian2 import Network, SpikeMonitor
     from brian2 import seed as brian_seed
 
-    from .inputs import payeur_background
-    from .interneurons import pv_group, som_group
-    from .params import STD, STF
-    from .pyramidal import pyramidal_group
-    from .synapses import connect
+    from neurons.inputs import payeur_background
+    from neurons.interneurons import pv_group, som_group
+    from neurons.params import STD, STF
+    from neurons.pyramidal import pyramidal_group
+    from neurons.synapses import connect
 
     if min(n_pyr, n_pv, n_som) < 1:
         raise MburstError(f"reference_network: population sizes must be positive (got {n_pyr}, {n_pv}, {n_som})")

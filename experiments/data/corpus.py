@@ -2,10 +2,10 @@
 
 Per clean utterance s (GRID or synthetic) and target SNR in ``snrs_db``, a noise
 segment n is drawn at random (file, offset) and scaled by
-g = sqrt(P_s / (P_n 10^(SNR/10))) (:mod:`experiments.noise`). With X = STFT(s)
+g = sqrt(P_s / (P_n 10^(SNR/10))) (:mod:`experiments.data.noise`). With X = STFT(s)
 and N = g STFT(n) (the STFT is linear), the noisy features are
 log(|X + N|^2 + eps) over bins 1..500 and the target is the IBM,
-10 log10(|X|^2 / |N|^2) >= LC (reference.md section 1, :mod:`experiments.features`).
+10 log10(|X|^2 / |N|^2) >= LC (reference.md section 1, :mod:`experiments.data.features`).
 
 The cache folder holds ``log_power.npy`` [F, 500] float32, ``ibm.npy`` [F, 500]
 uint8, ``lips.npy`` [L, 50, 92] uint8 (once per clean utterance, shared by its
@@ -34,9 +34,9 @@ import numpy as np
 
 from neurons.common import MburstError, atomic_write_json
 
-from . import features as F
-from .settings import cache_root as default_cache_root
-from .settings import data_root
+from experiments.data import features as F
+from experiments.data.paths import cache_root as default_cache_root
+from experiments.data.paths import data_root
 
 FORMAT_VERSION = 1
 SOURCES = ("grid", "synthetic")
@@ -113,7 +113,7 @@ class CorpusSpec:
         spec = self.resolved()
         files: list[Path] = []
         if spec.source == "grid":
-            from .grid import list_items
+            from experiments.data.grid import list_items
 
             items, _ = list_items(spec.data_root, spec.speakers)
             for it in items:
@@ -135,8 +135,8 @@ class CorpusSpec:
 # ---------------------------------------------------------------- loading clean utterances (workers)
 
 def _load_grid(item, every: int, scale: float) -> dict:
-    from .grid import parse_alignment, read_audio, read_video
-    from .lips import track_lips
+    from experiments.data.grid import parse_alignment, read_audio, read_video
+    from experiments.data.lips import track_lips
 
     frames = read_video(item.mpg)
     audio = read_audio(item)
@@ -159,7 +159,7 @@ def _load_grid(item, every: int, scale: float) -> dict:
 
 
 def _load_synthetic(index: int, seed: int) -> dict:
-    from .synthetic import utterance
+    from experiments.data.synthetic import utterance
 
     audio, lips = utterance(seed, index)
     n = min(F.n_frames(len(audio)), len(lips))
@@ -270,7 +270,7 @@ def prepare_corpus(spec: CorpusSpec, cache_root: Path | None = None, progress: b
 def _build(spec: CorpusSpec, key: str, out: Path, progress: bool, t0: float) -> dict:
     from tqdm import tqdm
 
-    from .noise import draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
+    from experiments.data.noise import draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
 
     skipped: list[dict] = []
 
@@ -283,13 +283,13 @@ def _build(spec: CorpusSpec, key: str, out: Path, progress: bool, t0: float) -> 
         bank = load_noise_folder(spec.noise_root)
         noise_source = str(spec.noise_root)
     else:
-        from .synthetic import noise_bank
+        from experiments.data.synthetic import noise_bank
 
         bank = {k: v for k, v in noise_bank(spec.seed).items()}
         noise_source = "synthetic"
 
     if spec.source == "grid":
-        from .grid import list_items
+        from experiments.data.grid import list_items
 
         items, missing = list_items(spec.data_root, spec.speakers)
         if spec.n_utterances is not None:
@@ -497,7 +497,7 @@ class Corpus:
 
     def waveforms(self, utt_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(clean, noise, noisy) at 16 kHz (float64), regenerated from the stored mixing recipe."""
-        from .noise import segment
+        from experiments.data.noise import segment
 
         u = self.utterances[int(utt_index)]
         c = self.cleans[u.clean_index]
@@ -518,7 +518,7 @@ class FrameSet:
     utterance, oldest first, zeros before its first frame), ``visual``
     [B, 1, 50, 92] and ``mask`` [B, n_bins], all float32 torch tensors, gathered
     with vectorised indexing. ``n_bins`` below the corpus's bins pools them
-    (:func:`experiments.features.pool_bins`).
+    (:func:`experiments.data.features.pool_bins`).
     """
 
     corpus: Corpus

@@ -1,0 +1,1 @@
+"""Training and evaluation of the rate models, checkpoints, mask/activity metrics and ``mburst reproduce``."""

@@ -23,7 +23,7 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
 from .common import MburstError
 from .params import BackgroundParams, check_quantity
-from .synapses import _is_pyramidal, _weight, target_variable
+from .synapses import is_pyramidal, synaptic_weight, target_variable
 
 __all__ = ["PoissonBackground", "poisson_background", "payeur_background", "inject_current"]
 
@@ -111,7 +111,7 @@ def _background_terms(group, rate: Quantity, w_exc, w_inh, target: str, n_inputs
     terms = []
     for receptor, weight in (("ampa", w_exc), ("gaba", w_inh)):
         var = target_variable(group, target, receptor)
-        w = _weight(group, target, weight)
+        w = synaptic_weight(group, target, weight)
         if float(w / siemens) != 0.0 and float(rate / Hz) != 0.0:
             terms.append((var, n_inputs, rate, w))
     return terms
@@ -138,7 +138,7 @@ def payeur_background(group, kind: str, params: BackgroundParams | None = None) 
     :class:`PoissonBackground` holding all of the group's inputs (pyramidal: soma and dendrite, E and I)."""
     params = (params or BackgroundParams()).validate()
     if kind == "pyramidal":
-        if not _is_pyramidal(group):
+        if not is_pyramidal(group):
             raise MburstError(f"payeur_background: group {group.name!r} is not a pyramidal_group")
         terms = (_background_terms(group, params.rate, *params.pyr_soma, "soma", 1)
                  + _background_terms(group, params.rate, *params.pyr_dendrite, "dendrite", 1))
@@ -155,7 +155,7 @@ def inject_current(group, current, target: str = "soma") -> None:
     Pyramidal cells: ``target`` 'soma' -> ``I_ext_s``, 'dendrite' -> ``I_ext_d``;
     interneurons: ``I_ext`` (soma only).
     """
-    if _is_pyramidal(group):
+    if is_pyramidal(group):
         if target not in ("soma", "dendrite"):
             raise MburstError(f"inject_current: target={target!r}; expected 'soma' or 'dendrite'")
         var = "I_ext_s" if target == "soma" else "I_ext_d"

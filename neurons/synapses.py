@@ -37,13 +37,14 @@ from brian2 import Quantity, Synapses, second, seed as brian_seed, siemens
 from .common import MburstError
 from .params import COMPARTMENTS, PATHWAYS, RECEPTORS, STPParams
 
-__all__ = ["connect", "draw_connections", "target_variable", "leak_conductance"]
+__all__ = ["connect", "draw_connections", "target_variable", "leak_conductance", "is_pyramidal", "synaptic_weight"]
 
 #: Per presynaptic group: STP parameters/pathway/delay -> (state group, update pathway); see _attach_stp_state.
 _STP_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _is_pyramidal(group) -> bool:
+def is_pyramidal(group) -> bool:
+    """Whether ``group`` has the two-compartment pyramidal variables (``v_d``, ``g_ampa_d``)."""
     return "v_d" in group.variables and "g_ampa_d" in group.variables
 
 
@@ -53,7 +54,7 @@ def target_variable(post, target: str, receptor: str) -> str:
         raise MburstError(f"connect: target={target!r} is not a compartment; expected one of {COMPARTMENTS}")
     if receptor not in RECEPTORS:
         raise MburstError(f"connect: receptor={receptor!r} is unknown; expected one of {RECEPTORS}")
-    if _is_pyramidal(post):
+    if is_pyramidal(post):
         return f"g_{receptor}_{'s' if target == 'soma' else 'd'}"
     if f"g_{receptor}" not in post.variables:
         raise MburstError(f"connect: post={post.name!r} has no conductance g_{receptor}; "
@@ -66,12 +67,33 @@ def target_variable(post, target: str, receptor: str) -> str:
 def leak_conductance(post, target: str) -> Quantity:
     """The leak conductance that plain-number weights onto ``post``/``target`` are multiplied by."""
     ns = post.namespace
-    if _is_pyramidal(post):
+    if is_pyramidal(post):
         return ns["gL_s"] if target == "soma" else ns["gL_d"]
     return ns["g_L"]
 
 
-def _weight(post, target: str, weight) -> Quantity:
+def synaptic_weight(post, target: str, weight) -> Quantity:
+    """A synaptic weight as a conductance (siemens).
+
+    Parameters
+    ----------
+    post : NeuronGroup
+        The postsynaptic group (its leak conductance sets the unit of a plain number).
+    target : {'soma', 'dendrite'}
+        The compartment the synapse targets.
+    weight : float or Quantity
+        A number >= 0 in units of the target compartment's leak conductance, or a conductance.
+
+    Returns
+    -------
+    Quantity
+        The weight in siemens.
+
+    Raises
+    ------
+    MburstError
+        If ``weight`` is negative, not finite, or a quantity that is not a conductance.
+    """
     if isinstance(weight, Quantity) and not weight.is_dimensionless:
         if weight.dim is not siemens.dim:
             raise MburstError(f"connect: weight={weight!r} must be a conductance (siemens) or a plain number in leak units")
@@ -130,7 +152,7 @@ def connect(pre, post, stp: STPParams | None = None, target: str = "soma", recep
         raise MburstError(f"connect: pre={pre.name!r} has no online '{pathway}' detection "
                           "(only pyramidal_group cells do)")
     var = target_variable(post, target, receptor)
-    w = _weight(post, target, weight)
+    w = synaptic_weight(post, target, weight)
     if (i is None) != (j is None):
         raise MburstError("connect: give both i and j, or neither")
     if i is None and (not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0):

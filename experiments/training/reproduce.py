@@ -18,7 +18,7 @@ import numpy as np
 from neurons.common import MburstError, atomic_savefig, atomic_write_json, atomic_write_text, csv_table, markdown_table
 
 from experiments.training.metrics import energy_auc
-from experiments.training.train import TrainConfig, evaluate, train
+from experiments.training.train import TrainConfig, TrainResult, evaluate, train
 
 #: Settings per profile; command-line options override them.
 PROFILES = {
@@ -50,7 +50,7 @@ def _pm(values, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _train_one(task: tuple) -> dict:
+def _train_one(task: tuple) -> TrainResult:
     """Train one (run, model) pair; a process-pool worker when --jobs > 1."""
     corpus_path, model, model_cfg, cfg, run_dir, progress, threads = task
     import torch
@@ -61,8 +61,8 @@ def _train_one(task: tuple) -> dict:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     result = train(load_corpus(corpus_path), model, model_cfg, cfg, run_dir, resume=True, progress=progress)
-    result["wall_s"] = time.perf_counter() - t0
-    atomic_write_json(Path(run_dir) / "metrics.json", result)
+    result.wall_s = time.perf_counter() - t0
+    atomic_write_json(Path(run_dir) / "metrics.json", result.to_dict())
     return result
 
 
@@ -92,7 +92,7 @@ def run_all(corpus, model_cfg, base: TrainConfig, runs: int, out: Path, progress
     else:
         for task in tasks:
             _train_one(task)
-    return {m: [json.loads((out / "runs" / f"run{r}" / m / "metrics.json").read_text()) for r in range(runs)] for m in ORDER}
+    return {m: [TrainResult.load(out / "runs" / f"run{r}" / m / "metrics.json") for r in range(runs)] for m in ORDER}
 
 
 def table1(results: dict) -> tuple[list[str], list[list]]:
@@ -100,10 +100,10 @@ def table1(results: dict) -> tuple[list[str], list[list]]:
     rows = []
     for split in ("train", "test", "proxy"):
         for metric, digits in (("f1", 3), ("accuracy", 2)):
-            if not all(split in res["final"] for m in ORDER for res in results[m]):
+            if not all(split in res.final for m in ORDER for res in results[m]):
                 continue
             row = [split, "F1" if metric == "f1" else "acc %"]
-            row += [_pm([res["final"][split][metric] for res in results[m]], digits) for m in ORDER]
+            row += [_pm([res.final[split][metric] for res in results[m]], digits) for m in ORDER]
             row += [str(v) for v in PAPER_TABLE1.get((split, metric), ("",) * 3)]
             rows.append(row)
     return header, rows
@@ -111,7 +111,7 @@ def table1(results: dict) -> tuple[list[str], list[list]]:
 
 def curves(results: dict, model: str, split: str, quantity: str) -> np.ndarray:
     """[runs, epochs] of the overall per-epoch firing statistic."""
-    return np.array([[rec[split][quantity]["overall"] for rec in res["history"]] for res in results[model]])
+    return np.array([[rec[split][quantity]["overall"] for rec in res.history] for res in results[model]])
 
 
 def table2(results: dict) -> tuple[list[str], list[list], dict]:
@@ -191,11 +191,11 @@ def fig3_energy(results: dict, out: Path) -> Path:
 
 def write_report(out: Path, profile: str, settings: dict, corpus, results: dict, t1, t2, ratios, wall_s: float,
                  extra_sections: list[str]) -> None:
-    test_f1 = {m: float(np.mean([r["final"]["test"]["f1"] for r in results[m]])) for m in ORDER}
+    test_f1 = {m: float(np.mean([r.test_score("f1") for r in results[m]])) for m in ORDER}
     angles = {}
     for res in results["mburst"]:
-        if res["history"] and "angles_deg" in res["history"][-1]:
-            for layer, deg in res["history"][-1]["angles_deg"].items():
+        if res.history and "angles_deg" in res.history[-1]:
+            for layer, deg in res.history[-1]["angles_deg"].items():
                 angles.setdefault(layer, []).append(deg)
     real = corpus.meta.get("source") == "grid"
     lines = [
@@ -294,11 +294,11 @@ def reproduce(corpus, profile: str, model_cfg, base: TrainConfig, runs: int, out
     sections = [stage(out, results) for stage in extra_stages]
     summary = {
         "profile": profile, "settings": settings, "runs": runs,
-        "test_f1": {m: _mean_std([r["final"]["test"]["f1"] for r in results[m]]) for m in ORDER},
+        "test_f1": {m: _mean_std([r.test_score("f1") for r in results[m]]) for m in ORDER},
         "energy_auc_ratio_mburst_over_multimodal": t2[2],
-        "per_run": {m: [r["final"] for r in results[m]] for m in ORDER},
+        "per_run": {m: [r.final for r in results[m]] for m in ORDER},
         "wall_s": time.perf_counter() - t0,
-        "training_wall_s": sum(r.get("wall_s", 0.0) for m in ORDER for r in results[m]),
+        "training_wall_s": sum(r.wall_s or 0.0 for m in ORDER for r in results[m]),
     }
     atomic_write_json(out / "metrics.json", summary)
     write_report(out, profile, settings, corpus, results, t1, t2, t2[2], summary["wall_s"] + summary["training_wall_s"], sections)

@@ -22,7 +22,6 @@ import dataclasses
 import json
 import math
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +33,9 @@ from neurons.common import MburstError, atomic_write_json
 
 from experiments.training.checkpoints import FEATURE_KEYS, config_dict, model_from_checkpoint, read_checkpoint, save_checkpoint
 from experiments.training.metrics import ActivityStats, MaskCounts, weighted_bce
+from rate_bridge.burstprop.models import MODEL_NAMES
 
 CHECKPOINT = "checkpoint.pt"
-MODELS = ("mburst", "multimodal", "unimodal")
 #: w+ from the training masks' class ratio r = negatives/positives: 'sqrt' = sqrt(r) (default), 'ratio' = r.
 POS_WEIGHT_RULES = ("sqrt", "ratio")
 
@@ -57,8 +56,8 @@ class TrainConfig:
     pos_weight: str = "sqrt"
 
     def validate(self) -> None:
-        if self.model not in MODELS:
-            raise MburstError(f"--model must be one of {', '.join(MODELS)}, got '{self.model}'")
+        if self.model not in MODEL_NAMES:
+            raise MburstError(f"--model must be one of {', '.join(MODEL_NAMES)}, got '{self.model}'")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise MburstError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -154,12 +153,74 @@ class _Interrupt:
             signal.signal(sig, old)
 
 
-def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train one model; returns the final metrics (train/test/proxy) and the history.
+@dataclass
+class TrainResult:
+    """The outcome of one training run, as written to its ``metrics.json``.
 
-    Writes ``checkpoint.pt`` (every epoch), ``history.json`` and, at the end,
-    ``metrics.json`` into ``out_dir``. Raises KeyboardInterrupt after saving
-    when interrupted.
+    ``final[split]`` (split: 'train', 'test', 'proxy') holds ``f1`` and ``accuracy`` (%) at threshold
+    0.5 and the hidden layers' firing statistics ``active_fraction``/``mean_event_rate`` (per layer and
+    ``'overall'``); ``history`` holds one record per epoch (the same per split, plus ``loss`` and, for
+    MBURST, ``angles_deg``); ``pos_weight`` is the BCE's positive weight w (dimensionless);
+    ``split_sizes`` counts utterances per split; ``wall_s`` the training wall time (s) when measured.
+    """
+
+    model: str
+    final: dict
+    history: list
+    pos_weight: float
+    split_sizes: dict
+    wall_s: float | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainResult":
+        """Read a run's ``metrics.json``; raises :class:`MburstError` naming the file if it is not one."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        except (OSError, ValueError, TypeError) as err:
+            raise MburstError(f"{path}: not a training metrics.json ({err})") from None
+
+    def test_score(self, metric: str = "f1") -> float:
+        """The final test-split ``metric`` ('f1' or 'accuracy')."""
+        return float(self.final["test"][metric])
+
+
+def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Train one model on the corpus's seeded split.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        A prepared corpus (:func:`experiments.data.corpus.load_corpus`).
+    model_name : {'mburst', 'multimodal', 'unimodal'}
+        MBURST learns with burstprop, the others with backprop.
+    model_cfg : ModelConfig
+        Model sizes and burstprop settings.
+    cfg : TrainConfig
+        Optimisation settings (its ``model`` is replaced by ``model_name``).
+    out_dir : str or Path
+        Run folder: ``checkpoint.pt`` (every epoch), ``history.json``, and at the end ``metrics.json``.
+    resume : bool
+        Continue from ``out_dir/checkpoint.pt`` exactly where it stopped.
+    progress : bool
+        Show per-batch progress bars.
+
+    Returns
+    -------
+    TrainResult
+        Final metrics per split and the per-epoch history.
+
+    Raises
+    ------
+    MburstError
+        On invalid settings, a split without utterances, or a checkpoint from another run.
+    KeyboardInterrupt
+        After saving, when interrupted (SIGINT/SIGTERM).
     """
     from rate_bridge.burstprop.models import ModelConfig, build_model, update_angles
 
@@ -264,16 +325,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
     for name, frames in sets.items():
         counts, activity, _ = evaluate(model, frames, cfg.eval_batch_size, cfg.device)
         final[name] = _split_report(counts, activity)
-    result = {"model": model_name, "final": final, "history": state["history"], "pos_weight": pos_weight,
-              "split_sizes": {k: int(len(v)) for k, v in splits.items()}}
-    atomic_write_json(out_dir / "metrics.json", result)
+    result = TrainResult(model=model_name, final=final, history=state["history"], pos_weight=pos_weight,
+                         split_sizes={k: int(len(v)) for k, v in splits.items()})
+    atomic_write_json(out_dir / "metrics.json", result.to_dict())
     return result
-
-
-def load_history(out_dir: str | Path) -> list:
-    path = Path(out_dir) / "history.json"
-    return json.loads(path.read_text()) if path.exists() else []
-
-
-def elapsed(start: float) -> str:
-    return f"{time.perf_counter() - start:.1f} s"

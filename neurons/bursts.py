@@ -58,8 +58,33 @@ def _as_seconds(times) -> np.ndarray:
 def detect_population(spike_i, spike_t, threshold=0.016, tolerance: float = DEFAULT_TOLERANCE) -> Detection:
     """Detect events and bursts in the spikes ``(spike_i, spike_t)`` of many neurons.
 
-    ``threshold``: the burst ISI (seconds or a Brian2 quantity, default 16 ms).
-    An ISI counts as ">= threshold" when ``isi > threshold - tolerance``.
+    Implements the 16 ms rule of Payeur et al. 2021 (Naud & Sprekeler 2018): a
+    spike whose preceding ISI is >= ``threshold`` (or a neuron's first spike)
+    starts an event; an event of two or more spikes is a burst.
+
+    Parameters
+    ----------
+    spike_i : array_like of int, shape (n_spikes,)
+        Neuron index of each spike.
+    spike_t : array_like of float or Quantity (s), shape (n_spikes,)
+        Spike times, in seconds (plain floats are read as seconds).
+    threshold : float (s) or Quantity (s), optional
+        The burst ISI, default 16 ms.
+    tolerance : float (s), optional
+        An ISI counts as ">= threshold" when ``isi > threshold - tolerance``.
+
+    Returns
+    -------
+    Detection
+        ``event_i``/``event_t``/``event_size``: shape (n_events,);
+        ``burst_i``/``burst_t``/``burst_onset_t``: shape (n_bursts,); times in s.
+
+    Raises
+    ------
+    MburstError
+        If ``spike_i`` and ``spike_t`` are not 1-D of equal shape, ``spike_t``
+        holds non-finite times, ``threshold`` is not positive, or a Quantity
+        is not in seconds.
     """
     idx = np.asarray(spike_i, dtype=np.int64)
     t = _as_seconds(spike_t)
@@ -92,7 +117,28 @@ def detect_population(spike_i, spike_t, threshold=0.016, tolerance: float = DEFA
 
 
 def detect_events_bursts(spike_times, threshold=0.016, tolerance: float = DEFAULT_TOLERANCE) -> Detection:
-    """Events and bursts of one neuron's spike train (see :func:`detect_population`)."""
+    """Events and bursts of one neuron's spike train (see :func:`detect_population`).
+
+    Parameters
+    ----------
+    spike_times : array_like of float or Quantity (s), shape (n_spikes,)
+        Spike times of one neuron, in seconds.
+    threshold : float (s) or Quantity (s), optional
+        The burst ISI, default 16 ms (Payeur et al. 2021).
+    tolerance : float (s), optional
+        ISI tolerance at the threshold.
+
+    Returns
+    -------
+    Detection
+        As :func:`detect_population`, with all neuron indices 0.
+
+    Raises
+    ------
+    MburstError
+        If ``spike_times`` is not 1-D, a Quantity is not in seconds, or as
+        :func:`detect_population`.
+    """
     t = _as_seconds(spike_times)
     if t.ndim != 1:
         raise MburstError(f"detect_events_bursts: spike_times must be 1-D, got shape {t.shape}")
@@ -121,6 +167,35 @@ def burst_statistics(spike_i, spike_t, n_neurons: int, t_start, t_stop, bin_size
 
     Detection uses all spikes (so an event that started before ``t_start`` is not
     counted again); only onsets inside the window are counted.
+
+    Parameters
+    ----------
+    spike_i : array_like of int, shape (n_spikes,)
+        Neuron index of each spike.
+    spike_t : array_like of float or Quantity (s), shape (n_spikes,)
+        Spike times, in seconds.
+    n_neurons : int
+        Population size (rates are per neuron).
+    t_start, t_stop : float (s) or Quantity (s)
+        Window of the bins.
+    bin_size : float (s) or Quantity (s)
+        Bin width; ``n_bins = round((t_stop - t_start) / bin_size)``.
+    threshold : float (s) or Quantity (s), optional
+        The burst ISI, default 16 ms.
+    tolerance : float (s), optional
+        ISI tolerance at the threshold.
+
+    Returns
+    -------
+    BurstStats
+        ``edges`` shape (n_bins + 1,) in s; ``event_rate``, ``burst_rate`` (Hz per
+        neuron), ``burst_prob`` (NaN where E = 0) and ``spike_count`` shape (n_bins,).
+
+    Raises
+    ------
+    MburstError
+        If ``bin_size <= 0``, ``t_stop <= t_start`` or ``n_neurons < 1``, or as
+        :func:`detect_population`.
     """
     t0, t1, width = (float(_as_seconds(v)) for v in (t_start, t_stop, bin_size))
     if not (width > 0 and t1 > t0):
@@ -163,7 +238,23 @@ class BurstMonitor:
         self.objects = [m for m in (self.spikes, self.events, self.bursts) if m is not None]
 
     def offline(self, threshold=None) -> Detection:
-        """Offline detection over the recorded spikes (default threshold: the group's burst_isi)."""
+        """Offline detection over the recorded spikes.
+
+        Parameters
+        ----------
+        threshold : float (s) or Quantity (s), optional
+            The burst ISI; default the group's ``burst_isi`` (else 16 ms).
+
+        Returns
+        -------
+        Detection
+            See :func:`detect_population`; tolerance is half the group's dt.
+
+        Raises
+        ------
+        MburstError
+            As :func:`detect_population`.
+        """
         thr = threshold if threshold is not None else self.group.namespace.get("burst_isi", 0.016)
         return detect_population(self.spikes.i[:], self.spikes.t[:], thr, self._tolerance())
 
@@ -173,7 +264,29 @@ class BurstMonitor:
         return 0.5 * float(self.group.clock.dt / second)
 
     def stats(self, bin_size, t_start=0.0, t_stop=None, threshold=None) -> BurstStats:
-        """Per-bin E, B, P, spike count from the recorded spikes."""
+        """Per-bin E, B, P and spike count from the recorded spikes.
+
+        Parameters
+        ----------
+        bin_size : float (s) or Quantity (s)
+            Bin width.
+        t_start : float (s) or Quantity (s), optional
+            Start of the window, default 0.
+        t_stop : float (s) or Quantity (s), optional
+            End of the window; default the group clock's current time.
+        threshold : float (s) or Quantity (s), optional
+            The burst ISI; default the group's ``burst_isi`` (else 16 ms).
+
+        Returns
+        -------
+        BurstStats
+            See :func:`burst_statistics`.
+
+        Raises
+        ------
+        MburstError
+            As :func:`burst_statistics`.
+        """
         from brian2 import second
 
         thr = threshold if threshold is not None else self.group.namespace.get("burst_isi", 0.016)

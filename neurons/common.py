@@ -28,6 +28,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     A crash or Ctrl-C leaves the old file (or nothing), never a partial one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final file; its parent folders are created.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write (removed if the block raises).
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be created or the file cannot be replaced.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +58,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (fsync'ed before the rename).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file.
+    data : bytes
+        Content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -52,6 +86,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file.
+    text : str
+        Content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -68,12 +121,48 @@ def _json_default(obj: Any) -> Any:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (numpy scalars/arrays and paths converted)."""
+    """Write ``obj`` as indented JSON (numpy scalars/arrays and paths converted).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file.
+    obj : object
+        JSON-serialisable data; keys are sorted, other objects written as ``str``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
-    """``np.savez`` through a temporary file (``path`` should end in ``.npz``)."""
+    """``np.savez`` through a temporary file (``path`` should end in ``.npz``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file.
+    **arrays : numpy.ndarray
+        Arrays to store, by name (any shape).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -81,7 +170,27 @@ def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
 
 
 def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
-    """Save a matplotlib figure atomically (format taken from ``path``'s suffix)."""
+    """Save a matplotlib figure atomically (format taken from ``path``'s suffix).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or os.PathLike
+        Destination file; no suffix means PNG.
+    **kwargs
+        Passed to ``fig.savefig`` (``dpi`` defaults to 120).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     path = Path(path)
     kwargs.setdefault("dpi", 120)
     kwargs.setdefault("format", path.suffix.lstrip(".") or "png")
@@ -91,7 +200,20 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A GitHub-flavoured markdown table; floats printed with 4 significant digits."""
+    """A GitHub-flavoured markdown table; floats printed with 4 significant digits.
+
+    Parameters
+    ----------
+    header : list of str, length n_cols
+        Column titles.
+    rows : list of list, each of length n_cols
+        Cell values.
+
+    Returns
+    -------
+    str
+        The table, one line per row, ending in a newline.
+    """
     def cell(value: Any) -> str:
         if isinstance(value, (float, np.floating)):
             return f"{value:.4g}"
@@ -103,7 +225,20 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def csv_table(header: list[str], rows: list[list[Any]]) -> str:
-    """The same rows as CSV text (full float precision)."""
+    """The same rows as CSV text (full float precision).
+
+    Parameters
+    ----------
+    header : list of str, length n_cols
+        Column titles.
+    rows : list of list, each of length n_cols
+        Cell values.
+
+    Returns
+    -------
+    str
+        CSV text with the header line first.
+    """
     import csv
     import io
 

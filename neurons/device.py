@@ -40,7 +40,33 @@ def _have_compiler() -> bool:
 
 
 def choose_target(target: str = "auto", n_neurons: int | None = None, duration=None, dt=None) -> str:
-    """Resolve ``target`` ('auto' or one of :data:`TARGETS`) to a concrete target name."""
+    """Resolve ``target`` ('auto' or one of :data:`TARGETS`) to a concrete target name.
+
+    'auto': numpy without a C++ compiler, cpp_standalone when
+    ``n_neurons * duration/dt`` exceeds :data:`AUTO_STANDALONE_WORK`, else cython.
+
+    Parameters
+    ----------
+    target : str, optional
+        'auto' or one of :data:`TARGETS`.
+    n_neurons : int, optional
+        Network size, used by 'auto' (with ``duration``).
+    duration : Quantity (s), optional
+        Simulated time, used by 'auto'.
+    dt : Quantity (s), optional
+        Time step for 'auto', default 0.1 ms.
+
+    Returns
+    -------
+    str
+        One of :data:`TARGETS`.
+
+    Raises
+    ------
+    MburstError
+        If ``target`` is unknown, 'cuda_standalone' lacks brian2cuda, or a
+        compiled target finds no C++ compiler.
+    """
     if target not in TARGETS + ("auto",):
         raise MburstError(f"target={target!r} is unknown; expected 'auto' or one of {TARGETS}")
     if target != "auto":
@@ -62,7 +88,19 @@ def choose_target(target: str = "auto", n_neurons: int | None = None, duration=N
 
 
 def standalone_directory(tag: str) -> Path:
-    """The build folder for standalone code of shape ``tag`` (under the mburst cache)."""
+    """The build folder for standalone code of shape ``tag`` (under the mburst cache).
+
+    Parameters
+    ----------
+    tag : str
+        Name of the code shape; characters other than alphanumerics and
+        ``-_.`` become ``_``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$MBURST_CACHE`` (default ``~/.cache/mburst``) ``/brian2_standalone/<tag>``.
+    """
 
     root = Path(os.environ.get("MBURST_CACHE", Path.home() / ".cache" / "mburst"))
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in tag) or "run"
@@ -73,11 +111,35 @@ def use_target(target: str = "auto", *, threads: int = 0, tag: str = "default", 
                n_neurons: int | None = None, duration=None, dt=None, clean: bool = False) -> str:
     """Activate ``target`` for the objects created next; return the concrete target.
 
-    ``threads``: OpenMP threads for cpp_standalone (0 = no OpenMP). ``tag`` names
-    the standalone build folder (same tag + same code = warm rebuild); ``directory``
-    overrides it. ``clean``: force a cold standalone build.
     Call this before building the network. It resets Brian2's device state, so
     earlier standalone objects must not be reused.
+
+    Parameters
+    ----------
+    target : str, optional
+        'auto' or one of :data:`TARGETS` (see :func:`choose_target`).
+    threads : int, optional
+        OpenMP threads for cpp_standalone (0 = no OpenMP).
+    tag : str, optional
+        Names the standalone build folder (same tag + same code = warm rebuild).
+    directory : str or os.PathLike, optional
+        Overrides the build folder given by ``tag``.
+    n_neurons : int, optional
+        Network size, for 'auto'.
+    duration, dt : Quantity (s), optional
+        Simulated time and time step, for 'auto'.
+    clean : bool, optional
+        Force a cold standalone build.
+
+    Returns
+    -------
+    str
+        The concrete target activated.
+
+    Raises
+    ------
+    MburstError
+        If ``threads`` is not a non-negative int, or as :func:`choose_target`.
     """
     from brian2 import device, prefs, set_device
 

@@ -101,6 +101,18 @@ class PoissonBackground(CodeRunner):
             self.variables.add_constant(name, value, dimensions=dim)
 
     def before_run(self, run_namespace):
+        """Check that the group's dt is unchanged, then prepare the code object.
+
+        Parameters
+        ----------
+        run_namespace : dict
+            Brian2's namespace of the run.
+
+        Raises
+        ------
+        MburstError
+            If the group's dt changed after the background was created.
+        """
         if self._group.dt_ != self._stored_dt:
             raise MburstError(f"PoissonBackground: the dt of {self._group.name!r} changed after its background "
                               "was created; create the background after setting dt")
@@ -121,10 +133,31 @@ def poisson_background(group, rate: Quantity = 500 * Hz, w_exc: float = 0.35, w_
                        target: str = "soma", n_inputs: int = 1) -> list:
     """Excitatory + inhibitory Poisson conductance input to ``group``'s ``target`` compartment.
 
-    ``rate``: rate of each of the ``n_inputs`` independent trains per neuron and receptor;
-    ``w_exc``/``w_inh``: increments in leak units of the target (or conductances).
-    Returns a list with one :class:`PoissonBackground` (empty if the rate or both weights are 0); add it to your
-    ``Network``.
+    Parameters
+    ----------
+    group : NeuronGroup
+        Pyramidal or AdEx group.
+    rate : Quantity (Hz), optional
+        Rate of each of the ``n_inputs`` independent trains per neuron and receptor.
+    w_exc, w_inh : float or Quantity (S), optional
+        Increments in leak units of the target (or conductances).
+    target : {'soma', 'dendrite'}, optional
+        Compartment.
+    n_inputs : int, optional
+        Independent trains per neuron and receptor.
+
+    Returns
+    -------
+    list of PoissonBackground
+        One :class:`PoissonBackground` (empty if the rate or both weights are 0);
+        add it to your ``Network``.
+
+    Raises
+    ------
+    MburstError
+        If ``rate`` is not a non-negative frequency, ``n_inputs`` is not a
+        positive int, the target/weights are invalid (see
+        :func:`neurons.synapses.synaptic_weight`) or ``rate*dt > 1``.
     """
     check_quantity("poisson_background", "rate", rate, Hz, nonnegative=True)
     if not isinstance(n_inputs, int) or isinstance(n_inputs, bool) or n_inputs < 1:
@@ -134,8 +167,29 @@ def poisson_background(group, rate: Quantity = 500 * Hz, w_exc: float = 0.35, w_
 
 
 def payeur_background(group, kind: str, params: BackgroundParams | None = None) -> list:
-    """The Payeur et al. background for ``kind`` in {'pyramidal', 'pv', 'som'}: a list with one
-    :class:`PoissonBackground` holding all of the group's inputs (pyramidal: soma and dendrite, E and I)."""
+    """The Payeur et al. 2021 (Fig. 3) background for ``kind`` in {'pyramidal', 'pv', 'som'}.
+
+    Parameters
+    ----------
+    group : NeuronGroup
+        The group (a pyramidal_group for ``kind='pyramidal'``).
+    kind : {'pyramidal', 'pv', 'som'}
+        Cell type; pyramidal cells get soma and dendrite inputs, E and I.
+    params : BackgroundParams, optional
+        Rate (Hz) and weights (leak units); default :class:`BackgroundParams`.
+
+    Returns
+    -------
+    list of PoissonBackground
+        One :class:`PoissonBackground` holding all of the group's inputs (empty
+        if all rates/weights are 0).
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is invalid, ``kind`` is unknown, or ``kind='pyramidal'``
+        and ``group`` is not a pyramidal group.
+    """
     params = (params or BackgroundParams()).validate()
     if kind == "pyramidal":
         if not is_pyramidal(group):
@@ -154,6 +208,21 @@ def inject_current(group, current, target: str = "soma") -> None:
 
     Pyramidal cells: ``target`` 'soma' -> ``I_ext_s``, 'dendrite' -> ``I_ext_d``;
     interneurons: ``I_ext`` (soma only).
+
+    Parameters
+    ----------
+    group : NeuronGroup
+        Pyramidal or AdEx group.
+    current : Quantity (A), scalar or shape (n_neurons,)
+        The current; a plain 0 is accepted.
+    target : {'soma', 'dendrite'}, optional
+        Compartment.
+
+    Raises
+    ------
+    MburstError
+        If ``target`` is invalid for the group, ``current`` is not in amperes
+        (or unitless and non-zero), has the wrong shape or is not finite.
     """
     if is_pyramidal(group):
         if target not in ("soma", "dendrite"):

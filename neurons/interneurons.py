@@ -32,7 +32,34 @@ I_ext : amp
 
 def adex_group(n: int, params: AdExParams, name: str | None = None, method: str = "euler",
                synapse_params: SynapseParams | None = None, dt=None) -> NeuronGroup:
-    """``n`` AdEx cells with variables ``v, w, g_ampa, g_gaba, I_ext`` (initially at rest)."""
+    """``n`` AdEx cells (Brette & Gerstner 2005), initially at rest (v = E_L).
+
+    Parameters
+    ----------
+    n : int
+        Number of cells.
+    params : AdExParams
+        Cell parameters.
+    name : str, optional
+        Brian2 name (default ``'<params.name>*'``).
+    method : str, optional
+        Brian2 integration method.
+    synapse_params : SynapseParams, optional
+        Synaptic time constants and reversals; default :data:`SYNAPSE_PARAMS`.
+    dt : Quantity (s), optional
+        The group's time step (default the default clock's).
+
+    Returns
+    -------
+    NeuronGroup
+        ``n`` cells with ``v`` (V), ``w`` (A), ``g_ampa``, ``g_gaba`` (S), ``I_ext`` (A).
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is not a valid AdExParams, ``synapse_params`` is invalid
+        or ``n`` is not a positive int.
+    """
     if not isinstance(params, AdExParams):
         raise MburstError(f"adex_group: params={params!r} must be an AdExParams")
     params.validate()
@@ -50,11 +77,65 @@ def adex_group(n: int, params: AdExParams, name: str | None = None, method: str 
 
 def pv_group(n: int, params: AdExParams = PV_PARAMS, name: str | None = None, method: str = "euler",
              synapse_params: SynapseParams | None = None, dt=None) -> NeuronGroup:
-    """``n`` fast-spiking, non-adapting PV cells (rheobase 200 pA)."""
+    """``n`` fast-spiking, non-adapting PV cells (rheobase 200 pA; Payeur et al. 2021).
+
+    Parameters
+    ----------
+    n : int
+        Number of cells.
+    params : AdExParams, optional
+        Cell parameters; default :data:`PV_PARAMS`.
+    name : str, optional
+        Brian2 name (default ``'<params.name>*'``).
+    method : str, optional
+        Brian2 integration method.
+    synapse_params : SynapseParams, optional
+        Synaptic time constants and reversals; default :data:`SYNAPSE_PARAMS`.
+    dt : Quantity (s), optional
+        The group's time step (default the default clock's).
+
+    Returns
+    -------
+    NeuronGroup
+        ``n`` cells with ``v`` (V), ``w`` (A), ``g_ampa``, ``g_gaba`` (S), ``I_ext`` (A).
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is not a valid AdExParams, ``synapse_params`` is invalid
+        or ``n`` is not a positive int.
+    """
     return adex_group(n, params, name=name, method=method, synapse_params=synapse_params, dt=dt)
 
 
 def som_group(n: int, params: AdExParams = SOM_PARAMS, name: str | None = None, method: str = "euler",
               synapse_params: SynapseParams | None = None, dt=None) -> NeuronGroup:
-    """``n`` adapting SOM cells (rheobase 25 pA, a = 0.5 nS, b = 10 pA, tau_w = 500 ms)."""
+    """``n`` adapting SOM cells (rheobase 25 pA, a = 0.5 nS, b = 10 pA, tau_w = 500 ms; Payeur et al. 2021).
+
+    Parameters
+    ----------
+    n : int
+        Number of cells.
+    params : AdExParams, optional
+        Cell parameters; default :data:`SOM_PARAMS`.
+    name : str, optional
+        Brian2 name (default ``'<params.name>*'``).
+    method : str, optional
+        Brian2 integration method.
+    synapse_params : SynapseParams, optional
+        Synaptic time constants and reversals; default :data:`SYNAPSE_PARAMS`.
+    dt : Quantity (s), optional
+        The group's time step (default the default clock's).
+
+    Returns
+    -------
+    NeuronGroup
+        ``n`` cells with ``v`` (V), ``w`` (A), ``g_ampa``, ``g_gaba`` (S), ``I_ext`` (A).
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is not a valid AdExParams, ``synapse_params`` is invalid
+        or ``n`` is not a positive int.
+    """
     return adex_group(n, params, name=name, method=method, synapse_params=synapse_params, dt=dt)

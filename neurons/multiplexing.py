@@ -38,9 +38,41 @@ class MultiplexResult:
 def multiplexing_demo(n: int = 2000, duration: float = 4.0, step: float = 0.25, bin_size: float = 0.05,
                       I_s_range=(-100.0, 400.0), I_d_range=(-100.0, 500.0), warmup: float = 0.2,
                       target: str = "cython", seed: int = 0, raster_cells: int = 40) -> MultiplexResult:
-    """Run the demo. Inputs change every ``step`` seconds to values drawn uniformly from the ranges (pA).
+    """Run the demo (Naud & Sprekeler 2018, Fig. 2; Payeur et al. 2021, Fig. 2).
 
-    ``corr``: Pearson correlations of E and P with I_s and I_d over the bins.
+    Inputs change every ``step`` seconds to values drawn uniformly from the ranges.
+
+    Parameters
+    ----------
+    n : int, optional
+        Pyramidal cells (>= 10).
+    duration : float (s), optional
+        Analysed time after ``warmup``.
+    step : float (s), optional
+        Duration of each input value.
+    bin_size : float (s), optional
+        Bin of E, B and P.
+    I_s_range, I_d_range : (float, float) (pA), optional
+        Ranges of the somatic and dendritic currents.
+    warmup : float (s), optional
+        Discarded start.
+    target : str, optional
+        Brian2 target (see :func:`neurons.device.use_target`).
+    seed : int, optional
+        Seed of the inputs and of Brian2.
+    raster_cells : int, optional
+        Cells kept for the raster.
+
+    Returns
+    -------
+    MultiplexResult
+        Arrays per bin of shape (round(duration/bin_size),); ``corr``: Pearson
+        correlations of E and P with I_s and I_d over the bins.
+
+    Raises
+    ------
+    MburstError
+        If ``n < 10`` or ``duration``, ``step`` or ``bin_size`` is not positive.
     """
     from brian2 import Network, TimedArray, defaultclock, ms, pA, second
     from brian2 import seed as brian_seed
@@ -98,7 +130,20 @@ def multiplexing_demo(n: int = 2000, duration: float = 4.0, step: float = 0.25, 
 
 
 def plot_multiplexing(res: MultiplexResult, path):
-    """Raster (burst spikes red) and the two decoded signals against their inputs; PNG."""
+    """Raster (burst spikes red) and the two decoded signals against their inputs; PNG.
+
+    Parameters
+    ----------
+    res : MultiplexResult
+        Result of :func:`multiplexing_demo`.
+    path : str or os.PathLike
+        Destination image.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -44,7 +44,19 @@ def check_quantity(owner: str, name: str, value, unit, *, positive: bool = False
                    nonnegative: bool = False) -> None:
     """Raise :class:`MburstError` unless ``value`` is a scalar with the dimensions of ``unit``.
 
-    ``positive``/``nonnegative`` add a sign check. ``owner`` names the object in the message.
+    Parameters
+    ----------
+    owner, name : str
+        Object and parameter named in the error message.
+    value, unit : Quantity
+        The value, and a Brian2 unit with the expected dimensions (e.g. ``mV``).
+    positive, nonnegative : bool, optional
+        Add a sign check.
+
+    Raises
+    ------
+    MburstError
+        If ``value`` has no unit, other dimensions, is not finite or fails the sign check.
     """
     label = f"{owner}.{name}"
     if not isinstance(value, Quantity):
@@ -68,21 +80,63 @@ def _is_real(value) -> bool:
 
 
 def check_count(owner: str, name: str, value) -> int:
-    """Raise :class:`MburstError` unless ``value`` is an ``int`` >= 1 (``bool`` is refused); return it."""
+    """Return ``value`` if it is an ``int`` >= 1 (``bool`` refused), else raise naming ``owner.name``.
+
+    Parameters
+    ----------
+    owner, name : str
+    value : object
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    MburstError
+    """
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise MburstError(f"{owner}.{name}={value!r} must be an integer >= 1")
     return value
 
 
 def check_probability(owner: str, name: str, value) -> float:
-    """Raise :class:`MburstError` unless ``value`` is a real number in [0, 1] (not ``bool``); return it as float."""
+    """Return ``value`` as float if it is a real number in [0, 1] (not ``bool``), else raise naming ``owner.name``.
+
+    Parameters
+    ----------
+    owner, name : str
+    value : object
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    MburstError
+    """
     if not _is_real(value) or not 0.0 <= float(value) <= 1.0:
         raise MburstError(f"{owner}.{name}={value!r} must lie in [0, 1]")
     return float(value)
 
 
 def check_nonnegative(owner: str, name: str, value) -> float:
-    """Raise :class:`MburstError` unless ``value`` is a finite real number >= 0 (not ``bool``); return it as float."""
+    """Return ``value`` as float if it is a finite real number >= 0 (not ``bool``), else raise naming ``owner.name``.
+
+    Parameters
+    ----------
+    owner, name : str
+    value : object
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    MburstError
+    """
     if not _is_real(value) or not math.isfinite(float(value)) or value < 0:
         raise MburstError(f"{owner}.{name}={value!r} must be a finite number >= 0")
     return float(value)

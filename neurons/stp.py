@@ -21,7 +21,29 @@ __all__ = ["tm_efficacies", "simulate_efficacies", "paired_pulse_ratio"]
 
 
 def tm_efficacies(params: STPParams, isi_s: float, n_spikes: int) -> np.ndarray:
-    """Efficacies u x (before each update) of ``n_spikes`` regular spikes ``isi_s`` seconds apart."""
+    """Efficacies u x (before each update) of ``n_spikes`` regular spikes ``isi_s`` seconds apart.
+
+    The closed-form Tsodyks & Markram 1997 recursion of the module docstring.
+
+    Parameters
+    ----------
+    params : STPParams
+        tau_D, tau_F (s), U, f.
+    isi_s : float (s)
+        Inter-spike interval.
+    n_spikes : int
+        Number of spikes.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_spikes,)
+        Efficacies u_n x_n (dimensionless).
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is invalid, ``isi_s <= 0`` or ``n_spikes < 1``.
+    """
     from brian2 import second
 
     params.validate()
@@ -38,7 +60,18 @@ def tm_efficacies(params: STPParams, isi_s: float, n_spikes: int) -> np.ndarray:
 
 
 def paired_pulse_ratio(efficacies: np.ndarray) -> float:
-    """Second efficacy over the first."""
+    """Second efficacy over the first.
+
+    Parameters
+    ----------
+    efficacies : numpy.ndarray, shape (n_spikes,), n_spikes >= 2
+        Efficacies of a train (e.g. from :func:`tm_efficacies`).
+
+    Returns
+    -------
+    float
+        ``efficacies[1] / efficacies[0]`` (dimensionless).
+    """
     return float(efficacies[1] / efficacies[0])
 
 
@@ -48,6 +81,30 @@ def simulate_efficacies(params: STPParams, rates_hz=(5, 20, 50), n_spikes: int =
 
     Rates must give ISIs on the 0.1 ms grid. The synapse targets a pyramidal
     dendrite (any target works: the efficacy does not depend on it).
+
+    Parameters
+    ----------
+    params : STPParams
+        The STP parameters (Tsodyks & Markram 1997).
+    rates_hz : sequence of float (Hz), optional
+        Train rates.
+    n_spikes : int, optional
+        Spikes per train.
+    target : str, optional
+        Brian2 code-generation target (see :func:`neurons.device.use_target`).
+    onset_ms : float (ms), optional
+        Time of each train's first spike.
+
+    Returns
+    -------
+    dict of float -> (numpy.ndarray, numpy.ndarray)
+        Per rate (Hz): spike times (s) and measured efficacies, each shape (n_spikes,).
+
+    Raises
+    ------
+    MburstError
+        If a rate is not positive, an ISI is off the 0.1 ms grid, ``params``
+        is invalid, or ``target`` is unavailable.
     """
     from brian2 import Network, SpikeGeneratorGroup, StateMonitor, defaultclock, ms
 

@@ -44,12 +44,43 @@ _STP_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def is_pyramidal(group) -> bool:
-    """Whether ``group`` has the two-compartment pyramidal variables (``v_d``, ``g_ampa_d``)."""
+    """Whether ``group`` has the two-compartment pyramidal variables (``v_d``, ``g_ampa_d``).
+
+    Parameters
+    ----------
+    group : brian2.Group
+        Any group.
+
+    Returns
+    -------
+    bool
+    """
     return "v_d" in group.variables and "g_ampa_d" in group.variables
 
 
 def target_variable(post, target: str, receptor: str) -> str:
-    """The conductance that a synapse onto ``post`` increments (e.g. ``'g_ampa_d'``)."""
+    """The conductance that a synapse onto ``post`` increments (e.g. ``'g_ampa_d'``).
+
+    Parameters
+    ----------
+    post : NeuronGroup
+        Pyramidal or AdEx group.
+    target : {'soma', 'dendrite'}
+        Compartment ('dendrite' for pyramidal cells only).
+    receptor : {'ampa', 'gaba'}
+        Receptor.
+
+    Returns
+    -------
+    str
+        Variable name (unit S).
+
+    Raises
+    ------
+    MburstError
+        If ``target`` or ``receptor`` is unknown, ``post`` has no such
+        conductance, or a point neuron is given ``target='dendrite'``.
+    """
     if target not in COMPARTMENTS:
         raise MburstError(f"connect: target={target!r} is not a compartment; expected one of {COMPARTMENTS}")
     if receptor not in RECEPTORS:
@@ -65,7 +96,19 @@ def target_variable(post, target: str, receptor: str) -> str:
 
 
 def leak_conductance(post, target: str) -> Quantity:
-    """The leak conductance that plain-number weights onto ``post``/``target`` are multiplied by."""
+    """The leak conductance that plain-number weights onto ``post``/``target`` are multiplied by.
+
+    Parameters
+    ----------
+    post : NeuronGroup
+        Pyramidal (gL_s = 23.1 nS, gL_d = 24.3 nS) or AdEx (g_L) group.
+    target : {'soma', 'dendrite'}
+        Compartment (pyramidal cells only).
+
+    Returns
+    -------
+    Quantity (S)
+    """
     ns = post.namespace
     if is_pyramidal(post):
         return ns["gL_s"] if target == "soma" else ns["gL_d"]
@@ -107,8 +150,20 @@ def synaptic_weight(post, target: str, weight) -> Quantity:
 
 
 def draw_connections(syn: Synapses, pre, post, p: float = 1.0, i=None, j=None) -> None:
-    """Create the connections of ``syn`` (from ``pre`` to ``post``): the index arrays ``i``, ``j``
-    when given, else each pair with probability ``p`` (autapses excluded when ``pre is post``)."""
+    """Create the connections of ``syn`` (from ``pre`` to ``post``).
+
+    Parameters
+    ----------
+    syn : Synapses
+        The synapses to connect.
+    pre, post : NeuronGroup
+        Its source and target groups.
+    p : float, optional
+        Probability of each pair (autapses excluded when ``pre is post``),
+        used when ``i`` is None.
+    i, j : array_like of int, shape (n_synapses,), optional
+        Explicit presynaptic and postsynaptic indices.
+    """
     if i is not None:
         syn.connect(i=np.asarray(i, dtype=int), j=np.asarray(j, dtype=int))
     elif pre is post:
@@ -122,22 +177,54 @@ def connect(pre, post, stp: STPParams | None = None, target: str = "soma", recep
             i=None, j=None, delay=None, name: str | None = None) -> Synapses:
     """Connect ``pre`` to ``post`` and return the Brian2 ``Synapses``.
 
-    - ``stp``: :data:`~neurons.params.STD`, :data:`~neurons.params.STF`, any
-      :class:`~neurons.params.STPParams`, or ``None`` (static). With STP the
-      synapses have ``eff`` (u x of the last transmitted spike, linked to the
-      presynaptic cell's state); the state group and its update pathway are
-      ``contained_objects`` of the returned ``Synapses`` and join any
-      ``Network`` with it.
-    - ``target``: ``'soma'`` or ``'dendrite'`` (pyramidal posts only); ``receptor``: ``'ampa'`` or ``'gaba'``.
-    - ``p``: connection probability (random, autapses excluded when pre is post);
-      or give explicit index arrays ``i``, ``j``.
-    - ``weight``: a plain number in units of the target's leak conductance
-      (soma 23.1 nS, dendrite 24.3 nS, PV 10 nS, SOM 5 nS) or a conductance quantity.
-    - ``pathway``: ``'spike'`` (every spike), ``'event'`` or ``'burst'`` (the
-      pyramidal cell's online 16 ms-rule events; see :mod:`neurons.pyramidal`).
-    - ``seed``: seeds Brian2's random numbers (``brian2.seed``) before drawing connections.
-    - ``delay``: one transmission delay for all synapses (per-synapse delays
-      would break the shared STP state, so they are refused with STP).
+    Parameters
+    ----------
+    pre : NeuronGroup or SpikeGeneratorGroup
+        Presynaptic group.
+    post : NeuronGroup
+        Postsynaptic group (pyramidal or AdEx).
+    stp : STPParams or None, optional
+        :data:`~neurons.params.STD`, :data:`~neurons.params.STF`, any
+        :class:`~neurons.params.STPParams`, or ``None`` (static). With STP the
+        synapses have ``eff`` (u x of the last transmitted spike, linked to the
+        presynaptic cell's state; Tsodyks & Markram 1997); the state group and its
+        update pathway are ``contained_objects`` of the returned ``Synapses`` and
+        join any ``Network`` with it.
+    target : {'soma', 'dendrite'}, optional
+        Compartment ('dendrite' for pyramidal posts only).
+    receptor : {'ampa', 'gaba'}, optional
+        Receptor.
+    p : float, optional
+        Connection probability (random, autapses excluded when pre is post);
+        or give explicit index arrays ``i``, ``j``.
+    weight : float or Quantity (S)
+        A plain number in units of the target's leak conductance
+        (soma 23.1 nS, dendrite 24.3 nS, PV 10 nS, SOM 5 nS) or a conductance quantity.
+    pathway : {'spike', 'event', 'burst'}, optional
+        Every spike, or the pyramidal cell's online 16 ms-rule events/bursts
+        (see :mod:`neurons.pyramidal`).
+    seed : int, optional
+        Seeds Brian2's random numbers (``brian2.seed``) before drawing connections.
+    i, j : array_like of int, shape (n_synapses,), optional
+        Explicit presynaptic and postsynaptic indices.
+    delay : Quantity (s), optional
+        One transmission delay for all synapses (per-synapse delays
+        would break the shared STP state, so they are refused with STP).
+    name : str, optional
+        Brian2 name of the synapses.
+
+    Returns
+    -------
+    Synapses
+        With ``w_syn`` (S) set, and ``eff`` (dimensionless) with STP.
+
+    Raises
+    ------
+    MburstError
+        If ``stp`` is not an STPParams or invalid, an STP projection has a
+        non-scalar delay, ``pathway`` is unknown or ``pre`` lacks it, the
+        target/receptor/weight is invalid, only one of ``i``/``j`` is given,
+        or ``p`` is not in [0, 1].
     """
     if stp is not None:
         if not isinstance(stp, STPParams):

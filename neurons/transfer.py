@@ -75,12 +75,51 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
                    background: bool = True, offset_spread: float = 0.0) -> Sweeps:
     """Simulate both sweeps in one Brian2 run (one group; a block of cells per level).
 
-    Currents in pA; ``duration`` (s) is the measured window after ``warmup`` (s).
-    With ``background`` every cell gets the Payeur Poisson background (500 Hz, soma
-    0.35/0.35, dendrite 0.05/0.05); without it (the *quiet* regime) the cells are
-    deterministic, start at random somatic potentials, and the ``n_per_level`` cells of a
-    level carry somatic offsets :func:`cell_offsets` (``offset_spread`` pA), a heterogeneous
-    ensemble. Events and bursts are counted by onset in the window.
+    With ``background`` every cell gets the Payeur et al. 2021 Poisson background
+    (500 Hz, soma 0.35/0.35, dendrite 0.05/0.05); without it (the *quiet* regime)
+    the cells are deterministic, start at random somatic potentials, and the
+    ``n_per_level`` cells of a level carry somatic offsets :func:`cell_offsets`
+    (``offset_spread`` pA), a heterogeneous ensemble. Events and bursts (16 ms
+    rule) are counted by onset in the window.
+
+    Parameters
+    ----------
+    I_s_levels : array_like of float (pA), shape (n_s,), n_s >= 2
+        Somatic currents of the somatic sweep.
+    I_d_levels : array_like of float (pA), shape (n_d,), n_d >= 2
+        Dendritic currents of the dendritic sweep.
+    I_s_fixed, I_d_fixed : float (pA), optional
+        Somatic current during the dendritic sweep, dendritic during the somatic.
+    n_per_level : int, optional
+        Cells per level (>= 2).
+    duration : float (s), optional
+        Measured window after ``warmup``.
+    warmup : float (s), optional
+        Discarded start.
+    target : str, optional
+        Brian2 target (see :func:`neurons.device.use_target`).
+    seed : int, optional
+        Seed of Brian2 and of the initial potentials.
+    params : PyramidalParams, optional
+        Cell parameters (default Payeur's).
+    progress : bool, optional
+        Show a progress bar (runtime targets).
+    background : bool, optional
+        Payeur background (True) or the quiet regime.
+    offset_spread : float (pA), optional
+        Half-width of the per-cell somatic offsets.
+
+    Returns
+    -------
+    Sweeps
+        ``I_s``/``E_s``/``P_s`` (+ SEMs) shape (n_s,), ``I_d``/``E_d``/``P_d`` shape
+        (n_d,); E in Hz per cell, P dimensionless.
+
+    Raises
+    ------
+    MburstError
+        If a sweep has < 2 levels or is not 1-D, ``n_per_level < 2``,
+        ``duration <= 0``, ``warmup < 0``, or the target/params are invalid.
     """
     from brian2 import Network, SpikeMonitor, defaultclock, ms, pA, second
     from brian2 import seed as brian_seed
@@ -143,11 +182,26 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
 def sensitivities(sw: Sweeps) -> dict:
     """How strongly each sweep moves E and P, as numbers (Naud & Sprekeler 2018 multiplexing).
 
-    ``span_<X>_<sweep>``: (max - min of X over the sweep's levels) divided by
-    (max - min of X over both sweeps), in [0, 1]: the share of X's observed
-    dynamic range that the sweep covers. ``fold_<X>_<sweep>``: |ln(X_last/X_first)|
-    from a straight-line fit of ln X against the current. Multiplexing means
-    span_E_soma >> span_E_dend and span_P_dend >> span_P_soma.
+    Multiplexing means span_E_soma >> span_E_dend and span_P_dend >> span_P_soma.
+
+    Parameters
+    ----------
+    sw : Sweeps
+        Measured sweeps.
+
+    Returns
+    -------
+    dict of str -> float
+        ``span_<X>_<sweep>`` (X in E, P; sweep in soma, dend): (max - min of X over
+        the sweep's levels) divided by (max - min of X over both sweeps), in [0, 1]:
+        the share of X's observed dynamic range that the sweep covers.
+        ``fold_<X>_<sweep>``: |ln(X_last/X_first)| from a straight-line fit of
+        ln X against the current (dimensionless).
+
+    Raises
+    ------
+    MburstError
+        If a sweep has fewer than two levels with a positive E or P.
     """
     def fold(I, X):
         ok = np.isfinite(X) & (X > 0)
@@ -184,7 +238,25 @@ def _fit(func, x, y, p0, bounds):
 def fit_transfer(sw: Sweeps, command: str | None = None) -> TransferFit:
     """Least-squares fits of the softplus rate to (I_s, E_s) and the sigmoid to (I_d, P_d).
 
-    ``meta['residual']`` holds the RMS and max residual as fractions of each curve's range.
+    The forms of the module docstring (Naud & Sprekeler 2018; Payeur et al. 2021).
+
+    Parameters
+    ----------
+    sw : Sweeps
+        Measured sweeps (currents pA, rates Hz).
+    command : str, optional
+        The command line that produced ``sw``, stored in ``meta``.
+
+    Returns
+    -------
+    TransferFit
+        Parameters in pA / Hz; ``meta['residual']`` holds the RMS and max
+        residual as fractions of each curve's range.
+
+    Raises
+    ------
+    MburstError
+        If a fit fails (``scipy.optimize.curve_fit`` error).
     """
     I, E = sw.I_s, sw.E_s
     span_I = float(np.ptp(I))
@@ -215,12 +287,40 @@ def fit_transfer(sw: Sweeps, command: str | None = None) -> TransferFit:
 
 
 def save_sweeps(sw: Sweeps, path) -> Path:
-    """All sweep arrays and settings in one ``.npz``."""
+    """All sweep arrays and settings in one ``.npz``.
+
+    Parameters
+    ----------
+    sw : Sweeps
+        The sweeps.
+    path : str or os.PathLike
+        Destination (``.npz``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return atomic_savez(path, **{k: np.asarray(v) for k, v in dataclasses.asdict(sw).items()})
 
 
 def plot_transfer(sw: Sweeps, fit: TransferFit | None, path) -> Path:
-    """Four panels: E and P against the somatic and the dendritic sweep (with fits); PNG."""
+    """Four panels: E and P against the somatic and the dendritic sweep (with fits); PNG.
+
+    Parameters
+    ----------
+    sw : Sweeps
+        The sweeps (error bars: SEM).
+    fit : TransferFit or None
+        Fitted curves to overlay, if any.
+    path : str or os.PathLike
+        Destination image.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -56,10 +56,41 @@ def event_source_group(n: int, rate=10 * Hz, p_burst=0.2, *, dead_time=20 * ms,
                        burst_delay=(5 * ms, 15 * ms), name: str | None = None, dt=None) -> NeuronGroup:
     """``n`` units emitting Poisson events at ``rate`` that burst with probability ``p_burst``.
 
-    ``rate`` and ``p_burst`` are per-neuron variables (``rate_e``, ``p_burst``) that
-    may be set, or given as expressions of ``t`` through a ``TimedArray`` after
-    construction (``group.run_regularly`` is used for the draws, so they can change).
-    Counters ``n_events``, ``n_bursts`` accumulate per neuron.
+    Per-step hazard ``lam dt`` with ``lam = rate / (1 - rate dead_time)``, so the
+    event rate equals ``rate`` (see the module docstring). ``rate`` and
+    ``p_burst`` are per-neuron variables (``rate_e``, ``p_burst``) that may be
+    set, or given as expressions of ``t`` through a ``TimedArray`` after
+    construction (``group.run_regularly`` is used for the draws, so they can
+    change). Counters ``n_events``, ``n_bursts`` accumulate per neuron.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    rate : Quantity (Hz), optional
+        Event rate, ``rate * dead_time < 1``.
+    p_burst : float, optional
+        Probability in [0, 1] that an event becomes a burst.
+    dead_time : Quantity (s), optional
+        Minimum interval between events (>= 16 ms for the 16 ms rule).
+    burst_delay : (Quantity, Quantity) (s), optional
+        Range ``lo <= hi < dead_time`` of the uniform delay of the burst spike.
+    name : str, optional
+        Brian2 name.
+    dt : Quantity (s), optional
+        The group's time step.
+
+    Returns
+    -------
+    NeuronGroup
+        With custom events ``'event'`` and ``'burst'``.
+
+    Raises
+    ------
+    MburstError
+        If ``n`` is not an int >= 1, a quantity has the wrong unit or sign,
+        ``p_burst`` is outside [0, 1], ``burst_delay`` violates
+        ``lo <= hi < dead_time``, or ``rate * dead_time >= 1``.
     """
     owner = "event_source_group"
     check_count(owner, "n", n)
@@ -157,12 +188,40 @@ n_bursts : 1
 def simple_burst_group(n: int, params: SimpleBurstParams | None = None, name: str | None = None,
                        synapse_params: SynapseParams | None = None, method: str = "euler",
                        dt=None, rate_tau=None) -> NeuronGroup:
-    """``n`` simplified burst neurons (see the module docstring), initially at rest.
+    """``n`` simplified burst neurons (Payeur et al. 2021, Fig. 4; module docstring), initially at rest.
 
-    Variables ``v_s, v_d, p_b`` (burst probability now), conductances as the
-    pyramidal cell, currents ``I_ext_s, I_ext_d``, counters ``n_events, n_bursts``.
-    ``rate_tau``: also keep ``r_est``, the cell's own event rate low-passed with
-    ``dr_est/dt = -r_est/rate_tau`` (+1/rate_tau per event), e.g. for an error-driven teacher.
+    Parameters
+    ----------
+    n : int
+        Number of neurons.
+    params : SimpleBurstParams, optional
+        Cell parameters (default as Payeur's).
+    name : str, optional
+        Brian2 name.
+    synapse_params : SynapseParams, optional
+        Synaptic time constants and reversals; default ``SYNAPSE_PARAMS``.
+    method : str, optional
+        Brian2 integration method.
+    dt : Quantity (s), optional
+        The group's time step.
+    rate_tau : Quantity (s), optional
+        Also keep ``r_est`` (Hz), the cell's own event rate low-passed with
+        ``dr_est/dt = -r_est/rate_tau`` (+1/rate_tau per event), e.g. for an
+        error-driven teacher.
+
+    Returns
+    -------
+    NeuronGroup
+        Variables ``v_s, v_d`` (V), ``p_b`` (burst probability now),
+        conductances as the pyramidal cell (S), currents ``I_ext_s, I_ext_d``
+        (A), counters ``n_events, n_bursts``; events ``'event'``, ``'burst'``.
+
+    Raises
+    ------
+    MburstError
+        If ``n`` is not an int >= 1, ``params``/``synapse_params`` are
+        invalid, ``t_ref <= burst_delay_hi``, or ``rate_tau`` is not a
+        positive time.
     """
     check_count("simple_burst_group", "n", n)
     params = (params or SimpleBurstParams()).validate()

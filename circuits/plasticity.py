@@ -95,21 +95,53 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
                            target_var: str | None = None, g_max: Quantity | None = None,
                            transmit: str = "event", w_offset: float = 0.0, p: float = 1.0, i=None, j=None,
                            w_init=None, gate=None, name: str | None = None) -> Synapses:
-    """Plastic synapses from ``pre`` to ``post`` under the burst-dependent rule.
+    """Plastic synapses from ``pre`` to ``post`` under the burst-dependent rule (Payeur et al. 2021, Eq. 1).
 
-    - ``pre`` needs an online ``'event'`` event, ``post`` ``'event'`` and ``'burst'``
-      (:func:`neurons.pyramidal.pyramidal_group`, :mod:`circuits.burst_sources`).
-    - ``target_var``: the post variable incremented by ``(w - w_offset) * g_max`` on each
-      transmitted presynaptic ``transmit`` ('event' or 'spike'); ``g_max`` has the
-      variable's unit (a conductance, or a current for current-based inputs);
-      ``None`` or ``g_max = 0`` makes the synapse silent (a pure plasticity probe).
-      ``w_offset > 0`` lets a bounded weight act with either sign: it equals a plastic
-      excitatory synapse plus a fixed inhibitory one of strength ``w_offset * g_max``.
-    - ``p`` / ``i, j``: connection probability or explicit indices.
-    - ``w_init``: initial weights (number, array, or a Brian2 string expression such as
-      ``'rand()'``); default 0.5 * (w_min + w_max).
-    - ``gate``: a ``TimedArray`` of 0/1 over time switching weight changes on/off.
-    Variables: ``w``, ``etr`` (etilde_pre), ``Ebar``, ``Bbar``; ``Pbar = Bbar/Ebar``.
+    Variables: ``w``, ``etr`` (etilde_pre), ``Ebar``, ``Bbar`` (Hz); ``Pbar = Bbar/Ebar``.
+
+    Parameters
+    ----------
+    pre : NeuronGroup
+        Needs an online ``'event'`` event (:func:`neurons.pyramidal.pyramidal_group`,
+        :mod:`circuits.burst_sources`).
+    post : NeuronGroup
+        Needs online ``'event'`` and ``'burst'`` events.
+    params : BurstPlasticityParams, optional
+        Rule parameters (default ``BurstPlasticityParams()``).
+    target_var : str, optional
+        The post variable incremented by ``(w - w_offset) * g_max`` on each transmitted
+        presynaptic ``transmit``; ``None`` (or ``g_max`` None or 0) makes the synapse
+        silent (a pure plasticity probe).
+    g_max : Quantity, optional
+        Has the variable's unit (a conductance, S, or a current, A, for current-based inputs); >= 0.
+    transmit : {'event', 'spike'}, optional
+        What a presynaptic cell transmits.
+    w_offset : float, optional
+        ``w_offset > 0`` lets a bounded weight act with either sign: it equals a plastic
+        excitatory synapse plus a fixed inhibitory one of strength ``w_offset * g_max``.
+    p : float, optional
+        Connection probability (when ``i``, ``j`` are None).
+    i, j : array_like of int, shape (n_synapses,), optional
+        Explicit presynaptic and postsynaptic indices.
+    w_init : float, array_like of shape (n_synapses,) or str, optional
+        Initial weights (number, array, or a Brian2 string expression such as
+        ``'rand()'``); default 0.5 * (w_min + w_max).
+    gate : TimedArray, optional
+        0/1 over time, switching weight changes on/off.
+    name : str, optional
+        Brian2 name.
+
+    Returns
+    -------
+    Synapses
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is invalid, ``pre``/``post`` lack the online events,
+        ``transmit`` is unknown, ``p`` is not in [0, 1], only one of ``i``/``j``
+        is given, ``post`` has no ``target_var``, ``g_max`` has the wrong unit or
+        sign, or ``w_offset`` is not finite.
     """
     params = (params or BurstPlasticityParams()).validate()
     if not _has_events(pre, "event"):
@@ -183,8 +215,25 @@ def burst_plastic_synapses(pre, post, params: BurstPlasticityParams | None = Non
 def rate_prediction(P, Pbar, E_post, E_pre, tau_pre, eta: float, duration):
     """Expected weight change ``eta E_post (P - Pbar) E_pre tau_pre T`` (see the module docstring).
 
-    Arguments are numbers in SI units (Hz, s) or arrays; returns a float array.
     Equals ``eta T (b - bbar) e_pre`` with ``b - bbar = (P - Pbar) E_post``, ``e_pre = E_pre tau_pre``.
+
+    Parameters
+    ----------
+    P, Pbar : float or array_like, broadcastable
+        Burst probability and its moving average (dimensionless).
+    E_post, E_pre : float (Hz) or array_like, broadcastable
+        Post and pre event rates.
+    tau_pre : float (s)
+        Presynaptic trace time constant.
+    eta : float
+        Learning rate.
+    duration : float (s)
+        Time T.
+
+    Returns
+    -------
+    numpy.ndarray of float, broadcast shape
+        Weight change (dimensionless, in weight units).
     """
     return (eta * np.asarray(E_post, float) * (np.asarray(P, float) - np.asarray(Pbar, float))
             * np.asarray(E_pre, float) * float(tau_pre) * float(duration))
@@ -205,8 +254,43 @@ def plasticity_curve(p_values=tuple(np.round(np.linspace(0.0, 0.5, 11), 3)), *, 
     Pbar relaxes from pbar0 to P with ``tau_avg`` (so the effective duration is
     ``tau_avg (1 - exp(-T/tau_avg))``) and E, P, E_pre are the measured rates.
 
-    Returns a dict of arrays (``p_nominal, p_measured, e_post_measured, dw_mean, dw_sem,
-    dw_predicted``) and scalars (``corr``, ``e_pre_measured``, ``slope``, ``pbar0``...).
+    Parameters
+    ----------
+    p_values : sequence of float, shape (n_levels,), n_levels >= 2, optional
+        Burst probabilities in [0, 1] of the post levels.
+    pbar0 : float, optional
+        Initial Pbar.
+    e_post, e_pre : Quantity (Hz), optional
+        Post and pre event rates.
+    n_post_per_level, n_pre : int, optional
+        Post cells per level; pre cells.
+    duration : Quantity (s), optional
+        Simulated time T.
+    params : BurstPlasticityParams, optional
+        Rule parameters (default eta 3.5e-3).
+    seed : int, optional
+        Seed of Brian2 and numpy.
+    target : str, optional
+        Brian2 target (see :func:`neurons.device.use_target`).
+    dt : Quantity (s), optional
+        Time step.
+    progress : bool, optional
+        Text progress report.
+
+    Returns
+    -------
+    dict
+        Arrays of shape (n_levels,): ``p_nominal, p_measured, e_post_measured`` (Hz),
+        ``dw_mean, dw_sem, dw_predicted``; scalars ``corr``, ``corr_with_gradient``,
+        ``slope``, ``e_pre_measured`` (Hz), ``pbar0``, ``duration_s``, ``t_eff_s``,
+        ``n_synapses``, ``eta``, ``tau_avg_s``, ``tau_pre_s``.
+
+    Raises
+    ------
+    MburstError
+        If ``params`` is invalid, ``p_values`` are not >= 2 probabilities,
+        ``pbar0`` is not in [0, 1], a count is < 1, ``duration`` is not a
+        positive time, or the target is unavailable.
     """
     from brian2 import Network, defaultclock, seed as brian_seed
 

@@ -70,9 +70,28 @@ def reference_network(n_pyr: int = 4000, n_pv: int = 1000, n_som: int = 1000, p:
                       seed: int = 0, record_spikes: bool = False, online_events: bool = False) -> ReferenceNetwork:
     """Build the network under the current Brian2 device (call :func:`neurons.device.use_target` first).
 
-    ``record_spikes``: keep spike times (else only per-neuron counts are kept).
-    ``online_events``: give the pyramidal cells the online ``'event'``/``'burst'`` detection
-    (off by default: every projection here transmits spikes).
+    Parameters
+    ----------
+    n_pyr, n_pv, n_som : int, optional
+        Sizes of the pyramidal, PV and SOM populations (>= 1).
+    p : float, optional
+        Connection probability of every projection.
+    seed : int, optional
+        Seed of Brian2 (connections and background).
+    record_spikes : bool, optional
+        Keep spike times (else only per-neuron counts are kept).
+    online_events : bool, optional
+        Give the pyramidal cells the online ``'event'``/``'burst'`` detection
+        (off by default: every projection here transmits spikes).
+
+    Returns
+    -------
+    ReferenceNetwork
+
+    Raises
+    ------
+    MburstError
+        If a population size is < 1, or as :func:`neurons.synapses.connect`.
     """
     from brian2 import Network, SpikeMonitor
     from brian2 import seed as brian_seed

@@ -124,17 +124,53 @@ class XORConfig:
 
 
 def schedule(config: XORConfig, rng: np.random.Generator) -> np.ndarray:
-    """Pattern index per presentation: each epoch shows the 4 patterns once, in random order."""
+    """Pattern index per presentation: each epoch shows the 4 patterns once, in random order.
+
+    Parameters
+    ----------
+    config : XORConfig
+        Gives ``epochs``.
+    rng : numpy.random.Generator
+        Draws the permutations.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (4 * epochs,)
+        Indices into :data:`PATTERNS`.
+    """
     return np.concatenate([rng.permutation(4) for _ in range(config.epochs)])
 
 
 def run_xor(config: XORConfig | None = None, seed: int = 0, tag: str = "xor", progress: bool = True) -> dict:
-    """Train the XOR network from a random start; return the per-presentation rates and the accuracy.
+    """Train the XOR network (Payeur et al. 2021, Fig. 4) from a random start; return per-presentation rates and accuracy.
 
-    Result keys: ``order`` (pattern per presentation), ``out_rate`` / ``hidden_rate``
-    (prediction-phase event rates, Hz), ``correct`` (per presentation), ``epoch_accuracy``,
-    ``final_rates`` (mean output rate per pattern over the last 5 epochs, or fewer),
-    ``final_correct`` (per pattern), ``solved``, ``simulated_s``, ``wall_s``, ``spikes``.
+    Parameters
+    ----------
+    config : XORConfig, optional
+        Default ``XORConfig()``.
+    seed : int, optional
+        Seed of Brian2 and of the schedule.
+    tag : str, optional
+        Prefix of the standalone build folder.
+    progress : bool, optional
+        Text progress report.
+
+    Returns
+    -------
+    dict
+        ``order`` (pattern per presentation), ``out_rate`` / ``hidden_rate``
+        (prediction-phase event rates, Hz per neuron), ``correct`` (per presentation),
+        each shape (4 * epochs,); ``epoch_accuracy`` shape (epochs,); ``final_rates``
+        (mean output rate per pattern over the last 5 epochs, or fewer; Hz) and
+        ``final_correct`` (per pattern), shape (4,); ``solved``, ``threshold_hz``,
+        ``weights_mean``, ``simulated_s``, ``wall_s``, ``spikes``, ``events``,
+        ``bursts``, ``n_neurons``, ``n_synapses``, ``config``, ``seed``, ``target``.
+
+    Raises
+    ------
+    MburstError
+        If ``config`` is invalid, ``1/learn_fraction`` is not an integer, or the
+        target is unavailable.
     """
     config = (config or XORConfig()).validate()
     from brian2 import Network, PoissonInput, SpikeMonitor, Synapses, defaultclock, seed as brian_seed

@@ -21,14 +21,48 @@ FEATURE_KEYS = ("sample_rate", "win", "hop", "n_bins", "context", "lip_shape")
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write ``state`` (plus the format tag) to ``path`` through a temporary file."""
+    """Write ``state`` (plus the format tag) to ``path`` through a temporary file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (``checkpoint.pt``).
+    state : dict
+        Picklable checkpoint content (see the module docstring).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     buf = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dict, or raise a one-line error naming the file."""
+    """Load a checkpoint dict, or raise a one-line error naming the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint file (loaded onto the CPU).
+
+    Returns
+    -------
+    dict
+        The saved state, with ``'format'`` equal to :data:`FORMAT`.
+
+    Raises
+    ------
+    MburstError
+        If the file does not exist, cannot be unpickled, or lacks the format tag.
+    """
     path = Path(path)
     if not path.is_file():
         raise MburstError(f"checkpoint '{path}' does not exist")
@@ -42,7 +76,25 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def model_from_checkpoint(state: dict, path: str | Path = "checkpoint"):
-    """Rebuild the model recorded in ``state`` and load its weights (shapes checked)."""
+    """Rebuild the model recorded in ``state`` and load its weights (shapes checked).
+
+    Parameters
+    ----------
+    state : dict
+        A checkpoint (:func:`read_checkpoint`) with ``model_name``, ``model_config``, ``model_state``.
+    path : str or Path, optional
+        Names the checkpoint in errors.
+
+    Returns
+    -------
+    torch.nn.Module
+        The model, on the CPU, in training mode.
+
+    Raises
+    ------
+    MburstError
+        If the model description is unusable or the weights do not fit the model.
+    """
     from rate_bridge.burstprop.models import ModelConfig, build_model
 
     try:
@@ -60,7 +112,23 @@ def model_from_checkpoint(state: dict, path: str | Path = "checkpoint"):
 
 
 def load_checkpoint(path: str | Path):
-    """``(model, state)`` for a checkpoint file; the model is in eval mode on the CPU."""
+    """``(model, state)`` for a checkpoint file; the model is in eval mode on the CPU.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint file.
+
+    Returns
+    -------
+    model : torch.nn.Module
+    state : dict
+
+    Raises
+    ------
+    MburstError
+        As :func:`read_checkpoint` and :func:`model_from_checkpoint`.
+    """
     state = read_checkpoint(path)
     model = model_from_checkpoint(state, path)
     model.eval()
@@ -68,7 +136,22 @@ def load_checkpoint(path: str | Path):
 
 
 def check_features(state: dict, corpus_meta: dict, path: str | Path = "checkpoint") -> None:
-    """Refuse data prepared with other feature settings than the checkpoint's."""
+    """Refuse data prepared with other feature settings than the checkpoint's.
+
+    Parameters
+    ----------
+    state : dict
+        A checkpoint; its ``'features'`` holds the training corpus's :data:`FEATURE_KEYS`.
+    corpus_meta : dict
+        The metadata of the data to score.
+    path : str or Path, optional
+        Names the checkpoint in errors.
+
+    Raises
+    ------
+    MburstError
+        If a key of :data:`FEATURE_KEYS` present in both differs.
+    """
     trained = state.get("features", {})
     for key in FEATURE_KEYS:
         if key in trained and key in corpus_meta and _norm(trained[key]) != _norm(corpus_meta[key]):
@@ -82,4 +165,14 @@ def _norm(value):
 
 
 def config_dict(cfg) -> dict:
+    """A dataclass as a plain dict (``dataclasses.asdict``), e.g. a ``ModelConfig`` for a checkpoint.
+
+    Parameters
+    ----------
+    cfg : dataclass instance
+
+    Returns
+    -------
+    dict
+    """
     return dataclasses.asdict(cfg)

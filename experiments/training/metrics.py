@@ -25,6 +25,17 @@ class MaskCounts:
     tn: int = 0
 
     def update(self, prob: torch.Tensor, target: torch.Tensor, threshold: float = 0.5) -> None:
+        """Add the confusion counts of one batch.
+
+        Parameters
+        ----------
+        prob : torch.Tensor, shape (B, n_bins)
+            Mask probabilities in [0, 1].
+        target : torch.Tensor, shape (B, n_bins)
+            Ideal binary mask (a unit is positive when >= 0.5).
+        threshold : float, optional
+            Decision threshold on ``prob`` (0.5, Passos et al.).
+        """
         pred = prob >= threshold
         truth = target >= 0.5
         self.tp += int((pred & truth).sum())
@@ -53,6 +64,13 @@ class ActivityStats:
     units: dict = field(default_factory=dict)
 
     def update(self, activities: dict[str, torch.Tensor]) -> None:
+        """Add one batch's hidden event rates.
+
+        Parameters
+        ----------
+        activities : dict of str -> torch.Tensor
+            Per layer, the event rates e of any shape (the model's ``hidden_activities()``).
+        """
         for name, e in activities.items():
             e = e.detach()
             self.active[name] = self.active.get(name, 0.0) + float((e > 0).sum())
@@ -73,7 +91,18 @@ class ActivityStats:
 
 
 def energy_auc(per_epoch: list[float]) -> float:
-    """Trapezoid area under a per-epoch curve (epochs spaced 1 apart), Table II."""
+    """Trapezoid area under a per-epoch curve (epochs spaced 1 apart), Table II.
+
+    Parameters
+    ----------
+    per_epoch : list of float, length n_epochs
+        One value per epoch.
+
+    Returns
+    -------
+    float
+        The area (the single value's sum if fewer than 2 epochs), in the curve's unit x epochs.
+    """
     values = np.asarray(per_epoch, dtype=float)
     if values.size < 2:
         return float(values.sum())
@@ -84,7 +113,23 @@ def weighted_bce(prob: torch.Tensor, target: torch.Tensor, pos_weight: float, ep
     """Weighted binary cross-entropy on probabilities, mean over all units.
 
     L = -mean(w+ t log e + (1 - t) log(1 - e)), w+ = negatives/positives in the
-    training masks (positives are rare).
+    training masks (positives are rare) (Passos et al.).
+
+    Parameters
+    ----------
+    prob : torch.Tensor, shape (B, n_bins)
+        Mask probabilities e, clamped to [eps, 1 - eps].
+    target : torch.Tensor, shape (B, n_bins)
+        Ideal binary mask t.
+    pos_weight : float
+        w+ (dimensionless).
+    eps : float, optional
+        Clamp of ``prob``.
+
+    Returns
+    -------
+    torch.Tensor, shape ()
+        The loss (nats).
     """
     prob = prob.clamp(eps, 1 - eps)
     return -(pos_weight * target * torch.log(prob) + (1 - target) * torch.log1p(-prob)).mean()

@@ -70,7 +70,23 @@ def run_all(corpus, model_cfg, base: TrainConfig, runs: int, out: Path, progress
     """Train every model on every split (``jobs`` at a time, one torch thread each when > 1).
 
     Finished pairs (their metrics.json exists) are skipped; unfinished ones resume from their checkpoint.
-    Returns {model: [result per run]}.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    model_cfg : ModelConfig
+    base : TrainConfig
+        Run r uses seeds ``seed + r`` and ``split_seed + r``.
+    runs : int
+    out : Path
+        Reproduction folder (pairs in ``runs/run<r>/<model>/``).
+    progress : bool, optional
+    jobs : int, optional
+
+    Returns
+    -------
+    dict of str -> list of TrainResult
+        {model: [result per run]}.
     """
     tasks = []
     for r in range(runs):
@@ -115,6 +131,20 @@ def curves(results: dict, model: str, split: str, quantity: str) -> np.ndarray:
 
 
 def table2(results: dict) -> tuple[list[str], list[list], dict]:
+    """Table II (Passos et al.): AUC of the per-epoch firing curves (mean ± std over runs) beside the paper's.
+
+    Parameters
+    ----------
+    results : dict of str -> list of TrainResult
+        Per model, one result per run (:func:`run_all`).
+
+    Returns
+    -------
+    header : list of str
+    rows : list of list of str
+    ratios : dict of str -> float
+        MBURST / Multimodal mean AUC per ``'<split>/<quantity>'``.
+    """
     header = ["set", "statistic"] + [LABEL[m] for m in ORDER] + ["MBURST / Multimodal"] + [f"paper {LABEL[m]}" for m in ORDER]
     rows, ratios = [], {}
     for split in ("train", "test"):
@@ -161,7 +191,17 @@ def fig2_masks(corpus, results: dict, out: Path, n_frames: int = 150) -> Path:
 
 
 def fig3_energy(results: dict, out: Path) -> Path:
-    """Figure 3: per-epoch firing statistics (mean ± std over runs), train and test."""
+    """Figure 3, ``out/fig3_energy.png``: per-epoch firing statistics (mean ± std over runs), train and test.
+
+    Parameters
+    ----------
+    results : dict of str -> list of TrainResult
+    out : Path
+
+    Returns
+    -------
+    Path
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,7 +281,20 @@ def write_report(out: Path, profile: str, settings: dict, corpus, results: dict,
 
 
 def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
-    """A stage scoring STOI/ESTOI/PESQ-WB/SI-SDR of every model and oracle on run 0's test utterances."""
+    """A stage scoring STOI/ESTOI/PESQ-WB/SI-SDR of every model and oracle on run 0's test utterances.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    max_utterances : int
+        Test utterances scored (:func:`spread_utterances`).
+    progress : bool, optional
+
+    Returns
+    -------
+    callable
+        ``stage(out, results) -> str``, a markdown section; writes ``out/enhancement/``.
+    """
 
     def stage(out: Path, results: dict) -> str:
         from experiments.training.checkpoints import read_checkpoint
@@ -268,7 +321,18 @@ def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
 
 
 def spread_utterances(utt_indices, limit: int, corpus) -> np.ndarray:
-    """Up to ``limit`` utterances, taking clean sentences in order with all their SNR versions."""
+    """Up to ``limit`` utterances, taking clean sentences in order with all their SNR versions.
+
+    Parameters
+    ----------
+    utt_indices : array_like of int, shape (n,)
+    limit : int
+    corpus : Corpus
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (min(n, limit),)
+    """
     utt_indices = np.asarray(utt_indices)
     if len(utt_indices) <= limit:
         return utt_indices
@@ -278,7 +342,36 @@ def spread_utterances(utt_indices, limit: int, corpus) -> np.ndarray:
 
 def reproduce(corpus, profile: str, model_cfg, base: TrainConfig, runs: int, out: Path, settings: dict,
               progress: bool = True, extra_stages=(), jobs: int = 1) -> dict:
-    """Train, tabulate, plot and report; ``extra_stages`` are callables(out, results) -> markdown section."""
+    """Train, tabulate, plot and report; ``extra_stages`` are callables(out, results) -> markdown section.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    profile : str
+        A key of :data:`PROFILES`.
+    model_cfg : ModelConfig
+    base : TrainConfig
+    runs : int
+        Seeded splits per model.
+    out : Path
+        Output folder (tables, figures, metrics.json, report.md).
+    settings : dict
+        Recorded in the report and metrics.
+    progress : bool, optional
+    extra_stages : sequence of callable, optional
+    jobs : int, optional
+        Trainings at a time.
+
+    Returns
+    -------
+    dict
+        The summary written to ``metrics.json`` (test F1 mean/std per model, AUC ratios, wall times in s).
+
+    Raises
+    ------
+    MburstError
+        If ``runs < 1``.
+    """
     if runs < 1:
         raise MburstError(f"--runs must be >= 1, got {runs}")
     t0 = time.perf_counter()

@@ -1,20 +1,16 @@
 """Training and evaluation of the rate models on the audio-visual mask task.
 
-Passos et al.: weighted BCE (positives are rare), Adam (lr 1e-3, weight decay
-1e-6), F1/accuracy over all time-frequency units at threshold 0.5, and the
-per-epoch firing statistics of the hidden layers (Table II / Figure 3).
+Passos et al.: weighted BCE (positives are rare), Adam (lr 1e-3, weight decay 1e-6), F1/accuracy over all
+time-frequency units at threshold 0.5, and the per-epoch firing statistics of the hidden layers (Table II / Figure 3).
 
-The positive weight w comes from the training masks (:data:`POS_WEIGHT_RULES`).
-The minimiser of the weighted BCE is e = w q / (w q + 1 - q) for a posterior q,
-so the fixed threshold e = 0.5 thresholds q at 1 / (1 + w).  The plain class
-ratio w = negatives/positives (about 20 on GRID at LC 5 dB) puts that at
-q = 0.05 and floods the mask with false positives; its square root puts it
-near 0.18, closer to the F1-optimal threshold q = F1*/2 (Lipton, Elkan &
+The positive weight w comes from the training masks (:data:`POS_WEIGHT_RULES`). The minimiser of the weighted BCE
+is e = w q / (w q + 1 - q) for a posterior q, so the fixed threshold e = 0.5 thresholds q at 1 / (1 + w).  The plain
+class ratio w = negatives/positives (about 20 on GRID at LC 5 dB) puts that at q = 0.05 and floods the mask with
+false positives; its square root puts it near 0.18, closer to the F1-optimal threshold q = F1*/2 (Lipton, Elkan &
 Narayanaswamy 2014, "Optimal thresholding of classifiers to maximize F1").
 
-Resumable: the state is saved after every epoch, and on Ctrl-C with the batch
-position inside the epoch. The shuffle order of epoch k is drawn from
-``seed * 10007 + k`` alone, so a resumed run replays the same batches.
+Resumable: the state is saved after every epoch, and on Ctrl-C with the batch position inside the epoch. The
+shuffle order of epoch k is drawn from ``seed * 10007 + k`` alone, so a resumed run replays the same batches.
 """
 from __future__ import annotations
 
@@ -74,7 +70,24 @@ def feature_settings(corpus_meta: dict) -> dict:
 
 
 def positive_weight(frames, rule: str = "sqrt", chunk: int = 4096) -> float:
-    """w+ from r = (#negative units) / (#positive units) over the masks of a FrameSet: sqrt(r) or r."""
+    """w+ from r = (#negative units) / (#positive units) over the masks of a FrameSet: sqrt(r) or r.
+
+    Parameters
+    ----------
+    frames : FrameSet
+    rule : {'sqrt', 'ratio'}, optional
+    chunk : int, optional
+        Frames read at a time.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    MburstError
+        If the masks contain no positive unit.
+    """
     positives = total = 0
     for start in range(0, len(frames), chunk):
         mask = frames.batch(np.arange(start, min(start + chunk, len(frames))))[2]
@@ -87,9 +100,21 @@ def positive_weight(frames, rule: str = "sqrt", chunk: int = 4096) -> float:
 
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Adam:
-    """Adam with the fused kernel (CPU and CUDA): one pass over each parameter instead of the
-    foreach path's six; on the full-size model's 33 M-weight audio dense layer, 19 ms against
-    142 ms per step on 2 CPU cores."""
+    """Adam with the fused kernel (CPU and CUDA).
+
+    One pass over each parameter instead of the foreach path's six; on the full-size model's 33 M-weight
+    audio dense layer, 19 ms against 142 ms per step on 2 CPU cores.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    cfg : TrainConfig
+        Gives ``lr`` and ``weight_decay``.
+
+    Returns
+    -------
+    torch.optim.Adam
+    """
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
@@ -104,7 +129,31 @@ def _check_finite(name: str, tensor: torch.Tensor) -> None:
 
 @torch.no_grad()
 def evaluate(model, frames, batch_size: int = 256, device: str = "cpu", keep_masks: slice | None = None, progress: bool = False):
-    """Score ``model`` on a FrameSet: (MaskCounts, ActivityStats summary, kept predicted masks or None)."""
+    """Score ``model`` (eval mode) on a FrameSet, in batches of ``batch_size`` frames on ``device``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    frames : FrameSet
+    batch_size : int, optional
+    device : str, optional
+    keep_masks : slice, optional
+        Frames whose predicted masks to return.
+    progress : bool, optional
+
+    Returns
+    -------
+    counts : MaskCounts
+        At threshold 0.5.
+    activity : dict
+        :meth:`ActivityStats.summary` of the hidden layers.
+    masks : numpy.ndarray of float32, shape (n_kept, n_bins), or None
+
+    Raises
+    ------
+    MburstError
+        If an input contains NaN or infinite values, or as the model's ``forward``.
+    """
     model.eval()
     counts, activity, kept = MaskCounts(), ActivityStats(), []
     order = np.arange(len(frames))
@@ -176,7 +225,21 @@ class TrainResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainResult":
-        """Read a run's ``metrics.json``; raises :class:`MburstError` naming the file if it is not one."""
+        """Read a run's ``metrics.json`` at ``path``.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        MburstError
+            Naming the file, if it is not a training ``metrics.json``.
+        """
         path = Path(path)
         try:
             data = json.loads(path.read_text())

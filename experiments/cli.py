@@ -34,6 +34,17 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def discover(package) -> list:
+    """The public submodules of ``package``, imported, in name order.
+
+    Parameters
+    ----------
+    package : module
+        A package (e.g. :mod:`experiments.commands`); submodules starting with ``_`` are skipped.
+
+    Returns
+    -------
+    list of module
+    """
     modules = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -43,7 +54,15 @@ def discover(package) -> list:
 
 
 def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
-    """``--out`` and ``--seed``, shared by every command that writes a run folder."""
+    """``--out`` and ``--seed``, shared by every command that writes a run folder.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    command : str
+        The command name, for the default folder ``runs/<command>-<timestamp>``.
+    """
     parser.add_argument(
         "--out", type=Path, default=None, metavar="DIR",
         help=f"output folder (default: runs/{command}-<timestamp>); config.json is written there",
@@ -52,6 +71,20 @@ def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def add_subcommands(subparsers, modules: list, prefix: str) -> None:
+    """Add one subparser per command module (its ``NAME``, ``HELP``, ``add_arguments`` and ``main``).
+
+    Modules with ``RUN_DIR = False`` get no ``--out``/``--seed``; modules without ``main``
+    only group sub-subcommands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``parser.add_subparsers``.
+    modules : list of module
+        Command modules (:func:`discover`).
+    prefix : str
+        Prepended to each command name (e.g. ``'simulate '``).
+    """
     for module in modules:
         parser = subparsers.add_parser(
             module.NAME, help=module.HELP, description=(module.__doc__ or module.HELP).strip(),
@@ -95,7 +128,26 @@ def _versions() -> dict:
 
 
 def prepare_run_dir(args: argparse.Namespace) -> Path:
-    """Create the run folder and write ``config.json`` (atomically)."""
+    """Create the run folder and write ``config.json`` (atomically).
+
+    ``config.json`` holds the command, argv, the parsed options, library versions,
+    the git commit, ``PYTHONHASHSEED`` and the time.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options with ``out`` (None: ``runs/<command>-<timestamp>``, set on ``args``) and ``_command``.
+
+    Returns
+    -------
+    Path
+        The run folder.
+
+    Raises
+    ------
+    OSError
+        If the folder or file cannot be written.
+    """
     if args.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         args.out = Path("runs") / f"{args._command.replace(' ', '-')}-{stamp}"
@@ -114,6 +166,26 @@ def prepare_run_dir(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``mburst`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: the command's (0 on success), 2 on a :class:`MburstError` (one line on
+        stderr), 130 when interrupted, 1 on any other error.
+
+    Raises
+    ------
+    SystemExit
+        From argparse on invalid arguments or ``--help``.
+    Exception
+        Any unexpected error, re-raised when ``MBURST_DEBUG`` is set.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = f"mburst {args._command}"

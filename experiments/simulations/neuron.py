@@ -20,6 +20,12 @@ HELP = "pyramidal/STP behaviour: --what transfer|multiplexing|stp"
 
 
 def add_arguments(parser) -> None:
+    """Add the ``mburst simulate neuron`` options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
     parser.add_argument("--what", required=True, choices=["transfer", "multiplexing", "stp"],
                         help="which experiment to run")
     parser.add_argument("--target", default="cython", choices=["auto", "numpy", "cython", "cpp_standalone"],
@@ -86,6 +92,24 @@ def _sweep_tables(out, sw) -> None:
 
 
 def run_transfer(args) -> int:
+    """``--what transfer``: measure both sweeps, fit E(I_s) and P(I_d), write sweeps, fit, figure and tables.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        If a current range has HI <= LO, ``--levels`` is 1 or 2, ``--cells-per-level < 2``,
+        ``--duration <= 0``, or as :func:`neurons.transfer.measure_sweeps` / :func:`~neurons.transfer.fit_transfer`.
+    """
     from neurons.transfer import fit_transfer, plot_transfer, save_sweeps
     from neurons.transfer_fit import DEFAULT_FIT_PATH, QUIET_FIT_PATH
 
@@ -121,6 +145,24 @@ def run_transfer(args) -> int:
 
 
 def run_multiplexing(args) -> int:
+    """``--what multiplexing``: sweep sensitivities and the time-varying demo (Naud & Sprekeler 2018).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        On invalid sweep options (as :func:`run_transfer`), ``--demo-cells < 10`` or
+        ``--demo-duration <= 0``.
+    """
     from neurons.common import atomic_savez
     from neurons.multiplexing import multiplexing_demo, plot_multiplexing
     from neurons.transfer import plot_transfer, save_sweeps, sensitivities
@@ -149,6 +191,23 @@ def run_multiplexing(args) -> int:
 
 
 def run_stp(args) -> int:
+    """``--what stp``: Brian2 STD/STF efficacies at 5, 20, 50 Hz against the closed form (Tsodyks & Markram 1997).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        If the Brian2 target is unavailable (see :func:`neurons.stp.simulate_efficacies`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,4 +250,21 @@ def run_stp(args) -> int:
 
 
 def main(args) -> int:
+    """Run the experiment chosen by ``args.what`` ('transfer', 'multiplexing' or 'stp').
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        As :func:`run_transfer`, :func:`run_multiplexing` or :func:`run_stp`.
+    """
     return {"transfer": run_transfer, "multiplexing": run_multiplexing, "stp": run_stp}[args.what](args)

@@ -17,6 +17,12 @@ HELP = "dW against burst probability P for the spiking burst-dependent rule (wri
 
 
 def add_arguments(parser) -> None:
+    """Add the ``mburst simulate plasticity`` options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
     parser.add_argument("--levels", type=int, default=11, help="number of P values in [0, --p-max]")
     parser.add_argument("--p-max", type=float, default=0.5, help="largest clamped burst probability")
     parser.add_argument("--pbar0", type=float, default=0.2, help="initial running average Pbar")
@@ -30,6 +36,24 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run :func:`circuits.plasticity.plasticity_curve` and write dw_vs_p.png, dw_vs_p.md/.csv and metrics.json.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        If ``--levels < 2``, ``--p-max`` is outside (0, 1], ``--eta < 0``, ``--duration``
+        or ``--rate`` is not positive, or as :func:`~circuits.plasticity.plasticity_curve`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

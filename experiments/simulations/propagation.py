@@ -18,6 +18,12 @@ HELP = "two-layer burst-multiplexing microcircuit (Payeur Fig. 3) with SOM/STP a
 
 
 def add_arguments(parser) -> None:
+    """Add the ``mburst simulate propagation`` options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
     import argparse
 
     parser.add_argument("--som", action=argparse.BooleanOptionalAction, default=True,
@@ -85,6 +91,23 @@ def _strip(res: dict) -> dict:
 
 
 def main(args) -> int:
+    """Run the microcircuit (and, with ``--ablations``, both ablations); write figures, tables and metrics.json.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        If ``--duration <= 0`` or the :class:`~circuits.microcircuit.MicrocircuitConfig` is invalid.
+    """
     from brian2 import second
 
     from circuits.microcircuit import MicrocircuitConfig, run_propagation

@@ -19,6 +19,12 @@ PATTERN_LABELS = ["(0,0)", "(0,1)", "(1,0)", "(1,1)"]
 
 
 def add_arguments(parser) -> None:
+    """Add the ``mburst simulate xor`` options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (seed, seed+1, ...)")
     parser.add_argument("--epochs", type=int, default=40, help="epochs (each shows the 4 patterns once)")
     parser.add_argument("--n", type=int, default=100, help="cells per input and output population")
@@ -59,6 +65,24 @@ def _rates_figure(res: dict, path, seed: int) -> None:
 
 
 def main(args) -> int:
+    """Train XOR for each seed (resuming finished seeds); write figures, xor.md/.csv and metrics.json.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options, with ``out`` (the run folder) and ``seed``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        If ``--seeds < 1``, ``--t-present <= 0``, the :class:`~circuits.xor.XORConfig` is invalid,
+        or a saved seed was made with a different configuration.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

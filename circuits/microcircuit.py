@@ -53,7 +53,9 @@ from brian2 import Quantity, TimedArray, mV, ms, pA, second
 from neurons.common import MburstError
 from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
 
-__all__ = ["MicrocircuitConfig", "smooth_signals", "drive_signals", "run_propagation", "pearson", "lagged_pearson"]
+from circuits.signals import lagged_pearson, pearson, smooth_signals
+
+__all__ = ["MicrocircuitConfig", "drive_signals", "run_propagation"]
 
 REFERENCE_SIZES = {"n_pyr": 4000, "n_pv": 1000, "n_som": 1000}
 
@@ -170,65 +172,41 @@ class MicrocircuitConfig:
         return self
 
     def p_for(self, n_pre: int, n_ref: int) -> float:
-        """Connection probability from a population of ``n_pre`` cells (in-degree kept if asked)."""
+        """Connection probability from ``n_pre`` cells: ``min(1, p n_ref / n_pre)`` if ``keep_indegree``, else ``p``.
+
+        Parameters
+        ----------
+        n_pre, n_ref : int
+            Presynaptic population size, here and in the 4000/1000/1000 reference circuit.
+
+        Returns
+        -------
+        float
+        """
         if not self.keep_indegree:
             return float(self.p)
         return float(min(1.0, self.p * n_ref / n_pre))
 
 
-def smooth_signals(n_steps: int, step: float, tau: float, rng: np.random.Generator, n: int = 2) -> np.ndarray:
-    """``n`` smooth unit-variance signals (Ornstein-Uhlenbeck noise filtered twice with ``tau``).
-
-    The rows are made exactly orthogonal and zero-mean (Gram-Schmidt), so their
-    sample Pearson correlation is 0: any correlation measured downstream comes
-    from the circuit, not from a chance overlap of finite random signals.
-    """
-    a = math.exp(-step / tau)
-    out = np.empty((n, n_steps))
-    for k in range(n):
-        x = rng.standard_normal(n_steps)
-        for _ in range(2):
-            y = np.empty(n_steps)
-            acc = 0.0
-            for t in range(n_steps):
-                acc = a * acc + (1 - a) * x[t]
-                y[t] = acc
-            x = y
-        out[k] = x
-    out -= out.mean(axis=1, keepdims=True)
-    for k in range(n):
-        for m in range(k):
-            out[k] -= (out[k] @ out[m]) / (out[m] @ out[m]) * out[m]
-        out[k] /= out[k].std()
-    return out
-
-
-def pearson(a, b) -> float:
-    """Pearson correlation of two 1-D arrays (NaN entries of either are dropped pairwise)."""
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or a[ok].std() == 0 or b[ok].std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
-
-
-def lagged_pearson(a, b, max_lag: int) -> tuple[float, int]:
-    """The Pearson r of ``a`` against ``b`` delayed by 0..max_lag bins with the largest |r|, and that lag."""
-    best = (pearson(a, b), 0)
-    for lag in range(1, max_lag + 1):
-        r = pearson(a[:-lag], b[lag:])
-        if np.isfinite(r) and abs(r) > abs(best[0]):
-            best = (r, lag)
-    return best
-
-
 def drive_signals(config: MicrocircuitConfig, step: float, rng: np.random.Generator) -> np.ndarray:
     """The two input signals s1, s2 sampled every ``step`` seconds from t = 0 to warm-up + duration.
 
-    ``'sine'``: ``sin(2 pi (t - warmup)/period_k)`` after the warm-up and 0 during it
-    (the original switches the sine injectors on after its burn-in); ``'ou'``:
-    :func:`smooth_signals` (present from t = 0).
+    ``'sine'``: ``sin(2 pi (t - warmup)/period_k)`` after the warm-up and 0 during it (the original
+    switches the sine injectors on after its burn-in); ``'ou'``: :func:`smooth_signals` (present from t = 0).
+
+    Parameters
+    ----------
+    config : MicrocircuitConfig
+        Signal kind, periods, ``signal_tau``, warm-up and duration.
+    step : float (s)
+        Sample interval.
+    rng : numpy.random.Generator
+        Used by ``'ou'`` only.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2, round((warmup + duration)/step) + 1)
+        s1 and s2, dimensionless (unit amplitude or variance).
     """
     total = float((config.warmup + config.duration) / second)
     n = int(round(total / step)) + 1
@@ -318,10 +296,31 @@ def run_propagation(config: MicrocircuitConfig | None = None, seed: int = 0, tag
                     progress: bool = True) -> dict:
     """Build and run the microcircuit; return binned rates and the correlations.
 
-    Returns ``dict(t, s1, s2, L1=dict(E, B, P), L2=dict(E, B, P), correlations, ...)``
-    with rates in Hz per neuron over bins of ``config.bin_size`` after the warm-up.
-    With ``config.realizations = K`` the network is run K times (seeds seed..seed+K-1,
-    same signals): E and B are averaged over the runs and P = mean B / mean E.
+    With ``config.realizations = K`` the network is run K times (seeds seed..seed+K-1, same signals):
+    E and B are averaged over the runs and P = mean B / mean E.
+
+    Parameters
+    ----------
+    config : MicrocircuitConfig, optional
+        Default ``MicrocircuitConfig()``.
+    seed : int, optional
+        Seed of the signals and of the first realization.
+    tag : str, optional
+        Prefix of the standalone build folder.
+    progress : bool, optional
+        Print progress.
+
+    Returns
+    -------
+    dict
+        ``t`` (bin centres, s), ``s1``, ``s2``, ``L1``/``L2`` = ``dict(E, B, P)``, each shape (n_bins,),
+        rates in Hz per neuron over bins of ``config.bin_size`` after the warm-up; ``correlations``
+        (r, r_best_lag, lag_s, kind per pair), ``summary``, ``config`` and run info.
+
+    Raises
+    ------
+    MburstError
+        If ``config`` is invalid or its target is unavailable.
     """
     config = (config or MicrocircuitConfig()).validate()
     from neurons.bursts import burst_statistics

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from experiments.data.corpus import DEFAULT_SYNTHETIC_SIZE, CorpusSpec, load_corpus, prepare_corpus
-from experiments.training.train import POS_WEIGHT_RULES, TrainConfig
+from experiments.training.config import POS_WEIGHT_RULES, TrainConfig
 
 
 def add_data_arguments(parser) -> None:

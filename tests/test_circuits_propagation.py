@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("brian2")
-from brian2 import mV, ms, pA, second  # noqa: E402
+from brian2 import mV, second  # noqa: E402
 
-from circuits.microcircuit import (MicrocircuitConfig, drive_signals, lagged_pearson, pearson,  # noqa: E402
-                                  run_propagation, smooth_signals)
+from circuits.microcircuit import MicrocircuitConfig, drive_signals, run_propagation  # noqa: E402
+from circuits.signals import lagged_pearson, pearson, smooth_signals  # noqa: E402
 from neurons.common import MburstError  # noqa: E402
 
 

@@ -309,7 +309,7 @@ def test_pos_weight_option_and_its_resume_check(tmp_path, cache_env, reference_r
     import shutil
 
     from experiments.options import add_train_arguments, train_config_from_args
-    from experiments.training.train import TrainConfig
+    from experiments.training.config import TrainConfig
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)

@@ -61,7 +61,7 @@ def main(args) -> int:
     from experiments.data.corpus import CorpusSpec
     from experiments.options import open_corpus
     from experiments.training.reproduce import PROFILES, enhancement_stage, reproduce
-    from experiments.training.train import TrainConfig
+    from experiments.training.config import TrainConfig
     from rate_bridge.burstprop.models import ModelConfig
 
     settings = {k: v for k, v in PROFILES[args.profile].items() if k != "note"}

@@ -3,7 +3,7 @@
 Passos et al.: weighted BCE (positives are rare), Adam (lr 1e-3, weight decay 1e-6), F1/accuracy over all
 time-frequency units at threshold 0.5, and the per-epoch firing statistics of the hidden layers (Table II / Figure 3).
 
-The positive weight w comes from the training masks (:data:`POS_WEIGHT_RULES`). The minimiser of the weighted BCE
+The positive weight w comes from the training masks (:data:`experiments.training.config.POS_WEIGHT_RULES`). The minimiser of the weighted BCE
 is e = w q / (w q + 1 - q) for a posterior q, so the fixed threshold e = 0.5 thresholds q at 1 / (1 + w).  The plain
 class ratio w = negatives/positives (about 20 on GRID at LC 5 dB) puts that at q = 0.05 and floods the mask with
 false positives; its square root puts it near 0.18, closer to the F1-optimal threshold q = F1*/2 (Lipton, Elkan &
@@ -15,10 +15,8 @@ shuffle order of epoch k is drawn from ``seed * 10007 + k`` alone, so a resumed 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,44 +26,23 @@ from tqdm.auto import tqdm
 from neurons.common import MburstError, atomic_write_json
 
 from experiments.training.checkpoints import FEATURE_KEYS, config_dict, model_from_checkpoint, read_checkpoint, save_checkpoint
+from experiments.training.config import TrainConfig, TrainResult
 from experiments.training.metrics import ActivityStats, MaskCounts, weighted_bce
-from rate_bridge.burstprop.models import MODEL_NAMES
 
 CHECKPOINT = "checkpoint.pt"
-#: w+ from the training masks' class ratio r = negatives/positives: 'sqrt' = sqrt(r) (default), 'ratio' = r.
-POS_WEIGHT_RULES = ("sqrt", "ratio")
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings of one training run (defaults from the paper)."""
-
-    model: str = "mburst"
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    seed: int = 0
-    split_seed: int = 0
-    device: str = "cpu"
-    eval_batch_size: int = 256
-    pos_weight: str = "sqrt"
-
-    def validate(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise MburstError(f"--model must be one of {', '.join(MODEL_NAMES)}, got '{self.model}'")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise MburstError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise MburstError(f"--lr must be > 0, got {self.lr}")
-        if self.pos_weight not in POS_WEIGHT_RULES:
-            raise MburstError(f"--pos-weight must be one of {', '.join(POS_WEIGHT_RULES)}, got '{self.pos_weight}'")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise MburstError(f"--device {self.device} requested but torch sees no CUDA device")
 
 
 def feature_settings(corpus_meta: dict) -> dict:
+    """The :data:`FEATURE_KEYS` entries of a corpus's metadata ``corpus_meta``.
+
+    Parameters
+    ----------
+    corpus_meta : dict
+
+    Returns
+    -------
+    dict
+    """
     return {k: corpus_meta[k] for k in FEATURE_KEYS if k in corpus_meta}
 
 
@@ -200,56 +177,6 @@ class _Interrupt:
     def __exit__(self, *exc):
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-@dataclass
-class TrainResult:
-    """The outcome of one training run, as written to its ``metrics.json``.
-
-    ``final[split]`` (split: 'train', 'test', 'proxy') holds ``f1`` and ``accuracy`` (%) at threshold
-    0.5 and the hidden layers' firing statistics ``active_fraction``/``mean_event_rate`` (per layer and
-    ``'overall'``); ``history`` holds one record per epoch (the same per split, plus ``loss`` and, for
-    MBURST, ``angles_deg``); ``pos_weight`` is the BCE's positive weight w (dimensionless);
-    ``split_sizes`` counts utterances per split; ``wall_s`` the training wall time (s) when measured.
-    """
-
-    model: str
-    final: dict
-    history: list
-    pos_weight: float
-    split_sizes: dict
-    wall_s: float | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "TrainResult":
-        """Read a run's ``metrics.json`` at ``path``.
-
-        Parameters
-        ----------
-        path : str or Path
-
-        Returns
-        -------
-        TrainResult
-
-        Raises
-        ------
-        MburstError
-            Naming the file, if it is not a training ``metrics.json``.
-        """
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
-        except (OSError, ValueError, TypeError) as err:
-            raise MburstError(f"{path}: not a training metrics.json ({err})") from None
-
-    def test_score(self, metric: str = "f1") -> float:
-        """The final test-split ``metric`` ('f1' or 'accuracy')."""
-        return float(self.final["test"][metric])
 
 
 def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | Path, resume: bool = False,

@@ -27,11 +27,16 @@ the spike, so synapses can use ``on_event={'pre': 'event'}`` (see
 """
 from __future__ import annotations
 
-from brian2 import NeuronGroup, second
+from collections.abc import Mapping
 
+from brian2 import Equations, NeuronGroup, second
+from brian2.equations.equations import PARAMETER
+
+from .common import MburstError
 from .params import SYNAPSE_PARAMS, PyramidalParams, SynapseParams
 
-__all__ = ["pyramidal_group", "PYRAMIDAL_EQUATIONS", "COMPARTMENT_INPUT_EQUATIONS", "pyramidal_equations"]
+__all__ = ["pyramidal_group", "PYRAMIDAL_EQUATIONS", "COMPARTMENT_INPUT_EQUATIONS", "PYRAMIDAL_RESET",
+           "pyramidal_equations"]
 
 COMPARTMENT_INPUT_EQUATIONS = """
 I_syn_s = g_ampa_s*(E_exc - v_s) + g_gaba_s*(E_inh - v_s) : amp
@@ -61,8 +66,7 @@ n_events : 1
 n_bursts : 1
 """
 
-# One spike's bookkeeping, evaluated with the state *before* the update (t_spike is the previous spike).
-_RESET = """
+PYRAMIDAL_RESET = """
 is_new = int(t - t_spike > burst_isi - 0.5*dt)
 n_events += is_new
 n_bursts += (1 - is_new)*(1 - in_burst)
@@ -75,15 +79,57 @@ theta += theta_jump
 """
 
 
-def pyramidal_equations(params: PyramidalParams) -> str:
-    """The equation string; v_s is clamped during refractoriness only in ``'fixed'`` mode."""
+"""Reset of a somatic spike (Brian2 code): the 16 ms event/burst bookkeeping, evaluated with the state
+*before* the update (``t_spike`` is the previous spike), then ``v_s <- E_L``, ``w_s += b_w`` and
+``theta += theta_jump`` (Payeur et al. 2021, Methods)."""
+
+
+def pyramidal_equations(params: PyramidalParams, extra: Equations | str | None = None,
+                        substitutions: Mapping | None = None) -> Equations:
+    """The cell's Brian2 equations (:data:`PYRAMIDAL_EQUATIONS`), optionally extended.
+
+    Parameters
+    ----------
+    params : PyramidalParams
+        Only ``threshold_mode`` is read: ``v_s`` is clamped during refractoriness in ``'fixed'`` mode.
+    extra : brian2.Equations or str, optional
+        Equations added to the cell's. A *parameter* of the cell (e.g. ``I_ext_s : amp``) that
+        ``extra`` defines is replaced by that definition, so ``extra`` can turn an external
+        current into a subexpression (``I_ext_s = i_in(t, unit) + I_off : amp``) with new
+        parameters of its own.
+    substitutions : mapping, optional
+        Brian2's ``Equations(eqs, name=replacement)`` substitutions, applied to the cell's
+        equations before ``extra`` is added: a string renames a variable or external constant, a
+        quantity replaces an external constant by its value (e.g. ``{"tau_ws": 50 * ms}``).
+
+    Returns
+    -------
+    brian2.Equations
+        The model for a ``NeuronGroup`` (with :data:`PYRAMIDAL_RESET` and threshold ``v_s > theta``).
+
+    Raises
+    ------
+    MburstError
+        When ``extra`` redefines a differential equation or subexpression of the cell (only
+        parameters can be replaced).
+    """
     unless = "(unless refractory)" if params.threshold_mode == "fixed" else ""
-    return PYRAMIDAL_EQUATIONS.format(unless=unless)
+    eqs = Equations(PYRAMIDAL_EQUATIONS.format(unless=unless), **dict(substitutions or {}))
+    if extra is None:
+        return eqs
+    extra = extra if isinstance(extra, Equations) else Equations(extra)
+    fixed = sorted(name for name in extra if name in eqs and eqs[name].type != PARAMETER)
+    if fixed:
+        raise MburstError(f"pyramidal_equations: extra equations redefine {', '.join(fixed)}, which the cell "
+                          "integrates or computes (only its parameters can be replaced)")
+    return Equations([eq for name, eq in eqs.items() if name not in extra] + list(extra.values()))
 
 
 def pyramidal_group(n: int, params: PyramidalParams | None = None, name: str | None = None,
                     method: str = "euler", synapse_params: SynapseParams | None = None,
-                    dt=None, online_events: bool = True) -> NeuronGroup:
+                    dt=None, online_events: bool = True, extra: Equations | str | None = None,
+                    substitutions: Mapping | None = None, events: Mapping | None = None,
+                    namespace: Mapping | None = None) -> NeuronGroup:
     """``n`` two-compartment pyramidal cells in a Brian2 ``NeuronGroup``.
 
     Variables: ``v_s, v_d, w_s, w_d, theta``; conductances ``g_ampa_s, g_gaba_s,
@@ -91,37 +137,67 @@ def pyramidal_group(n: int, params: PyramidalParams | None = None, name: str | N
     neuron); online detection ``t_spike, in_burst`` and counters ``n_spikes,
     n_events, n_bursts``. Custom events ``'event'`` and ``'burst'`` fire in the
     spike's time step. Initial state: rest (E_L), theta = theta_0, no previous
-    spike (``t_spike = -1 s``).
+    spike (``t_spike = -1 s``). Equations: module docstring; reset: :data:`PYRAMIDAL_RESET`.
 
-    ``online_events``: declare the custom events ``'event'`` and ``'burst'`` (needed by
-    synapses on those pathways and by online monitors). Each costs one threshold
-    test per neuron and step (about 4 % of the benchmark network's loop), so a
-    network that uses neither can leave them out; the counters ``n_events`` and
-    ``n_bursts`` are kept either way.
+    Parameters
+    ----------
+    n : int
+        Number of cells (>= 1).
+    params : PyramidalParams, optional
+        Cell parameters (default: Payeur et al. 2021).
+    name : str, optional
+        Brian2 name of the group (default ``'pyramidal*'``).
+    method : str
+        Brian2 integration method (forward Euler by default, as Auryn; dt = 0.1 ms keeps it
+        accurate for these time constants).
+    synapse_params : SynapseParams, optional
+        Receptor reversal potentials and time constants of the conductances.
+    dt : brian2.Quantity, optional
+        Time step of the group (default: the default clock's).
+    online_events : bool
+        Declare the custom events ``'event'`` and ``'burst'`` (needed by synapses on those
+        pathways and by online monitors). Each costs one threshold test per neuron and step
+        (about 4 % of the benchmark network's loop), so a network that uses neither can leave
+        them out; the counters ``n_events`` and ``n_bursts`` are kept either way.
+    extra, substitutions
+        Extensions of the equations, see :func:`pyramidal_equations`.
+    events : mapping, optional
+        More custom events, ``{name: condition}`` (Brian2 code), after ``'event'`` and ``'burst'``.
+    namespace : mapping, optional
+        More external names for the equations and events (added to the parameters').
 
-    ``method``: Brian2 integration method (forward Euler by default, as Auryn;
-    dt = 0.1 ms keeps it accurate for these time constants).
+    Returns
+    -------
+    brian2.NeuronGroup
+        The cells, threshold ``v_s > theta`` (``and not_refractory`` in ``'fixed'`` mode).
+
+    Raises
+    ------
+    MburstError
+        For invalid parameters, ``n < 1``, or ``extra`` redefining a non-parameter.
     """
-    from .common import MburstError
-
     params = (params or PyramidalParams()).validate()
     synapse_params = (synapse_params or SYNAPSE_PARAMS).validate()
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise MburstError(f"pyramidal_group: n={n!r} must be a positive integer")
-    namespace = params.namespace()
-    namespace.update(synapse_params.namespace())
+    ns = params.namespace()
+    ns.update(synapse_params.namespace())
+    ns.update(namespace or {})
     spike = "v_s > theta"
     is_event = "t - t_spike > burst_isi - 0.5*dt"
     kwargs = {}
     if params.threshold_mode == "fixed":
         spike = "v_s > theta and not_refractory"
         kwargs["refractory"] = params.t_ref
+    custom = {}
     if online_events:
-        kwargs["events"] = {"event": f"{spike} and {is_event}",
-                            "burst": f"{spike} and not ({is_event}) and in_burst < 0.5"}
+        custom = {"event": f"{spike} and {is_event}", "burst": f"{spike} and not ({is_event}) and in_burst < 0.5"}
+    custom.update(events or {})
+    if custom:
+        kwargs["events"] = custom
     group = NeuronGroup(
-        n, pyramidal_equations(params), threshold=spike, reset=_RESET, method=method,
-        namespace=namespace, name=name or "pyramidal*", dt=dt, **kwargs,
+        n, pyramidal_equations(params, extra, substitutions), threshold=spike, reset=PYRAMIDAL_RESET, method=method,
+        namespace=ns, name=name or "pyramidal*", dt=dt, **kwargs,
     )
     group.v_s = params.E_L
     group.v_d = params.E_L

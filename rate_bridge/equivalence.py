@@ -15,67 +15,133 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from neurons.common import MburstError
 
-__all__ = ["pearson", "layer_fidelity", "mask_scores", "scaling_study", "learning_phase_cosine"]
+__all__ = ["pearson", "LayerFidelity", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
+           "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames"]
 
 
 def pearson(a, b) -> float:
+    """Pearson correlation of two arrays (flattened); NaN when either is constant or has < 2 entries."""
     a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
     if a.size < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def layer_fidelity(result: dict) -> list[dict]:
-    """Rows {layer, units, r, rel_err, rate_hz, spike_hz, burst_prob, p_rate, p_r} from
-    :func:`rate_bridge.convert.run_frames`. ``p_rate``/``p_r``: burstprop's no-teaching burst probability
-    and its Pearson r with the ensembles' burst probability (units and frames with events), when the
-    run had its feedback synapses on (else NaN)."""
+@dataclass(frozen=True)
+class LayerFidelity:
+    """One layer, rate vs spike, over frames x units: ``r`` (Pearson) and ``rel_err``
+    (``sum|E_spk - E_rate| / sum E_rate``) of the event rates, their means ``rate_hz`` and
+    ``spike_hz`` (Hz), the ensembles' mean ``burst_prob``, burstprop's mean no-teaching ``p_rate`` and
+    ``p_r``, its Pearson r with the ensembles' burst probability (where they had events; both NaN
+    without feedback); ``units`` and pyramidal ``cells``."""
+
+    layer: str
+    units: int
+    cells: int
+    r: float
+    rel_err: float
+    rate_hz: float
+    spike_hz: float
+    burst_prob: float
+    p_rate: float
+    p_r: float
+
+
+def layer_fidelity(result) -> list[LayerFidelity]:
+    """Per-layer fidelity (:class:`LayerFidelity`, forward order) of a :class:`rate_bridge.convert.SpikingRun`."""
     rows = []
-    for name, rate in result["rate"].items():
-        spk = result["spike"][name]
-        pb = result["burst_prob"][name]
-        p_rate = result.get("rate_burst_prob", {}).get(name)
+    for name, rate in result.rate_hz.items():
+        spk = result.spike_hz[name]
+        pb = result.burst_prob[name]
+        p_rate = result.rate_burst_prob.get(name)
         seen = np.isfinite(pb) if p_rate is not None else None
-        rows.append({"layer": name, "units": int(rate.shape[1]), "cells": int(result["cells"][name]),
-                     "r": pearson(rate, spk),
-                     "rel_err": float(np.abs(spk - rate).sum() / max(np.abs(rate).sum(), 1e-12)),
-                     "rate_hz": float(rate.mean()), "spike_hz": float(spk.mean()),
-                     "burst_prob": float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan"),
-                     "p_rate": float(p_rate.mean()) if p_rate is not None else float("nan"),
-                     "p_r": pearson(p_rate[seen], pb[seen]) if p_rate is not None else float("nan")})
+        rows.append(LayerFidelity(
+            layer=name, units=int(rate.shape[1]), cells=int(result.cells[name]), r=pearson(rate, spk),
+            rel_err=float(np.abs(spk - rate).sum() / max(np.abs(rate).sum(), 1e-12)),
+            rate_hz=float(rate.mean()), spike_hz=float(spk.mean()),
+            burst_prob=float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan"),
+            p_rate=float(p_rate.mean()) if p_rate is not None else float("nan"),
+            p_r=pearson(p_rate[seen], pb[seen]) if p_rate is not None else float("nan")))
     return rows
 
 
-def mask_scores(pred, truth) -> dict:
-    """F1 and accuracy (%) of a binary mask against the IBM."""
+@dataclass(frozen=True)
+class MaskScores:
+    """A binary mask against the ideal binary mask: ``f1`` (0..1) and ``accuracy`` (%)."""
+
+    f1: float
+    accuracy: float
+
+
+def mask_scores(pred, truth) -> MaskScores:
+    """F1 and accuracy of mask ``pred`` (bool) against the IBM ``truth`` (>= 0.5 is 1), any equal shapes."""
     p = np.asarray(pred, bool)
     t = np.asarray(truth, float) >= 0.5
     tp, fp, fn = int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())
     tn = int(p.size - tp - fp - fn)
     denom = 2 * tp + fp + fn
-    return {"f1": 2 * tp / denom if denom else 0.0, "accuracy": 100.0 * (tp + tn) / max(p.size, 1)}
+    return MaskScores(f1=2 * tp / denom if denom else 0.0, accuracy=100.0 * (tp + tn) / max(p.size, 1))
 
 
-def summarise(result: dict, ibm) -> dict:
-    """Fidelity rows, both masks' scores and per-frame counts of one run."""
+@dataclass(frozen=True)
+class BridgeSummary:
+    """One run's equivalence: per-layer ``layers``, the ``rate`` and ``spike`` masks' scores, ``frames``, spikes,
+    events and synaptic events per frame (counting windows, interneurons included) and wall times (s)."""
+
+    layers: list
+    rate: MaskScores
+    spike: MaskScores
+    frames: int
+    spikes_per_frame: float
+    events_per_frame: float
+    synops_per_frame: float
+    wall_build_run_s: float
+    wall_decode_s: float
+
+    @property
+    def r_out(self) -> float:
+        """Pearson r of the output layer's event rates."""
+        return next(r.r for r in self.layers if r.layer == "out")
+
+
+def summarise(result, ibm) -> BridgeSummary:
+    """Fidelity rows, both masks' scores against ``ibm`` [F, bins] and per-frame counts of a
+    :class:`rate_bridge.convert.SpikingRun`."""
     from rate_bridge.energy import total_counts
 
-    tot = total_counts(result["counts"])
-    fr = result["frames"]
-    return {"layers": layer_fidelity(result), "rate": mask_scores(result["mask_rate"], ibm),
-            "spike": mask_scores(result["mask_spike"], ibm), "frames": fr,
-            "spikes_per_frame": tot.spikes / fr, "events_per_frame": tot.events / fr,
-            "synops_per_frame": tot.synops / fr, "wall_s": result["wall_s"]}
+    tot = total_counts(result.counts)
+    fr = result.frames
+    return BridgeSummary(layer_fidelity(result), mask_scores(result.mask_rate, ibm), mask_scores(result.mask_spike, ibm),
+                         fr, tot.spikes / fr, tot.events / fr, tot.synops / fr, result.wall_build_run_s,
+                         result.wall_decode_s)
 
 
-def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), progress: bool = True) -> list[dict]:
+@dataclass(frozen=True)
+class ScalingPoint:
+    """One setting of a scaling study: what varied (``vary``: 'n', 'n_conv' or 'T'), the setting, F1 of
+    both models, output r, spikes and synaptic events per frame, wall time (s)."""
+
+    vary: str
+    n: int
+    n_conv: int
+    t_count_ms: float
+    f1_spike: float
+    f1_rate: float
+    r_out: float
+    spikes_per_frame: float
+    synops_per_frame: float
+    wall_s: float
+
+
+def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), progress: bool = True) -> list:
     """Run the same frames for each n in ``ns``, each n_conv in ``n_convs`` and each counting window in
-    ``ts_ms``, the other settings at ``base``."""
+    ``ts_ms`` (ms), the other settings at ``base`` (a BridgeConfig); returns a list of :class:`ScalingPoint`."""
     from rate_bridge.convert import SpikingMBURST
 
     rows = []
@@ -84,13 +150,9 @@ def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), 
     settings += [("T", t, dataclasses.replace(base, t_count_ms=float(t))) for t in ts_ms]
     for what, value, cfg in settings:
         t0 = time.perf_counter()
-        res = SpikingMBURST(model, cfg).run(audio, visual, progress=progress)
-        s = summarise(res, ibm)
-        out = next(r for r in s["layers"] if r["layer"] == "out")
-        rows.append({"vary": what, "n": cfg.n, "n_conv": cfg.n_conv, "t_count_ms": cfg.t_count_ms,
-                     "f1_spike": s["spike"]["f1"], "f1_rate": s["rate"]["f1"], "r_out": out["r"],
-                     "spikes_per_frame": s["spikes_per_frame"], "synops_per_frame": s["synops_per_frame"],
-                     "wall_s": time.perf_counter() - t0})
+        s = summarise(SpikingMBURST(model, cfg).run(audio, visual, progress=progress), ibm)
+        rows.append(ScalingPoint(what, cfg.n, cfg.n_conv, cfg.t_count_ms, s.spike.f1, s.rate.f1, s.r_out,
+                                 s.spikes_per_frame, s.synops_per_frame, time.perf_counter() - t0))
     return rows
 
 
@@ -160,8 +222,8 @@ def learning_phase_cosine(n_pre_units: int = 6, n_post_units: int = 6, n: int = 
             "I_pre_pA": I_pre, "I_post_pA": I_post, "I_teach_pA": I_teach}
 
 
-def plot_scaling(rows: list[dict], path) -> None:
-    """F1 (spiking, and the rate model's) against spikes per frame, for the n and T scans."""
+def plot_scaling(rows: list, path) -> None:
+    """F1 (spiking, and the rate model's) against spikes per frame for :class:`ScalingPoint` rows; a PNG at ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,16 +233,16 @@ def plot_scaling(rows: list[dict], path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for what, marker in (("n", "o"), ("n_conv", "^"), ("T", "s")):
-        sel = [r for r in rows if r["vary"] == what]
+        sel = [r for r in rows if r.vary == what]
         if not sel:
             continue
-        x = [r["spikes_per_frame"] for r in sel]
-        ax.plot(x, [r["f1_spike"] for r in sel], marker=marker, label=f"spiking, varying {what}")
+        x = [r.spikes_per_frame for r in sel]
+        ax.plot(x, [r.f1_spike for r in sel], marker=marker, label=f"spiking, varying {what}")
         for r in sel:
-            lab = {"n": f"n={r['n']}", "n_conv": f"n_conv={r['n_conv']}", "T": f"T={r['t_count_ms']:g} ms"}[what]
-            ax.annotate(lab, (r["spikes_per_frame"], r["f1_spike"]), fontsize=7)
+            lab = {"n": f"n={r.n}", "n_conv": f"n_conv={r.n_conv}", "T": f"T={r.t_count_ms:g} ms"}[what]
+            ax.annotate(lab, (r.spikes_per_frame, r.f1_spike), fontsize=7)
     if rows:
-        ax.axhline(rows[0]["f1_rate"], color="k", ls="--", label="rate model")
+        ax.axhline(rows[0].f1_rate, color="k", ls="--", label="rate model")
     ax.set_xscale("log")
     ax.set_xlabel("spikes per frame")
     ax.set_ylabel("mask F1")

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from neurons.common import MburstError
 from rate_bridge.burstprop import calibrated as C
-from rate_bridge.convert import BridgeConfig, SpikingMBURST, conv_pairs, dense_pairs, expand_pre_cells
+from circuits.connectivity import conv_pairs, dense_pairs, expand_pre_cells
+from rate_bridge.convert import BridgeConfig, SpikingMBURST
 from rate_bridge.burstprop.models import ModelConfig, build_model
 
 TINY = dict(n_bins=6, context=2, lip_hw=(4, 6), channels=1, embed=4)
@@ -127,9 +128,9 @@ def test_conversion_reproduces_tiny_trained_network():
     model, a, v, _ = _tiny_trained()
     net = SpikingMBURST(model, BridgeConfig(n=60, n_conv=20, t_settle_ms=150.0, t_count_ms=300.0, tau_syn_ms=40.0, seed=0))
     res = net.run(a[:24], v[:24], progress=False)
-    rows = {r["layer"]: r for r in layer_fidelity(res)}
-    assert rows["out"]["r"] >= 0.95, rows
-    assert res["counts"]["out"].neuron_updates == 6 * 60 * 24 * 3000
+    rows = {r.layer: r for r in layer_fidelity(res)}
+    assert rows["out"].r >= 0.95, rows
+    assert res.counts["out"].neuron_updates == 6 * 60 * 24 * 3000
 
 
 @pytest.mark.slow
@@ -174,9 +175,43 @@ def test_feedback_run_reports_burst_probabilities():
     a, v = torch.randn(6, 1, 2, 6), torch.randn(6, 1, 4, 6)
     res = SpikingMBURST(model, BridgeConfig(n=20, n_conv=10, t_settle_ms=50.0, t_count_ms=200.0, feedback=True,
                                             seed=0)).run(a, v, progress=False)
-    rows = {r["layer"]: r for r in layer_fidelity(res)}
-    assert rows["out"]["p_rate"] == pytest.approx(model.config.pbar)
+    rows = {r.layer: r for r in layer_fidelity(res)}
+    assert rows["out"].p_rate == pytest.approx(model.config.pbar)
     for name in ("audio_dense", "audio_conv2"):
-        assert 0 < rows[name]["p_rate"] < 1 and 0 <= rows[name]["burst_prob"] <= 1
-        assert np.isfinite(rows[name]["p_r"])
-    assert res["counts"]["audio_dense"].syn_feedback > 0  # the dense layer's bursts travel down
+        assert 0 < rows[name].p_rate < 1 and 0 <= rows[name].burst_prob <= 1
+        assert np.isfinite(rows[name].p_r)
+    assert res.counts["audio_dense"].syn_feedback > 0  # the dense layer's bursts travel down
+
+
+def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
+    """A tiny converted network on the numpy target: the SpikingRun's fields line up with the model, the summary
+    with the run, and the bridge report writes what it reads."""
+    import json
+
+    from experiments.spiking.stage import write_bridge_report
+    from rate_bridge.convert import SpikingRun
+    from rate_bridge.equivalence import BridgeSummary
+
+    torch.manual_seed(0)
+    model = build_model("multimodal", ModelConfig(activation="calibrated", **TINY)).eval()
+    a, v = torch.randn(2, 1, 2, 6), torch.randn(2, 1, 4, 6)
+    ibm = (torch.rand(2, 6) > 0.5).float()
+    cfg = BridgeConfig(n=3, n_conv=3, t_settle_ms=20.0, t_count_ms=40.0, target="numpy", seed=0)
+    s, res = write_bridge_report(tmp_path, model, a, v, ibm, cfg, progress=False)
+    assert isinstance(res, SpikingRun) and isinstance(s, BridgeSummary)
+    net = SpikingMBURST(model, cfg)
+    assert res.cells == net.cells() and list(res.rate_hz) == [spec.name for spec in net.specs]
+    for name, spec in zip(res.rate_hz, net.specs):
+        assert res.rate_hz[name].shape == res.spike_hz[name].shape == res.burst_prob[name].shape == (2, spec.units)
+    assert res.frames == s.frames == 2 and res.mask_spike.shape == res.mask_rate.shape == (2, 6)
+    np.testing.assert_array_equal(res.mask_spike, res.spike_hz["out"] > res.out_threshold_hz)
+    assert res.rate_burst_prob == {} and res.count_window_s == pytest.approx(0.04) and res.target == "numpy"
+    spikes = sum(c.spikes for c in res.counts.values())
+    assert spikes > 0 and s.spikes_per_frame == pytest.approx(spikes / 2)
+    assert res.counts["out"].neuron_updates == 6 * 3 * 2 * 400  # cells x steps of the counting windows
+    assert s.r_out == next(r.r for r in s.layers if r.layer == "out")
+    counts = json.loads((tmp_path / "counts.json").read_text())
+    assert counts["out"]["spikes"] == res.counts["out"].spikes
+    report = json.loads((tmp_path / "bridge.json").read_text())
+    assert report["summary"]["spike"]["f1"] == pytest.approx(s.spike.f1) and report["cells"] == res.cells
+    assert (tmp_path / "equivalence.csv").read_text().count("\n") == len(net.specs) + 1

@@ -89,3 +89,40 @@ def test_dendritic_plateau_makes_a_burst():
     assert n0 == 1 and b0 == 0, counts
     assert n1 >= 2 and b1 == 1, counts
     assert vmax1 > -38 > vmax0, counts     # the plateau crosses the nonlinearity's midpoint E_d
+
+
+def test_extra_equations_replace_a_parameter_and_substitutions_rename():
+    """The ``extra`` hook turns the parameter I_ext_s into a subexpression, ``substitutions`` renames I_ext_d:
+    both cells follow the plain cell given the same currents."""
+    from brian2 import Equations
+    from brian2.equations.equations import PARAMETER, SUBEXPRESSION
+
+    from neurons.pyramidal import pyramidal_equations
+
+    p = PyramidalParams()
+    eqs = pyramidal_equations(p, extra=Equations("I_ext_s = 2*I_half : amp\nI_half : amp"),
+                              substitutions={"I_ext_d": "I_apical"})
+    assert eqs["I_ext_s"].type == SUBEXPRESSION and eqs["I_half"].type == PARAMETER
+    assert "I_ext_d" not in eqs and eqs["I_apical"].type == PARAMETER
+    assert "I_apical" in eqs["v_d"].identifiers
+    plain = pyramidal_group(1, p, name="plain")
+    plain.I_ext_s, plain.I_ext_d = 600 * pA, 200 * pA
+    ext = pyramidal_group(1, p, name="ext", extra="I_ext_s = 2*I_half : amp\nI_half : amp",
+                          substitutions={"I_ext_d": "I_apical"})
+    ext.I_half, ext.I_apical = 300 * pA, 200 * pA
+    mons = [StateMonitor(g, ["v_s", "v_d"], record=0) for g in (plain, ext)]
+    Network(plain, ext, *mons).run(60 * ms)
+    assert int(plain.n_spikes[0]) >= 1  # the comparison covers spikes and resets
+    np.testing.assert_array_equal(mons[0].v_s[0], mons[1].v_s[0])
+    np.testing.assert_array_equal(mons[0].v_d[0], mons[1].v_d[0])
+    assert int(ext.n_spikes[0]) == int(plain.n_spikes[0])
+
+
+def test_extra_equations_cannot_redefine_the_dynamics():
+    from neurons.common import MburstError
+    from neurons.pyramidal import pyramidal_equations
+
+    with pytest.raises(MburstError, match="redefine v_s"):
+        pyramidal_equations(PyramidalParams(), extra="dv_s/dt = -v_s/(10*ms) : volt")
+    with pytest.raises(MburstError, match="redefine f_d"):
+        pyramidal_group(1, extra="f_d = 0.5 : 1")

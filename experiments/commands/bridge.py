@@ -1,8 +1,9 @@
 """Rate-vs-spike equivalence of a trained checkpoint (issue 6).
 
 The checkpoint (trained with ``--activation calibrated``) is converted into a Brian2
-network of pyramidal ensembles (:mod:`rate_bridge.convert`); ``--frames`` test frames, spread
-evenly over the test split, go through the rate model and the spiking network. Writes into ``--out``:
+network of pyramidal ensembles (:mod:`rate_bridge.convert` maps it, :mod:`circuits.ensembles` runs it);
+``--frames`` test frames, spread evenly over the test split, go through the rate model and the spiking
+network. Writes into ``--out``:
 ``equivalence.md/.csv`` (per layer r and relative error, mask F1/accuracy of both),
 ``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n``, ``--scan-n-conv`` and
 ``--scan-t``), ``counts.json`` (per-layer spikes/events/bursts/plateaus/synaptic events)
@@ -83,10 +84,9 @@ def main(args) -> int:
     check_frames(args.frames, 10 ** 12)
     model, state = load_checkpoint(args.checkpoint)
     audio, visual, ibm = load_test_frames(args, state, args.frames)
-    summary = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
-                                  scan_n=args.scan_n, scan_t=args.scan_t,
-                                  scan_n_conv=args.scan_n_conv)
-    print(f"bridge: {args.frames} frames, rate F1 {summary['rate']['f1']:.4f}, spiking F1 {summary['spike']['f1']:.4f}, "
-          f"output r {summary['r_out']:.3f}, {summary['spikes_per_frame']:.0f} spikes/frame, "
-          f"{summary['wall_s']['build_run']:.0f} s -> {args.out}")
+    summary, _ = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
+                                     scan_n=args.scan_n, scan_t=args.scan_t, scan_n_conv=args.scan_n_conv)
+    print(f"bridge: {args.frames} frames, rate F1 {summary.rate.f1:.4f}, spiking F1 {summary.spike.f1:.4f}, "
+          f"output r {summary.r_out:.3f}, {summary.spikes_per_frame:.0f} spikes/frame, "
+          f"{summary.wall_build_run_s:.0f} s -> {args.out}")
     return 0

@@ -46,15 +46,15 @@ def main(args) -> int:
     model, state = load_checkpoint(args.checkpoint)
     audio, visual, ibm = load_test_frames(args, state, args.frames)
     twin, approx = calibrated_twin(model)
-    summary = write_bridge_report(args.out, twin, audio, visual if model.visual else None, ibm, cfg)
+    summary, result = write_bridge_report(args.out, twin, audio, visual if model.visual else None, ibm, cfg)
     rate = {}
     for path in [args.checkpoint, *args.rate_checkpoints]:
         rm, st = load_checkpoint(path)
         with torch.no_grad():
-            f1 = mask_scores(rm(audio, visual if rm.visual else None).numpy() >= 0.5, ibm.numpy())["f1"]
+            f1 = mask_scores(rm(audio, visual if rm.visual else None).numpy() >= 0.5, ibm.numpy()).f1
         key = st["model_name"] if st["model_name"] not in rate else f"{st['model_name']} ({path.parent.name})"
         rate[key] = rate_entry(rm, audio, visual, f1)
-    rec = spiking_record(summary, state["model_name"], float(calibration_of(twin.config.activation).fit.r0))
+    rec = spiking_record(summary, result, state["model_name"], float(calibration_of(twin.config.activation).fit.r0))
     write_energy_report(args.out, rec, rate, args.devices)
     if approx:
         print("energy: the checkpoint uses ReLU; the spiking network runs its calibrated twin (same weights)")

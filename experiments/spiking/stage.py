@@ -25,8 +25,38 @@ ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 
 
 
 def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), scan_n_conv=(),
-                        progress: bool = True) -> dict:
-    """Run the equivalence (and optional n/T scans) and write the bridge tables; returns the summary."""
+                        progress: bool = True):
+    """Run the equivalence (and optional n/T scans) and write the bridge tables.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (created).
+    model : rate_bridge.burstprop.models.AVMaskNet
+        Calibrated model to convert.
+    audio, visual : torch.Tensor, shape (F, C, H, W)
+        Test frames (``visual`` None for audio-only models).
+    ibm : array-like, shape (F, bins)
+        Ideal binary mask of the frames.
+    cfg : rate_bridge.convert.BridgeConfig
+        Conversion settings.
+    scan_n, scan_t, scan_n_conv : sequence
+        Cells per unit, counting windows (ms) and cells per conv unit to scan (scaling table).
+    progress : bool
+        Frame progress bars.
+
+    Returns
+    -------
+    summary : rate_bridge.equivalence.BridgeSummary
+        Fidelity, mask scores and counts per frame.
+    result : rate_bridge.convert.SpikingRun
+        The run itself.
+
+    Raises
+    ------
+    MburstError
+        When the model cannot be converted or the settings are invalid.
+    """
     from rate_bridge.convert import SpikingMBURST
     from rate_bridge.equivalence import plot_scaling, scaling_study, summarise
 
@@ -35,36 +65,36 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     net = SpikingMBURST(model, cfg)
     result = net.run(audio, visual, progress=progress)
     s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
-    s["r_out"] = next(r["r"] for r in s["layers"] if r["layer"] == "out")
     header = ["layer", "units", "cells", "Pearson r", "relative error", "rate model Hz", "spiking Hz",
               "burst prob (spiking)", "pbar (rate, feedback)", "burst prob r"]
-    rows = [[r["layer"], r["units"], r["cells"], round(r["r"], 4), round(r["rel_err"], 4), round(r["rate_hz"], 3),
-             round(r["spike_hz"], 3), round(r["burst_prob"], 3), round(r["p_rate"], 3), round(r["p_r"], 4)]
-            for r in s["layers"]]
+    rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.rel_err, 4), round(r.rate_hz, 3),
+             round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4)]
+            for r in s.layers]
     mh = ["system", "F1", "accuracy %", "frames"]
-    mrows = [["rate model", round(s["rate"]["f1"], 4), round(s["rate"]["accuracy"], 2), s["frames"]],
-             ["spiking network", round(s["spike"]["f1"], 4), round(s["spike"]["accuracy"], 2), s["frames"]]]
-    text = (f"# Rate vs spike equivalence\n\n{s['frames']} test frames; {sum(result['cells'].values())} pyramidal cells; "
+    mrows = [["rate model", round(s.rate.f1, 4), round(s.rate.accuracy, 2), s.frames],
+             ["spiking network", round(s.spike.f1, 4), round(s.spike.accuracy, 2), s.frames]]
+    text = (f"# Rate vs spike equivalence\n\n{s.frames} test frames; {sum(result.cells.values())} pyramidal cells; "
             f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; T = {cfg.t_settle_ms:g} ms settle + {cfg.t_count_ms:g} ms "
-            f"count; target {result['target']}; build+run {result['wall_s']['build_run']:.1f} s.\n\n"
+            f"count; target {result.target}; build+run {result.wall_build_run_s:.1f} s.\n\n"
             + markdown_table(header, rows) + "\n" + markdown_table(mh, mrows)
-            + f"\nSpiking F1 − rate F1: {s['spike']['f1'] - s['rate']['f1']:+.4f}. "
-              f"Spikes/frame {s['spikes_per_frame']:.0f}, synaptic events/frame {s['synops_per_frame']:.0f}.\n")
+            + f"\nSpiking F1 − rate F1: {s.spike.f1 - s.rate.f1:+.4f}. "
+              f"Spikes/frame {s.spikes_per_frame:.0f}, synaptic events/frame {s.synops_per_frame:.0f}.\n")
     atomic_write_text(out / "equivalence.md", text)
     atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
-    atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result["counts"].items()})
+    atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result.counts.items()})
     scan = []
     if scan_n or scan_t or scan_n_conv:
         scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, scan_n_conv, progress=progress)
-        sh = list(scan[0].keys())
-        srows = [[round(v, 4) if isinstance(v, float) else v for v in r.values()] for r in scan]
+        sh = [f.name for f in dataclasses.fields(scan[0])]
+        srows = [[round(v, 4) if isinstance(v, float) else v for v in dataclasses.astuple(r)] for r in scan]
         atomic_write_text(out / "scaling.md", markdown_table(sh, srows))
         atomic_write_text(out / "scaling.csv", csv_table(sh, srows))
         plot_scaling(scan, out / "scaling.png")
-    atomic_write_json(out / "bridge.json", {"summary": s, "scaling": scan, "config": dataclasses.asdict(cfg),
-                                            "i_scale_out": result["i_scale_out"], "cells": result["cells"]})
-    s["result"] = result
-    return s
+    atomic_write_json(out / "bridge.json", {"summary": dataclasses.asdict(s) | {"r_out": s.r_out},
+                                            "scaling": [dataclasses.asdict(r) for r in scan],
+                                            "config": dataclasses.asdict(cfg), "i_scale_out": result.i_scale_out,
+                                            "cells": result.cells})
+    return s, result
 
 
 def rate_entry(model, audio, visual, f1: float | None = None) -> dict:
@@ -160,12 +190,29 @@ def calibrated_twin(model):
     return twin, True
 
 
-def spiking_record(summary: dict, model_name: str, r0_hz: float) -> dict:
+def spiking_record(summary, result, model_name: str, r0_hz: float) -> dict:
+    """The spiking row of the energy table (the dict :func:`rate_bridge.energy.energy_rows` reads).
+
+    Parameters
+    ----------
+    summary : rate_bridge.equivalence.BridgeSummary
+        The run's equivalence.
+    result : rate_bridge.convert.SpikingRun
+        The run.
+    model_name : str
+        Name of the converted model.
+    r0_hz : float
+        Event-rate floor of the calibration (Hz).
+
+    Returns
+    -------
+    dict
+        ``model``, ``frames``, ``counts`` (totals), ``layers`` (per layer), ``f1``, ``units``, ``r0_hz``.
+    """
     from rate_bridge.energy import total_counts
 
-    res = summary["result"]
-    return {"model": f"spiking {model_name}", "frames": summary["frames"], "counts": total_counts(res["counts"]),
-            "layers": res["counts"], "f1": summary["spike"]["f1"], "units": sum(v.shape[1] for v in res["rate"].values()),
+    return {"model": f"spiking {model_name}", "frames": summary.frames, "counts": total_counts(result.counts),
+            "layers": result.counts, "f1": summary.spike.f1, "units": sum(v.shape[1] for v in result.rate_hz.values()),
             "r0_hz": r0_hz}
 
 
@@ -192,14 +239,14 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     audio, visual, ibm = fs.batch(spread_frames(min(frames, len(fs)), len(fs)))
     twin, approx = calibrated_twin(model)
     cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=100.0, tau_syn_ms=40.0)
-    summary = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
+    summary, result = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
     rate = {}
     for m, path in ckpts.items():
         if path.exists():
             rm, _ = load_checkpoint(path)
-            f1 = float(np.mean([r["final"]["test"]["f1"] for r in results[m]])) if m in results else None
+            f1 = float(np.mean([r.test_score("f1") for r in results[m]])) if m in results else None
             rate[m] = rate_entry(rm, audio, visual, f1)
-    rec = spiking_record(summary, "mburst", float(calibration_of(twin.config.activation).fit.r0))
+    rec = spiking_record(summary, result, "mburst", float(calibration_of(twin.config.activation).fit.r0))
     md = write_energy_report(spk_dir, rec, rate)
     note = ("The MBURST checkpoint uses ReLU; the spiking network maps the same weights with the calibrated "
             "transfer function, so its reference is that calibrated twin (train with --activation calibrated for an "

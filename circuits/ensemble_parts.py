@@ -1,0 +1,226 @@
+"""Parts of the ensemble layers of :mod:`circuits.ensembles`: the cells, feedback, PV/SOM and the counting.
+
+Records of what was built (:class:`PopulationRecord`, :class:`SynapseRecord`) let a caller count
+spikes, events and synaptic events after a run without knowing the Brian2 objects' layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PopulationRecord", "SynapseRecord", "layer_cells", "feedback_synapses", "interneurons", "bin_counts"]
+
+
+@dataclass(frozen=True)
+class PopulationRecord:
+    """A spiking population: Brian2 ``name``, the ``layer`` it belongs to, ``n`` cells, its
+    ``spikes`` (``SpikeMonitor``), ``pyramidal`` (has events, bursts and plateaus) and ``plateaus``
+    (``EventMonitor`` of the dendritic plateau onsets, or None)."""
+
+    name: str
+    layer: str
+    n: int
+    spikes: object
+    pyramidal: bool = False
+    plateaus: object = None
+
+
+@dataclass(frozen=True)
+class SynapseRecord:
+    """A synapse group: the presynaptic population ``pre`` (a :class:`PopulationRecord` name), the
+    presynaptic cell of every synapse ``pre_index`` [synapses], its ``pathway`` (``'forward'``,
+    ``'feedback'`` or ``'interneuron'``), what makes it transmit (``trigger``: ``'spike'`` or the
+    16 ms-rule ``'event'``) and the cell synapses each one stands for (``copies``: a synapse onto an
+    ensemble's shared current reaches all of its cells)."""
+
+    pre: str
+    pre_index: np.ndarray
+    pathway: str
+    trigger: str = "spike"
+    copies: int = 1
+
+
+def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, namespace: dict, dt):
+    """The pyramidal cells of one layer (``pyr_<name>``), with their somatic drive and plateau events.
+
+    Extends :func:`neurons.pyramidal.pyramidal_group`'s equations (the ``extra`` hook) with
+    ``I_ext_s = i_in(t, unit) + I_off`` (input layers: a ``TimedArray`` ``i_in`` over frames in
+    ``namespace``) or ``I_ext_s = I_sat + I_off`` (``I_sat`` linked to the unit's saturated synaptic
+    drive); ``unit = cell // n_per``; events ``'plateau'``/``'plateau_end'`` when ``v_d`` crosses
+    ``E_d`` up/down (``in_plateau`` tracks it).
+
+    Parameters
+    ----------
+    name : str
+        Layer name.
+    n_cells, n_per : int
+        Cells of the layer and per unit.
+    params : neurons.params.PyramidalParams
+        Cell parameters.
+    input_layer : bool
+        Drive from ``i_in`` instead of ``I_sat``.
+    namespace : dict
+        External names (``i_in``, ``tau_syn``, ...).
+    dt : brian2.Quantity
+        Time step.
+
+    Returns
+    -------
+    brian2.NeuronGroup
+        ``n_cells`` cells.
+    """
+    from brian2 import Equations
+
+    from neurons.pyramidal import pyramidal_group
+
+    drive = "i_in(t, unit)" if input_layer else "I_sat"
+    extra = Equations(f"I_ext_s = {drive} + I_off : amp\n" + ("" if input_layer else "I_sat : amp (linked)\n")
+                      + "I_off : amp (constant)\nunit : integer (constant)\nin_plateau : 1")
+    g = pyramidal_group(n_cells, params, name=f"pyr_{name}", method="euler", dt=dt, extra=extra, namespace=namespace,
+                        events={"plateau": "v_d > E_d and in_plateau < 0.5",
+                                "plateau_end": "v_d < E_d and in_plateau > 0.5"})
+    g.run_on_event("plateau", "in_plateau = 1")
+    g.run_on_event("plateau_end", "in_plateau = 0")
+    g.unit = np.arange(n_cells) // n_per
+    return g
+
+
+def feedback_synapses(post_group, pre_group, pre_u, post_u, w, n_post: int, n_pre: int, fb_gain: float, name: str,
+                      src: str):
+    """Feedback from ``post_group`` (layer ``name``) onto the dendrites of ``pre_group`` (layer ``src``), STF.
+
+    One cell of each upper ensemble reaches one cell of each lower ensemble it reads (K = 1), AMPA
+    where the forward weight is positive and GABA where it is negative, weight
+    ``fb_gain |w| / max|w|`` in units of the dendritic leak ``gL_d``; every spike transmits
+    (facilitation lets the burst rate through).
+
+    Parameters
+    ----------
+    post_group, pre_group : brian2.NeuronGroup
+        Upper and lower layer's cells.
+    pre_u, post_u : numpy.ndarray of int, shape (K,)
+        Unit pairs of the forward weights (lower unit, upper unit).
+    w : numpy.ndarray, shape (K,)
+        Forward weights (the feedback is tied to them).
+    n_post, n_pre : int
+        Cells per upper and per lower unit.
+    fb_gain : float
+        Weight of the largest |w| (dendritic leak units).
+    name, src : str
+        Upper and lower layer names.
+
+    Returns
+    -------
+    objects : list
+        Brian2 ``Synapses`` (one per receptor present).
+    records : list of SynapseRecord
+        Their census (pathway ``'feedback'``, trigger ``'spike'``).
+    """
+    from neurons.params import STF
+    from neurons.synapses import connect
+
+    objs, records = [], []
+    w_max = float(np.max(np.abs(w))) or 1.0
+    i = post_u * n_post
+    j = pre_u * n_pre
+    for receptor, sel in (("ampa", w > 0), ("gaba", w < 0)):
+        if not sel.any():
+            continue
+        syn = connect(post_group, pre_group, STF, target="dendrite", receptor=receptor, weight=0.0,
+                      i=i[sel], j=j[sel], name=f"fb_{name}_{src}_{receptor}")
+        syn.w_syn = fb_gain * np.abs(w[sel]) / w_max * pre_group.namespace["gL_d"]
+        objs.append(syn)
+        records.append(SynapseRecord(name, i[sel], "feedback", "spike"))
+    return objs, records
+
+
+def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
+    """PV (soma; STD in, GABA out) and SOM (dendrite; STF in, GABA out) for one layer.
+
+    ``len(g) // 4`` cells of each, with the Payeur background; connection probability
+    ``max(0.05, 4 / len(g))`` (at most 1); weights of reference.md s. 3 in the target's leak units.
+    Random connectivity is known only after the run in standalone mode, so the synapses are
+    appended to ``deferred`` as ``(pre population, Synapses, 'interneuron')``.
+
+    Parameters
+    ----------
+    g : brian2.NeuronGroup
+        The layer's pyramidal cells.
+    name : str
+        Layer name.
+    rng : numpy.random.Generator
+        Draws one connection seed per projection.
+    deferred : list
+        Receives the synapses to count after the run.
+
+    Returns
+    -------
+    objects : list
+        Brian2 objects (groups, backgrounds, monitors, synapses).
+    populations : list of PopulationRecord
+        PV and SOM (layer ``name``).
+    """
+    from brian2 import SpikeMonitor
+
+    from neurons.inputs import payeur_background
+    from neurons.interneurons import pv_group, som_group
+    from neurons.params import STD, STF
+    from neurons.synapses import connect
+
+    n_i = max(1, len(g) // 4)
+    pv, som = pv_group(n_i, name=f"pv_{name}"), som_group(n_i, name=f"som_{name}")
+    objs = [pv, som, *payeur_background(pv, "pv"), *payeur_background(som, "som")]
+    pops = []
+    for grp in (pv, som):
+        mon = SpikeMonitor(grp, name=f"spk_{grp.name}")
+        objs.append(mon)
+        pops.append(PopulationRecord(grp.name, name, len(grp), mon))
+    p = min(1.0, max(0.05, 4.0 / len(g)))
+    wiring = [(g, pv, STD, "soma", "ampa", 0.05, name, "interneuron"),
+              (pv, g, None, "soma", "gaba", 0.07, pv.name, "interneuron"),
+              (g, som, STF, "soma", "ampa", 0.3, name, "interneuron"),
+              (som, g, None, "dendrite", "gaba", 0.035, som.name, "interneuron")]
+    for pre, post, stp, target, receptor, w, pre_name, pathway in wiring:
+        syn = connect(pre, post, stp, target=target, receptor=receptor, p=p, weight=w,
+                      seed=int(rng.integers(1 << 30)), name=f"{pre.name}_{post.name}_{receptor}")
+        objs.append(syn)
+        deferred.append((pre_name, syn, pathway))
+    return objs, pops
+
+
+def bin_counts(monitor, n_per: int, starts, width: float, n_units: int):
+    """Events and bursts of each unit's cells in each window ``[start, start + width)``.
+
+    Parameters
+    ----------
+    monitor : brian2.SpikeMonitor
+        Spikes of a layer's pyramidal cells (cell ``u n_per + r`` belongs to unit ``u``).
+    n_per : int
+        Cells per unit.
+    starts : numpy.ndarray, shape (F,)
+        Window starts (s), sorted.
+    width : float
+        Window length (s).
+    n_units : int
+        Units of the layer.
+
+    Returns
+    -------
+    events, bursts : numpy.ndarray, shape (F, n_units)
+        Events (16 ms rule; by first spike) and bursts (by onset) of the unit's cells per window.
+    """
+    from neurons.bursts import detect_population
+
+    det = detect_population(np.asarray(monitor.i[:]), np.asarray(monitor.t[:]))
+    return (_bin(det.event_i // n_per, det.event_t, starts, width, n_units),
+            _bin(det.burst_i // n_per, det.burst_onset_t, starts, width, n_units))
+
+
+def _bin(unit, t, starts, width, n_units):
+    """Counts [F, units] of (unit, t) inside each window ``[start, start + width)``."""
+    out = np.zeros((len(starts), n_units))
+    k = np.searchsorted(starts, t, side="right") - 1
+    ok = (k >= 0) & (t < starts[np.clip(k, 0, None)] + width - 1e-12)
+    np.add.at(out, (k[ok], unit[ok]), 1)
+    return out

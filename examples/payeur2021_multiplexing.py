@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from brian2 import Network, TimedArray, defaultclock, ms, pA, second, seed
 
-from neurons.bursts import BurstMonitor, detect_population
+from neurons.bursts import BurstMonitor
 from neurons.device import use_target
 from neurons.inputs import payeur_background
 from neurons.pyramidal import pyramidal_group

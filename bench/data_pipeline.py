@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from experiments.data import features as F
-from experiments.data.corpus import CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.corpus import load_corpus, prepare_corpus
 from experiments.data.paths import data_root
+from experiments.data.spec import CorpusSpec
 
 
 def _cpu_s() -> float:

@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 
 from experiments import cli
-from experiments.data.corpus import CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.corpus import load_corpus, prepare_corpus
+from experiments.data.spec import CorpusSpec
 from neurons.common import MburstError
 
 
@@ -51,11 +52,14 @@ def grid_spec(root, noise, **kw):
     return CorpusSpec(source="grid", data_root=root, noise_root=noise, workers=1, **kw)
 
 
-def expect_error(root, noise, pattern, cache):
+def expect_error(root, noise, pattern, cache, built: bool = True):
+    """The error matches ``pattern`` on one line and leaves no corpus and no partial build behind: a failed build
+    (``built``) leaves its cache root empty; a spec refused before building creates no cache root at all."""
     with pytest.raises(MburstError, match=pattern) as err:
         prepare_corpus(grid_spec(root, noise), cache_root=cache, progress=False)
     assert "\n" not in str(err.value)
-    assert not any(p.name.startswith(("grid-", ".building")) for p in cache.iterdir()) if cache.exists() else True
+    left = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else None
+    assert left == ([] if built else None), left
     return str(err.value)
 
 
@@ -67,7 +71,7 @@ def test_missing_mpg(tmp_path, noise_dir):
 
 
 def test_missing_data_root(tmp_path, noise_dir):
-    expect_error(tmp_path / "nowhere", noise_dir, r"--data-root .*nowhere: folder not found", tmp_path / "c")
+    expect_error(tmp_path / "nowhere", noise_dir, r"--data-root .*nowhere: folder not found", tmp_path / "c", built=False)
 
 
 def test_corrupt_mpg(tmp_path, noise_dir):

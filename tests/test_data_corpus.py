@@ -1,4 +1,4 @@
-"""The corpus on the synthetic default: cache, atomicity, splits, frame tensors, waveforms, vision probe."""
+"""The corpus on the synthetic default: cache, atomicity, splits, frame tensors, statistics, waveforms, probes."""
 import json
 
 import numpy as np
@@ -7,14 +7,17 @@ import torch
 
 from experiments.data import corpus as C
 from experiments.data import features as F
-from experiments.data.synthetic import noise_bank, utterance
+from experiments.data import probes as P
+from experiments.data.frames import Stats
+from experiments.data.spec import CorpusSpec
+from experiments.data.synthetic import NOISES, noise_bank, utterance
 from neurons.common import MburstError
 
 
 @pytest.fixture(scope="module")
 def syn(tmp_path_factory):
     root = tmp_path_factory.mktemp("cache")
-    spec = C.CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3)
+    spec = CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3)
     path = C.prepare_corpus(spec, cache_root=root, progress=False)
     return spec, root, path, C.load_corpus(path)
 
@@ -26,7 +29,9 @@ def test_synthetic_is_deterministic_per_seed():
     assert np.array_equal(a1, a2) and np.array_equal(l1, l2)
     assert not np.allclose(a1, a3)
     assert a1.shape == (48_000,) and l1.shape == (75, 50, 92) and l1.dtype == np.uint8
-    assert set(noise_bank(0, seconds=2.0)) == {"babble", "modulated", "transients"}
+    bank = noise_bank(0, seconds=2.0)
+    assert list(bank) == list(NOISES) == ["babble", "modulated", "transients"]
+    assert all(v.shape == (32_000,) and abs(np.sqrt(np.mean(v.astype(np.float64) ** 2)) - 0.05) < 1e-6 for v in bank.values())
 
 
 def test_shapes_and_shared_lips(syn):
@@ -40,7 +45,8 @@ def test_shapes_and_shared_lips(syn):
         by_clean.setdefault(u.clean_id, set()).add(u.lip_start)
     assert all(len(v) == 1 for v in by_clean.values())
     assert corpus.meta["win"] == 1244 and corpus.meta["hop"] == 640 and corpus.meta["n_bins"] == 500
-    assert corpus.meta["snrs_db"] == [-6.0, 6.0] and corpus.meta["lc_db"] == 5.0
+    assert corpus.meta["snrs_db"] == [-6.0, 6.0] and corpus.meta["lc_db"] == 5.0 and corpus.meta["lip_shape"] == [50, 92]
+    assert corpus.previews() == []  # source frames are stored for GRID videos only (tests/test_data_grid.py)
 
 
 def test_waveforms_regenerate_features_and_snr(syn):
@@ -139,24 +145,24 @@ def test_band_pooling_of_features_and_mask(syn):
 
 def test_cache_reuse_and_key(syn, monkeypatch):
     spec, root, path, _ = syn
-    monkeypatch.setattr(C, "_build", lambda *a, **k: pytest.fail("cache was rebuilt"))
+    monkeypatch.setattr(C, "build_corpus", lambda *a, **k: pytest.fail("cache was rebuilt"))
     assert C.prepare_corpus(spec, cache_root=root, progress=False) == path
-    assert C.CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3, on_error="skip").cache_key() == spec.cache_key()
-    assert C.CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3, lc_db=0.0).cache_key() != spec.cache_key()
+    assert CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3, on_error="skip").cache_key() == spec.cache_key()
+    assert CorpusSpec(source="synthetic", n_utterances=40, snrs_db=(-6.0, 6.0), seed=3, lc_db=0.0).cache_key() != spec.cache_key()
 
 
 def test_noise_file_change_changes_key(tmp_path):
     import soundfile as sf
 
     sf.write(tmp_path / "n.wav", np.random.default_rng(0).standard_normal(16_000) * 0.1, 16_000)
-    spec = C.CorpusSpec(source="synthetic", noise_root=tmp_path, n_utterances=2)
+    spec = CorpusSpec(source="synthetic", noise_root=tmp_path, n_utterances=2)
     key = spec.cache_key()
     sf.write(tmp_path / "n.wav", np.random.default_rng(0).standard_normal(17_000) * 0.1, 16_000)
     assert spec.cache_key() != key
 
 
 def test_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
-    spec = C.CorpusSpec(source="synthetic", n_utterances=6, snrs_db=(0.0,), workers=1)
+    spec = CorpusSpec(source="synthetic", n_utterances=6, snrs_db=(0.0,), workers=1)
     stale = tmp_path / ".building-stale-123"  # a crashed earlier run (kill -9) leaves only this
     stale.mkdir(parents=True)
     (stale / "log_power.npy").write_bytes(b"partial")
@@ -169,11 +175,11 @@ def test_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(C.F, "ideal_binary_mask", interrupt)
+    monkeypatch.setattr(F, "ideal_binary_mask", interrupt)
     with pytest.raises(KeyboardInterrupt):
         C.prepare_corpus(spec, cache_root=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name]
-    monkeypatch.setattr(C.F, "ideal_binary_mask", real)
+    monkeypatch.setattr(F, "ideal_binary_mask", real)
     path = C.prepare_corpus(spec, cache_root=tmp_path, progress=False)
     assert C.load_corpus(path).log_power.shape == (6 * 75, 500)
     with pytest.raises(MburstError, match="not a prepared corpus"):
@@ -189,7 +195,7 @@ def test_report_counts(syn):
 
 def test_vision_alone_beats_chance(syn):
     _, _, _, corpus = syn
-    probe = C.vision_mask_probe(corpus, seed=0)
+    probe = P.vision_mask_probe(corpus, seed=0)
     chance = max(probe["f1_all_ones"], probe["f1_shuffled_lips"], probe["prevalence"])
     assert probe["f1_vision"] > chance + 0.04, probe
     assert probe["f1_vision"] < 0.9, probe  # vision alone must not solve the audio task
@@ -199,13 +205,32 @@ def test_av_sync_finds_aligned_streams_and_a_known_shift(syn):
     """The synthetic mouth follows the speech envelope frame by frame: the profile peaks within one
     frame of lag 0; delaying the lips by 3 frames moves the peak by 3 frames (to -3: video behind audio)."""
     _, _, _, corpus = syn
-    profile = C.av_sync_profile(corpus)
+    profile = P.av_sync_profile(corpus)
     assert abs(profile["best_lag"]) <= 1 and profile["best_r"] > 0.3, profile
     assert profile["n_utterances"] == 40
-    pairs = C.av_sync_pairs(corpus)
+    pairs = P.av_sync_pairs(corpus)
     delayed = [(np.concatenate([np.repeat(lips[:1], 3, axis=0), lips[:-3]]), energy) for lips, energy in pairs]
-    shifted = C.av_sync_lags(delayed)
+    shifted = P.av_sync_lags(delayed)
     assert shifted["best_lag"] == profile["best_lag"] - 3, shifted
     lips, energy = pairs[0]
     with pytest.raises(MburstError, match="lip frames"):
-        C.av_sync_lags([(lips[:-1], energy)])
+        P.av_sync_lags([(lips[:-1], energy)])
+
+
+def test_stats_validate_and_coerce_checkpoint_forms():
+    stats = Stats(np.zeros(500), np.ones(500), 100, 50)
+    assert stats.mean.dtype == np.float32 and stats.lip_mean == 100.0
+    as_dict = {"mean": stats.mean, "std": stats.std, "lip_mean": 100.0, "lip_std": 50.0}
+    for form in (stats, tuple(stats), as_dict):
+        assert Stats.coerce(form).lip_std == 50.0 and np.array_equal(Stats.coerce(form).std, stats.std)
+    np.testing.assert_array_equal(stats.lips(np.array([[150, 50]], np.uint8)), [[1.0, -1.0]])
+    with pytest.raises(MburstError, match="std: must be positive in every bin"):
+        Stats(np.zeros(500), np.zeros(500), 0.0, 1.0)
+    with pytest.raises(MburstError, match="mean has 500 bins but std 499"):
+        Stats(np.zeros(500), np.ones(499), 0.0, 1.0)
+    with pytest.raises(MburstError, match="feature_stats: missing 'lip_std'"):
+        Stats.coerce({"mean": 0, "std": 1, "lip_mean": 0})
+    with pytest.raises(MburstError, match="expected 4 values"):
+        Stats.coerce((np.zeros(500), np.ones(500)))
+    with pytest.raises(MburstError, match="500 bins, but the features have 100"):
+        stats.audio(np.zeros((3, 100), np.float32))

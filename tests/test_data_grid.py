@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from experiments.data import features as F
-from experiments.data.corpus import CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.build import N_PREVIEW, preview_frame
+from experiments.data.corpus import load_corpus, prepare_corpus
+from experiments.data.spec import CorpusSpec
 from experiments.data.grid import list_items, parse_alignment, read_audio, read_video
 from experiments.data.lips import crop_lips, track_lips
 
@@ -36,11 +38,17 @@ def test_alignment_of_real_utterance(real):
 
 def test_lip_crop_is_on_the_mouth(real):
     items, corpus = real
-    for item, clean in zip(items, corpus.cleans):
+    previews = corpus.previews()
+    assert [p.clean_index for p in previews] == list(range(min(N_PREVIEW, len(corpus.cleans))))
+    for item, clean, preview in zip(items, corpus.cleans, previews):
         frames = read_video(item.mpg)[:clean["n_frames"]]
         track = track_lips(frames)
         lips = np.asarray(corpus.lips[clean["lip_start"]:clean["lip_start"] + clean["n_frames"]], np.float64)
         assert np.array_equal(track.crops, lips)
+        t = preview.frame  # the stored source frame and boxes are the preparation's own
+        assert t == preview_frame(clean["n_frames"]) and np.array_equal(preview.image, frames[t])
+        np.testing.assert_array_equal(preview.mouth, [*track.centres[t], track.widths[t]])
+        np.testing.assert_array_equal(preview.face, track.faces[t])
         background = crop_lips(frames, np.tile([[60.0, 60.0]], (len(frames), 1)), track.widths).astype(np.float64)
         assert background.mean() - lips.mean() > 20  # skin and lips are darker than the lit wall
         darkest_row = int(np.argmin(lips.mean(axis=(0, 2))))
@@ -64,3 +72,19 @@ def test_real_mixture_snr_and_features(real):
     by_snr = {s: np.mean([corpus.ibm[u.frame_start:u.frame_start + u.n_frames].mean() for u in corpus.utterances if u.snr_db == s])
               for s in (-12.0, 6.0)}
     assert by_snr[6.0] > by_snr[-12.0]  # more of the clean speech survives at +6 dB
+
+
+def test_prepare_decodes_each_video_once(grid_root, noise_root, tmp_path, monkeypatch):
+    """`mburst prepare` draws lips.png (mouth boxes on the source frame) from what the preparation stored."""
+    from experiments import cli
+    from experiments.data import grid
+
+    decoded = []
+    real_read = grid.read_video
+    monkeypatch.setattr(grid, "read_video", lambda path: decoded.append(path.name) or real_read(path))
+    rc = cli.main(["prepare", "--data", "grid", "--data-root", str(grid_root), "--noise-root", str(noise_root),
+                   "--n-utterances", "4", "--snrs", "0", "--workers", "1", "--cache", str(tmp_path / "c"),
+                   "--out", str(tmp_path / "run")])
+    assert rc == 0
+    assert sorted(decoded) == sorted(p.name for p in sorted((grid_root / "s1").glob("*.mpg"))[:4])
+    assert (tmp_path / "run" / "lips.png").stat().st_size > 10_000

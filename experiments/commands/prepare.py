@@ -4,7 +4,7 @@ them. A second run with the same settings and input files reuses the cache.
 
 Writes summary.json (counts, time, cache folder, skipped utterances with reasons,
 the vision-only mask probe, the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
-box drawn on the source frame) into --out.
+box drawn on the source frame, both stored by the preparation: no video is decoded again) into --out.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def add_arguments(parser) -> None:
 def main(args) -> int:
     import dataclasses
 
-    from experiments.data.corpus import av_sync_profile, corpus_path, load_corpus, prepare_corpus, vision_mask_probe
+    from experiments.data.corpus import corpus_path, load_corpus, prepare_corpus
+    from experiments.data.probes import av_sync_profile, vision_mask_probe
     from experiments.options import spec_from_args
 
     if args.workers < 1:
@@ -53,7 +54,7 @@ def main(args) -> int:
         "shapes": {"log_power": list(corpus.log_power.shape), "ibm": list(corpus.ibm.shape), "lips": list(corpus.lips.shape)},
     }
     atomic_write_json(args.out / "summary.json", summary)
-    _figure(corpus, spec.resolved(), args.out / "lips.png")
+    _figure(corpus, args.out / "lips.png")
     print(f"{corpus.report['n_clean']} clean utterances -> {len(corpus)} noisy, {len(corpus.log_power)} frames, "
           f"{corpus.report['n_skipped']} skipped; {elapsed:.2f} s this run ({'cache hit' if cache_hit else 'built'})")
     print(f"vision-only mask probe (test F1): {probe['f1_vision']:.3f} vs all-ones {probe['f1_all_ones']:.3f}, "
@@ -64,40 +65,37 @@ def main(args) -> int:
     return 0
 
 
-def _figure(corpus, spec, path: Path, n_show: int = 4) -> None:
-    """Source frame with the tracked mouth box (GRID) and the crops of a few frames."""
+def _figure(corpus, path: Path, n_show: int = 4) -> None:
+    """Crops of a few frames of the first clean utterances, beside (GRID) the source frame with the
+    tracked mouth and face boxes stored by the preparation (:meth:`Corpus.previews`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
+    from experiments.data.lips import LIP_H, LIP_W
+
+    previews = {p.clean_index: p for p in corpus.previews()}
     cleans = corpus.cleans[:n_show]
     fig, axes = plt.subplots(len(cleans), 5, figsize=(13, 2.3 * len(cleans)), squeeze=False)
-    for row, c in zip(axes, cleans):
+    for index, (row, c) in enumerate(zip(axes, cleans)):
         frames_at = np.linspace(0, c["n_frames"] - 1, 4).astype(int)
-        if spec.source == "grid":
-            from experiments.data.grid import list_items, read_video
-            from experiments.data.lips import LIP_H, LIP_W, track_lips
-
-            item = {it.clean_id: it for it in list_items(spec.data_root, spec.speakers)[0]}[c["clean_id"]]
-            video = read_video(item.mpg)[:c["n_frames"]]
-            track = track_lips(video, every=spec.detect_every, scale=spec.detect_scale, source=str(item.mpg))
-            t = frames_at[1]
-            row[0].imshow(video[t], cmap="gray")
-            (cx, cy), w = track.centres[t], track.widths[t]
-            h = w * LIP_H / LIP_W
+        if index in previews:
+            p = previews[index]
+            row[0].imshow(p.image, cmap="gray")
+            (cx, cy, w), h = p.mouth, p.mouth[2] * LIP_H / LIP_W
             row[0].add_patch(Rectangle((cx - w / 2, cy - h / 2), w, h, fill=False, color="lime", lw=1.5))
-            fx, fy, fw, fh = track.faces[t]
+            fx, fy, fw, fh = p.face
             row[0].add_patch(Rectangle((fx, fy), fw, fh, fill=False, color="yellow", lw=1, ls="--"))
-            row[0].set_title(f"{c['clean_id']} frame {t}", fontsize=8)
+            row[0].set_title(f"{c['clean_id']} frame {p.frame}", fontsize=8)
         else:
             row[0].plot(np.asarray(corpus.lips[c["lip_start"]:c["lip_start"] + c["n_frames"]]).reshape(c["n_frames"], -1).std(1))
             row[0].set_title(f"{c['clean_id']}: lip pixel std per frame", fontsize=8)
         for ax, t in zip(row[1:], frames_at):
             ax.imshow(corpus.lips[c["lip_start"] + t], cmap="gray", vmin=0, vmax=255)
             ax.set_title(f"crop t={t}", fontsize=8)
-        for ax in row[1:] if spec.source != "grid" else row:
+        for ax in row if index in previews else row[1:]:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()

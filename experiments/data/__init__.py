@@ -1,2 +1,2 @@
-"""The audio-visual task's data: GRID and synthetic sources, noise, lip tracking, features and the IBM,
-the prepared-corpus cache, frame sets and data probes."""
+"""The audio-visual task's data: sources (GRID, synthetic, noise, lip tracking), features and the IBM, what to
+prepare (spec), building and reading the cached corpus, model inputs (frames) and data probes."""

@@ -1,6 +1,7 @@
 """GRID corpus reader: video frames, 16 kHz mono audio and word alignments.
 
-Layout (Cooke et al. 2006, JASA 120(5)): ``<root>/sN/<stem>.mpg`` (25 fps video,
+Layout (Cooke et al. 2006, JASA 120(5)): ``<root>/sN/<stem>.mpg`` (video at
+:data:`experiments.data.features.VIDEO_FPS` = 25 fps,
 the "normal quality" release carries MP2 audio inline), optional
 ``<root>/audio/sN/<stem>.wav`` (the separate 50 kHz release, preferred when
 present) and ``<root>/alignments/sN/<stem>.align`` (lines ``start end word`` in
@@ -21,7 +22,6 @@ from neurons.common import MburstError
 from experiments.data.features import N_BINS, SAMPLE_RATE, WIN
 
 ALIGN_UNITS_PER_S = 25_000
-VIDEO_FPS = 25
 # The modelled band reaches bin N_BINS (N_BINS * 16000 / WIN Hz, about 6.4 kHz);
 # a source sampled below twice that cannot supply it.
 MIN_SOURCE_RATE = int(np.ceil(2 * N_BINS * SAMPLE_RATE / WIN))

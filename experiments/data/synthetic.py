@@ -28,8 +28,7 @@ from experiments.data.features import HOP, SAMPLE_RATE
 from experiments.data.lips import LIP_H, LIP_W
 
 DURATION_S = 3.0
-N_SAMPLES = int(DURATION_S * SAMPLE_RATE)
-N_VIDEO = N_SAMPLES // HOP  # 75 frames at 25 fps
+N_SAMPLES = int(DURATION_S * SAMPLE_RATE)  # 75 hops: 75 video frames at 25 fps
 BLOCK = 160  # formant update period, 10 ms
 RMS = 0.05
 
@@ -42,7 +41,6 @@ VOWELS = {
     "o": (570.0, 840.0, 2410.0),
 }
 BANDWIDTHS = (80.0, 110.0, 160.0)
-NOISE_NAMES = ("babble", "modulated", "transients")
 NOISE_SECONDS = 20.0
 
 
@@ -198,24 +196,54 @@ def _coloured(rng: np.random.Generator, n: int) -> np.ndarray:
     return istft(spec, n)
 
 
-def noise_bank(seed: int, seconds: float = NOISE_SECONDS) -> dict[str, np.ndarray]:
-    """The synthetic noises {babble, modulated, transients}, float32 at 16 kHz, RMS 0.05 each."""
-    n = int(seconds * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    rng = np.random.default_rng([seed, 7_000_001])
+def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Five other talkers (wider F0 range than the target), each a chain of utterances at a random shift."""
     babble = np.zeros(n)
-    for _ in range(5):  # five other talkers, wider F0 range than the target
-        track = np.concatenate([talker(rng, f0_range=(90.0, 230.0))[0] for _ in range(int(np.ceil(seconds / DURATION_S)))])
+    for _ in range(5):
+        track = np.concatenate([talker(rng, f0_range=(90.0, 230.0))[0] for _ in range(int(np.ceil(n / N_SAMPLES)))])
         babble += np.roll(track[:n], int(rng.integers(n)))
+    return babble
+
+
+def _modulated(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Drifting-tilt coloured noise under a product of two slow sinusoidal amplitude modulations (0.5-4 Hz)."""
+    t = np.arange(n) / SAMPLE_RATE
     modulated = _coloured(rng, n)
     rate = rng.uniform(0.5, 4.0, 3)
     modulated *= 1 + 0.8 * np.sin(2 * np.pi * rate[0] * t + rng.uniform(0, 6.3)) * np.sin(2 * np.pi * rate[1] * t / 3)
+    return modulated
+
+
+def _transients(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Decaying noise bursts (25-250 ms, 3 per second) over a low coloured rumble 14 dB below them."""
     rumble = 0.1 * _coloured(rng, n)
     events = np.zeros(n)
-    for start in np.sort(rng.integers(0, n - 4000, int(3 * seconds))):
+    for start in np.sort(rng.integers(0, n - 4000, int(3 * n / SAMPLE_RATE))):
         length = int(rng.integers(400, 4000))
         decay = np.exp(-np.arange(length) / (length / 5))
         events[start:start + length] += rng.uniform(0.3, 3.0) * rng.standard_normal(length) * decay
-    transients = rumble / np.sqrt(np.mean(rumble ** 2)) * 0.2 + events / np.sqrt(np.mean(events ** 2))
-    bank = {"babble": babble, "modulated": modulated, "transients": transients}
+    return rumble / np.sqrt(np.mean(rumble ** 2)) * 0.2 + events / np.sqrt(np.mean(events ** 2))
+
+
+#: The synthetic noises, in generation order (they share one random stream): name -> generator(rng, n).
+NOISES = {"babble": _babble, "modulated": _modulated, "transients": _transients}
+
+
+def noise_bank(seed: int, seconds: float = NOISE_SECONDS) -> dict[str, np.ndarray]:
+    """The synthetic noises of :data:`NOISES`.
+
+    Parameters
+    ----------
+    seed : int
+    seconds : float
+        Length of each noise.
+
+    Returns
+    -------
+    dict of str to ndarray of float32, shape (seconds * 16000,)
+        ``{name: noise at 16 kHz}``, RMS 0.05 each.
+    """
+    n = int(seconds * SAMPLE_RATE)
+    rng = np.random.default_rng([seed, 7_000_001])
+    bank = {name: make(rng, n) for name, make in NOISES.items()}
     return {k: (RMS * v / np.sqrt(np.mean(v ** 2))).astype(np.float32) for k, v in bank.items()}

@@ -38,8 +38,8 @@ def median_time(fn, repeats: int) -> tuple[float, float]:
 
 def inputs(seed: int = 0):
     """(noisy 16 kHz audio, lip crops, source, decode+track seconds)."""
-    from experiments.speech.enhance import frames_for
     from experiments.data.paths import data_root
+    from experiments.speech.resynthesis import frames_for
 
     root = data_root()
     mpgs = sorted((root / "grid" / "s1").glob("*.mpg")) if root is not None else []
@@ -69,15 +69,18 @@ def main() -> None:
 
     import torch
 
-    from experiments.speech.enhance import StreamingEnhancer, enhance, frames_for, resynthesise, torch_mask_fn
-    from experiments.data.features import SAMPLE_RATE
+    from experiments.data.features import N_BINS, SAMPLE_RATE
+    from experiments.speech.enhance import enhance
+    from experiments.speech.masking import torch_mask_fn
+    from experiments.speech.resynthesis import frames_for, resynthesise
+    from experiments.speech.streaming import StreamingEnhancer
     from rate_bridge.burstprop.models import ModelConfig, build_model
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     noisy, lips, source, prep = inputs()
     duration = len(noisy) / SAMPLE_RATE
-    ones = np.ones((frames_for(len(noisy)), 500))
+    ones = np.ones((frames_for(len(noisy)), N_BINS))
     base, base_cpu = median_time(lambda: resynthesise(noisy, ones, "pass"), args.repeats)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"input: {source}, {duration:.2f} s; torch threads {torch.get_num_threads()}; median of {args.repeats}; "

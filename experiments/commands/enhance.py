@@ -26,15 +26,19 @@ RUN_DIR = False  # --out is the output wav, not a run folder
 
 
 def add_arguments(parser) -> None:
+    from experiments.data.features import VIDEO_FPS
+    from experiments.speech.resynthesis import MASK_KINDS, UPPER_POLICIES
+
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt written by `mburst train`/`reproduce`")
-    parser.add_argument("--video", type=Path, required=True, help="video of the speaker's face (25 fps), e.g. a GRID .mpg")
+    parser.add_argument("--video", type=Path, required=True, help=f"video of the speaker's face ({VIDEO_FPS} fps), e.g. a GRID .mpg")
     parser.add_argument("--audio", type=Path, default=None,
                         help="noisy 16 kHz mono wav (default: the video's own audio track)")
     parser.add_argument("--out", type=Path, required=True, metavar="WAV", help="enhanced 16 kHz wav to write")
-    parser.add_argument("--mask", choices=("soft", "binary"), default="soft",
-                        help="soft: the model's probabilities; binary: probability >= 0.5")
-    parser.add_argument("--upper-bins", choices=("attenuate", "pass"), default="attenuate",
-                        help="DC and the bins above the 500 modelled ones (> 6.4 kHz): multiply by --floor, or keep noisy")
+    parser.add_argument("--mask", choices=tuple(MASK_KINDS), default="soft",
+                        help="; ".join(f"{k}: {v}" for k, v in MASK_KINDS.items()))
+    parser.add_argument("--upper-bins", choices=tuple(UPPER_POLICIES), default="attenuate",
+                        help="DC and the bins above the 500 modelled ones (> 6.4 kHz): "
+                             + "; ".join(f"{k}: {v}" for k, v in UPPER_POLICIES.items()))
     parser.add_argument("--floor", default="0",
                         help="gain of the unmodelled bins with --upper-bins attenuate: a number in [0, 1], or 'mean' (the frame's mean mask)")
     parser.add_argument("--stream", action="store_true", help="causal frame-by-frame enhancement; reports latency and per-frame time")
@@ -44,7 +48,27 @@ def add_arguments(parser) -> None:
 
 
 def read_noisy_wav(path: Path, resample: bool = False, downmix: bool = False):
-    """A wav for enhancement -> mono float64 at 16 kHz, with one-line errors for the wrong rate or channels."""
+    """A noisy wav for enhancement.
+
+    Parameters
+    ----------
+    path : Path
+    resample : bool
+        Resample another rate to 16 kHz instead of refusing it.
+    downmix : bool
+        Average several channels instead of refusing them.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        Mono samples at 16 kHz.
+
+    Raises
+    ------
+    MburstError
+        One line naming --audio: empty or unreadable file, other rate or several channels (without the
+        option that accepts them), NaN or inf samples.
+    """
     import numpy as np
 
     from neurons.common import MburstError
@@ -74,16 +98,20 @@ def main(args) -> int:
 
     from neurons.common import MburstError
 
-    from experiments.speech import enhance as E
-    from experiments.data.features import HOP, SAMPLE_RATE
+    from experiments.data.features import HOP, N_BINS, SAMPLE_RATE, VIDEO_FPS
     from experiments.data.grid import read_video, read_video_audio
     from experiments.data.lips import track_lips
+    from experiments.speech.enhance import enhance
+    from experiments.speech.evaluation import write_wav
+    from experiments.speech.masking import checkpoint_masker
+    from experiments.speech.resynthesis import frames_for, full_band_gain
+    from experiments.speech.streaming import StreamingEnhancer
 
     t0 = time.perf_counter()
     if args.batch_size < 1:
         raise MburstError(f"--batch-size must be >= 1, got {args.batch_size}")
     floor = args.floor if args.floor == "mean" else _number(args.floor)
-    E.full_band_gain(np.zeros((1, 500)), args.upper_bins, floor)
+    full_band_gain(np.zeros((1, N_BINS)), args.upper_bins, floor)
     if args.out.suffix.lower() != ".wav":
         raise MburstError(f"--out {args.out}: the output must be a .wav file")
     if not args.checkpoint.is_file():
@@ -99,25 +127,25 @@ def main(args) -> int:
         noisy = read_video_audio(args.video)
     duration = len(noisy) / SAMPLE_RATE
     frames = read_video(args.video)
-    needed = E.frames_for(len(noisy))
+    needed = frames_for(len(noisy))
     if len(frames) < len(noisy) // HOP:  # one lip frame per whole 40 ms hop; a final partial hop reuses the last
-        raise MburstError(f"--video {args.video}: {len(frames)} frames ({len(frames) / 25:.2f} s) but the audio lasts "
+        raise MburstError(f"--video {args.video}: {len(frames)} frames ({len(frames) / VIDEO_FPS:.2f} s) but the audio lasts "
                           f"{duration:.2f} s and needs {len(noisy) // HOP} (one per 40 ms): the video is shorter than the audio")
     frames = frames[:needed]
-    mask_fn, stats, state = E.checkpoint_masker(args.checkpoint)
+    mask_fn, stats, state = checkpoint_masker(args.checkpoint)
     track = track_lips(frames, source=str(args.video))
     t_ready = time.perf_counter()
 
     if args.stream:
-        streamer = E.StreamingEnhancer(mask_fn, stats, mask=args.mask, upper=args.upper_bins, floor=floor)
+        streamer = StreamingEnhancer(mask_fn, stats, mask=args.mask, upper=args.upper_bins, floor=floor)
         audio = streamer.run(noisy, track.crops)
         per_frame = np.asarray(streamer.frame_seconds) * 1000
     else:
-        audio = E.enhance(noisy, track.crops, mask_fn, stats, mask=args.mask, upper=args.upper_bins,
+        audio = enhance(noisy, track.crops, mask_fn, stats, mask=args.mask, upper=args.upper_bins,
                           floor=floor, batch_size=args.batch_size).audio
     t_done = time.perf_counter()
     clipped = int(np.sum(np.abs(audio) > 1.0))
-    E.write_wav(args.out, audio)
+    write_wav(args.out, audio)
     total = time.perf_counter() - t0
     enh = t_done - t_ready
     print(f"wrote {args.out}: {duration:.2f} s of 16 kHz audio, model {state.get('model_name', '?')}, "

@@ -1,1 +1,2 @@
-"""Enhanced speech: resynthesis from a mask, offline and streaming enhancement, speech-quality metrics."""
+"""Enhanced speech: resynthesis from a mask, model masks, offline and streaming enhancement, evaluation with
+speech-quality metrics."""

@@ -1,0 +1,308 @@
+"""Scoring enhancement: every system (noisy, oracle masks, models) on utterances of a prepared corpus with
+STOI, ESTOI, PESQ-WB and SI-SDR (:mod:`experiments.speech.metrics`), summaries per SNR, and the report
+(markdown and CSV tables, spectrograms, wav files).
+
+Oracle masks (:func:`experiments.speech.resynthesis.oracle_masks`): the IBM and the ideal Wiener gain
+|S|^2 / (|S|^2 + |N|^2) from the separate clean speech S and noise N.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurons.common import MburstError
+
+from experiments.data.features import N_BINS, SAMPLE_RATE
+from experiments.data.frames import Stats
+from experiments.speech.masking import predict_probs
+from experiments.speech.resynthesis import (DEFAULT_FLOOR, check_audio, full_band_gain, oracle_masks, resynthesise,
+                                            select_mask, stft_padded)
+
+#: The reference systems scored beside the models.
+REFERENCES = ("noisy", "oracle-ibm", "oracle-soft")
+METRIC_NAMES = ("stoi", "estoi", "pesq_wb", "si_sdr")
+
+
+class EnhancementRows(list):
+    """Rows of :func:`evaluate_enhancement` (one dict per utterance x system), plus ``examples``
+    ({utt_id: {"snr_db", "clean", "noisy", <system>: audio}}) for listening and pictures,
+    and ``skipped`` ({system: reason})."""
+
+    def __init__(self, rows=(), examples=None, skipped=None):
+        super().__init__(rows)
+        self.examples = examples or {}
+        self.skipped = skipped or {}
+
+
+def _score(clean: np.ndarray, est: np.ndarray) -> dict[str, float]:
+    from experiments.speech.metrics import all_metrics
+
+    return all_metrics(clean, est, SAMPLE_RATE)
+
+
+def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | None, mask_fns: dict, *,
+                     mask: str = "soft", uppers: tuple[str, ...] = ("attenuate",), floor: float | str = DEFAULT_FLOOR,
+                     lc_db: float = 5.0, stats: Stats | None = None) -> dict[str, tuple[np.ndarray, dict]]:
+    """Enhance one mixture clean + noise with every reference and model, and score each.
+
+    Parameters
+    ----------
+    clean, noise : ndarray, shape (n,)
+        16 kHz samples; the mixture is clean + noise.
+    lips : ndarray, shape (ceil(n / 640), 50, 92), or None
+        Lip crops (needed when there is a model).
+    mask_fns : dict
+        ``{model name: MaskFn | (MaskFn, Stats) | None}``; ``None`` entries are skipped.
+    mask : {'soft', 'binary'}
+        The models' applied mask.
+    uppers : tuple of str
+        Upper-bin policies; with several, masked systems are named ``"<system> [<policy>]"``.
+    floor : float or 'mean'
+    lc_db : float
+        Local criterion of the oracle IBM in dB.
+    stats : Stats, optional
+        Statistics of models given without their own.
+
+    Returns
+    -------
+    dict of str to (ndarray of float64, shape (n,); dict of str to float)
+        ``{system: (enhanced audio, scores)}`` for ``noisy``, ``oracle-ibm``, ``oracle-soft`` and each model.
+
+    Raises
+    ------
+    MburstError
+        On bad audio, a model without lips, or bad options.
+    """
+    clean, noise = check_audio(clean, "clean"), check_audio(noise, "noise")
+    noisy = clean + noise
+    ibm, wiener = oracle_masks(clean, noise, lc_db)
+    masks = {"oracle-ibm": ibm, "oracle-soft": wiener}
+    for name, entry in mask_fns.items():
+        if entry is None:
+            continue
+        if lips is None:
+            raise MburstError(f"{name}: a model needs the lip frames of the utterance")
+        fn, st = entry if isinstance(entry, tuple) else (entry, stats)
+        masks[name] = select_mask(predict_probs(noisy, lips, fn, st), mask)
+    out = {"noisy": (noisy, _score(clean, noisy))}
+    for name, m in masks.items():
+        for upper in uppers:
+            label = name if len(uppers) == 1 else f"{name} [{upper}]"
+            audio = resynthesise(noisy, m, upper, floor)
+            out[label] = (audio, _score(clean, audio))
+    return out
+
+
+def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | None = None,
+                         mask: str = "soft", uppers: tuple[str, ...] | str = ("attenuate",),
+                         floor: float | str = DEFAULT_FLOOR, lc_db: float = 5.0, examples: int = 2,
+                         progress: bool = True) -> EnhancementRows:
+    """STOI, ESTOI, PESQ-WB and SI-SDR of every system on the given utterances of a prepared corpus.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        An :class:`experiments.data.corpus.Corpus` (or anything with its ``waveforms(i)``,
+        ``utterances[i]`` with ``utt_id``/``snr_db``/``noise_name``/``lip_start``/``n_frames``, and ``lips``).
+    utt_indices : array_like of int
+        Utterances to score (non-empty).
+    mask_fns : dict
+        ``{model name: MaskFn | (MaskFn, Stats) | None}``; ``None``: not available, listed in ``skipped``.
+    stats, mask, uppers, floor, lc_db
+        As :func:`evaluate_mixture` (``uppers`` may be one policy name).
+    examples : int
+        The first ``examples`` utterances of each SNR keep their audio (for listening and pictures).
+    progress : bool
+
+    Returns
+    -------
+    EnhancementRows
+        One dict per utterance x system: utt_index, utt_id, snr_db, noise, system, upper, mask,
+        stoi, estoi, pesq_wb, si_sdr (dB).
+
+    Raises
+    ------
+    MburstError
+        On an empty selection or bad options.
+    """
+    from tqdm import tqdm
+
+    uppers = (uppers,) if isinstance(uppers, str) else tuple(uppers)
+    for upper in uppers:
+        full_band_gain(np.zeros((1, N_BINS)), upper, floor)
+    select_mask(np.zeros((1, N_BINS)), mask)
+    indices = [int(i) for i in np.asarray(utt_indices).reshape(-1)]
+    if not indices:
+        raise MburstError("utt_indices: empty selection")
+    skipped = {name: "no model given" for name, fn in mask_fns.items() if fn is None}
+    rows, kept, per_snr = EnhancementRows(skipped=skipped), {}, {}
+    for i in tqdm(indices, desc="enhance+score", disable=not progress):
+        utt = corpus.utterances[i]
+        clean, noise, _ = corpus.waveforms(i)
+        lips = np.asarray(corpus.lips[utt.lip_start:utt.lip_start + utt.n_frames])
+        results = evaluate_mixture(clean, noise, lips, mask_fns, mask=mask, uppers=uppers, floor=floor,
+                                   lc_db=lc_db, stats=stats)
+        for system, (audio, scores) in results.items():
+            upper = "" if system == "noisy" else (system.split("[")[-1].rstrip("]") if "[" in system else uppers[0])
+            rows.append({"utt_index": i, "utt_id": utt.utt_id, "snr_db": float(utt.snr_db), "noise": utt.noise_name,
+                         "system": system, "upper": upper, "mask": "" if system in ("noisy",) or system.startswith("oracle")
+                         else mask, **scores})
+        if per_snr.get(utt.snr_db, 0) < examples:
+            per_snr[utt.snr_db] = per_snr.get(utt.snr_db, 0) + 1
+            kept[utt.utt_id] = {"snr_db": float(utt.snr_db), "clean": clean,
+                                **{system: audio for system, (audio, _) in results.items()}}
+    rows.examples = kept
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean of each metric per (SNR, system), with ΔSTOI over noisy and the fraction of the oracle
+    IBM's STOI gain (``ibm_gain_fraction``; the IBM with the same upper-bin policy).
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`evaluate_enhancement` rows.
+
+    Returns
+    -------
+    list of dict
+        Per (SNR, system), by SNR then noisy, oracles, models: snr_db, system, n, the metric means
+        (NaN scores ignored), d_stoi, ibm_gain_fraction.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["snr_db"], r["system"]), []).append(r)
+    noisy_stoi = {snr: np.mean([r["stoi"] for r in g]) for (snr, sys_), g in groups.items() if sys_ == "noisy"}
+    out = []
+    for (snr, system), g in sorted(groups.items(), key=lambda kv: (kv[0][0], _system_order(kv[0][1]))):
+        entry = {"snr_db": snr, "system": system, "n": len(g)}
+        for m in METRIC_NAMES:
+            vals = np.array([r[m] for r in g], dtype=np.float64)
+            entry[m] = float(np.mean(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
+        entry["d_stoi"] = entry["stoi"] - noisy_stoi.get(snr, float("nan"))
+        out.append(entry)
+    ibm_gain = {}
+    for e in out:
+        if e["system"].startswith("oracle-ibm"):
+            ibm_gain[(e["snr_db"], e["system"][len("oracle-ibm"):])] = e["d_stoi"]
+    for e in out:
+        suffix = e["system"][e["system"].find(" ["):] if " [" in e["system"] else ""
+        gain = ibm_gain.get((e["snr_db"], suffix))
+        e["ibm_gain_fraction"] = e["d_stoi"] / gain if gain and e["system"] != "noisy" else float("nan")
+    return out
+
+
+def _system_order(system: str) -> tuple:
+    base = system.split(" [")[0]
+    return (REFERENCES.index(base) if base in REFERENCES else len(REFERENCES), system)
+
+
+def write_wav(path, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """Write a 16-bit PCM wav atomically (samples clipped to [-1, 1]).
+
+    Parameters
+    ----------
+    path : str or Path
+    audio : ndarray, shape (n,)
+    rate : int
+        Sample rate in Hz.
+    """
+    import soundfile as sf
+
+    from neurons.common import atomic_path
+
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of a system or utterance name ('+' -> 'p', other symbols -> '_')."""
+    return "".join(c if c.isalnum() or c in "-_" else "p" if c == "+" else "_" for c in name).strip("_")
+
+
+def write_enhancement_report(rows: EnhancementRows | list[dict], out_dir, title: str = "Enhanced speech") -> dict:
+    """Write ``enhancement.md`` (mean per SNR x system), ``enhancement.csv`` (every row),
+    ``enhancement_summary.csv``, spectrogram PNGs and wav files of the kept examples into ``out_dir``.
+
+    Parameters
+    ----------
+    rows : EnhancementRows or list of dict
+        :func:`evaluate_enhancement` rows (their ``examples`` and ``skipped`` when present).
+    out_dir : str or Path
+    title : str
+        Heading of the markdown.
+
+    Returns
+    -------
+    dict
+        ``{"summary": summarise(rows), "files": [written paths]}``.
+
+    Raises
+    ------
+    MburstError
+        If there are no rows.
+    """
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neurons.common import atomic_savefig, atomic_write_text, csv_table, markdown_table
+
+    if not rows:
+        raise MburstError("rows: nothing to report (no utterance was scored)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    header = ["utt_index", "utt_id", "snr_db", "noise", "system", "upper", "mask", *METRIC_NAMES]
+    atomic_write_text(out / "enhancement.csv", csv_table(header, [[r.get(k, "") for k in header] for r in rows]))
+    summary = summarise(rows)
+    sheader = ["snr_db", "system", "n", *METRIC_NAMES, "d_stoi", "ibm_gain_fraction"]
+    atomic_write_text(out / "enhancement_summary.csv", csv_table(sheader, [[e[k] for k in sheader] for e in summary]))
+    md = [f"# {title}\n",
+          "Mean per SNR and system. STOI/ESTOI (pystoi), wideband PESQ (P.862.2), SI-SDR in dB; "
+          "ΔSTOI is over the noisy input, 'IBM gain' the fraction of the oracle IBM's ΔSTOI. "
+          "oracle-soft is the ideal Wiener gain |S|²/(|S|²+|N|²).\n",
+          markdown_table(["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "IBM gain"],
+                         [[e["snr_db"], e["system"], e["n"], e["stoi"], e["estoi"], e["pesq_wb"], e["si_sdr"],
+                           e["d_stoi"], e["ibm_gain_fraction"]] for e in summary])]
+    skipped = getattr(rows, "skipped", {})
+    if skipped:
+        md.append("\nNot evaluated: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "\n")
+    examples = getattr(rows, "examples", {})
+    if examples:
+        md.append("\n## Examples\n")
+    for utt_id, ex in examples.items():
+        slug = _slug(utt_id)
+        systems = [k for k in ex if k not in ("snr_db", "clean")]
+        peak = max(float(np.max(np.abs(ex[k]))) for k in ["clean", *systems])
+        scale = 0.9 / peak if peak > 0.9 else 1.0  # one gain for all, so loudness stays comparable
+        names = []
+        for key in ["clean", *systems]:
+            path = out / "audio" / f"{slug}_{_slug(key)}.wav"
+            write_wav(path, ex[key] * scale)
+            files.append(path)
+            names.append(f"[{key}](audio/{path.name})")
+        panels = ["noisy", "clean"] + [k for k in systems if k != "noisy"]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.7 * len(panels)), sharex=True, squeeze=False)
+        images = {key: 10 * np.log10(np.abs(stft_padded(ex[key]).T) ** 2 + 1e-10) for key in panels}
+        top = max(float(img.max()) for img in images.values())  # one colour scale for all panels
+        for ax, key in zip(axes[:, 0], panels):
+            img = images[key]
+            ax.imshow(img, origin="lower", aspect="auto", vmin=top - 80, vmax=top, cmap="magma",
+                      extent=(0, len(ex[key]) / SAMPLE_RATE, 0, SAMPLE_RATE / 2000))
+            ax.set_ylabel("kHz")
+            ax.set_title(key, fontsize=9, loc="left")
+        axes[-1, 0].set_xlabel("time (s)")
+        fig.suptitle(f"{utt_id} at {ex['snr_db']:g} dB SNR", fontsize=10)
+        fig.tight_layout()
+        png = out / f"spectrogram_{slug}.png"
+        atomic_savefig(fig, png)
+        plt.close(fig)
+        files.append(png)
+        md.append(f"\n### {utt_id} ({ex['snr_db']:g} dB)\n\n![spectrograms]({png.name})\n\nListen: {', '.join(names)}\n")
+    atomic_write_text(out / "enhancement.md", "".join(md))
+    files += [out / "enhancement.md", out / "enhancement.csv", out / "enhancement_summary.csv"]
+    return {"summary": summary, "files": files}

@@ -1,0 +1,79 @@
+"""Batch evaluation of enhancement: every system scored on corpus utterances, summaries, the report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+from experiments.speech.masking import torch_mask_fn
+from neurons.common import MburstError
+from test_speech_helpers import FS, TinyModel, lips_for, random_stats, speechlike
+
+
+@dataclass
+class _Utt:
+    utt_id: str
+    snr_db: float
+    noise_name: str
+    lip_start: int
+    n_frames: int
+
+
+class _TinyCorpus:
+    """The corpus interface evaluate_enhancement uses: utterances, lips, waveforms(i)."""
+
+    def __init__(self, snrs=(-6.0, 6.0)):
+        self.clean = speechlike(48_000)
+        self.noise = np.random.default_rng(5).standard_normal(48_000)
+        self.utterances = [_Utt(f"syn@{s:+g}dB", s, "white", 0, 75) for s in snrs]
+        self.lips = lips_for(48_000)
+
+    def waveforms(self, i):
+        from experiments.data.noise import snr_gain
+
+        noise = self.noise * snr_gain(self.clean, self.noise, self.utterances[i].snr_db)
+        return self.clean, noise, self.clean + noise
+
+
+def test_evaluate_and_report(tmp_path):
+    model_fn, stats = torch_mask_fn(TinyModel()), random_stats()
+    corpus = _TinyCorpus()
+    rows = evaluate_enhancement(corpus, [0, 1], {"tiny": (model_fn, stats), "absent": None},
+                                uppers=("attenuate", "pass"), examples=1, progress=False)
+    systems = {r["system"] for r in rows}
+    assert systems == {"noisy", "oracle-ibm [attenuate]", "oracle-ibm [pass]", "oracle-soft [attenuate]",
+                       "oracle-soft [pass]", "tiny [attenuate]", "tiny [pass]"}
+    assert rows.skipped == {"absent": "no model given"}
+    by = {(r["snr_db"], r["system"]): r for r in rows}
+    for snr in (-6.0, 6.0):
+        assert by[(snr, "oracle-soft [attenuate]")]["stoi"] > by[(snr, "noisy")]["stoi"]
+        assert by[(snr, "noisy")]["si_sdr"] == pytest.approx(snr, abs=0.3)  # noisy = clean + noise at that SNR (up to their correlation)
+    assert by[(6.0, "noisy")]["stoi"] > by[(-6.0, "noisy")]["stoi"]
+    out = write_enhancement_report(rows, tmp_path)
+    md = (tmp_path / "enhancement.md").read_text()
+    assert "| -6 | oracle-ibm [attenuate] |" in md and "absent (no model given)" in md
+    assert len((tmp_path / "enhancement.csv").read_text().splitlines()) == len(rows) + 1
+    assert len(list(tmp_path.glob("spectrogram_*.png"))) == 2
+    wavs = sorted((tmp_path / "audio").glob("*.wav"))
+    assert len(wavs) == 2 * 8  # clean, noisy and 6 masked systems, per example
+    import soundfile as sf
+
+    data, rate = sf.read(wavs[0])
+    assert rate == FS and data.shape == (48_000,)
+    ibm = [e for e in out["summary"] if e["system"] == "oracle-ibm [attenuate]"]
+    assert all(e["ibm_gain_fraction"] == pytest.approx(1.0) for e in ibm)
+
+
+def test_summary_means_and_errors():
+    rows = [{"snr_db": 0.0, "system": s, "stoi": v, "estoi": v, "pesq_wb": float("nan"), "si_sdr": 1.0}
+            for s, v in (("noisy", 0.5), ("noisy", 0.7), ("oracle-ibm", 0.9), ("tiny", 0.7))]
+    by = {e["system"]: e for e in summarise(rows)}
+    assert list(by) == ["noisy", "oracle-ibm", "tiny"]  # references first
+    assert by["noisy"]["stoi"] == pytest.approx(0.6) and by["noisy"]["n"] == 2 and np.isnan(by["noisy"]["pesq_wb"])
+    assert by["tiny"]["d_stoi"] == pytest.approx(0.1) and by["tiny"]["ibm_gain_fraction"] == pytest.approx(1 / 3)
+    with pytest.raises(MburstError, match="utt_indices: empty selection"):
+        evaluate_enhancement(_TinyCorpus(), [], {}, progress=False)
+    with pytest.raises(MburstError, match="rows: nothing to report"):
+        write_enhancement_report([], "unused")

@@ -66,8 +66,49 @@ def test_transfer_fit(sweeps, tmp_path):
     np.testing.assert_allclose(again.burst_prob(I_D), fit.burst_prob(I_D))
     save_sweeps(sweeps, tmp_path / "sweeps.npz")
     assert np.load(tmp_path / "sweeps.npz")["E_s"].shape == (len(I_S),)
-    png = plot_transfer(sweeps, fit, tmp_path / "transfer.png")
-    assert png.stat().st_size > 10_000
+    check_transfer_plot(sweeps, fit, tmp_path / "transfer.png")
+
+
+def check_transfer_plot(sw, fit: TransferFit, path):
+    """The figure shows what it says: E and P against each sweep (the measured points), the fits on their panels."""
+    import matplotlib.pyplot as plt
+
+    from neurons import common
+
+    seen = []
+
+    def capture(fig, p, **kwargs):
+        seen.append(fig)
+        return save(fig, p, **kwargs)
+
+    save = common.atomic_savefig
+    common.atomic_savefig = capture
+    try:
+        png = plot_transfer(sw, fit, path)
+    finally:
+        common.atomic_savefig = save
+    assert png == path and path.stat().st_size > 0 and plt.imread(path).ndim == 3
+    (fig,) = seen
+    axes = {(a.get_xlabel() or a.get_title(), a.get_ylabel()): a for a in fig.axes}
+    panels = [("somatic current I_s (pA)", "burst probability P", sw.I_s, sw.P_s),
+              ("dendritic current I_d (pA)", "burst probability P", sw.I_d, sw.P_d),
+              (f"somatic sweep (I_d = {sw.I_d_fixed:g} pA)", "event rate E (Hz)", sw.I_s, sw.E_s),
+              (f"dendritic sweep (I_s = {sw.I_s_fixed:g} pA)", "event rate E (Hz)", sw.I_d, sw.E_d)]
+    assert len(fig.axes) == 4 and len(axes) == 4, list(axes)
+    for x_label, y_label, x, y in panels:
+        points = [c.lines[0] for c in axes[x_label, y_label].containers if c.get_label() == "simulation"]
+        assert len(points) == 1, (x_label, y_label)  # the errorbar's data line
+        np.testing.assert_allclose(points[0].get_xdata(), x)
+        np.testing.assert_allclose(points[0].get_ydata(), y)
+    fits = {ln.get_label(): ln for a in fig.axes for ln in a.lines if "fit" in ln.get_label()}
+    assert sorted(fits) == ["sigmoid fit", "softplus fit"]
+    xs, ys = fits["softplus fit"].get_data()
+    np.testing.assert_allclose(ys, fit.event_rate(xs))
+    assert xs.min() == sw.I_s.min() and xs.max() == sw.I_s.max()
+    xd, yd = fits["sigmoid fit"].get_data()
+    np.testing.assert_allclose(yd, fit.burst_prob(xd))
+    assert fits["softplus fit"] in axes[f"somatic sweep (I_d = {sw.I_d_fixed:g} pA)", "event rate E (Hz)"].lines
+    assert fits["sigmoid fit"] in axes["dendritic current I_d (pA)", "burst probability P"].lines
 
 
 def test_default_fit_matches_fresh_measurement(sweeps):

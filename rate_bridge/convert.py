@@ -17,17 +17,15 @@ onto them (:func:`ensemble_layers`) and reads the result out (:class:`SpikingRun
   95th percentile of |v_out| to ``out_current_pA``; the mask is ``E_out > E(I_mid)``, i.e.
   ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``;
 * a model trained with ``activation='calibrated-quiet'`` runs in the regime it was measured in: no
-  Poisson background, the ensemble's cells offset by :func:`neurons.transfer_fit.cell_offsets` and
-  started at random potentials.
+  background, cells offset by :func:`neurons.transfer_fit.cell_offsets`, random initial potentials.
 
-Defaults off: ``feedback`` and ``interneurons`` change the cells' operating point away from the
-calibration (measured without them), so the equivalence study runs without them and reports the
-difference when they are switched on.
+Defaults off: ``feedback`` and ``interneurons`` move the cells' operating point away from the
+calibration (measured without them); the equivalence study reports the difference they make.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,51 +37,33 @@ from rate_bridge.burstprop.calibrated import Calibration, calibration_of
 __all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "ensemble_cells", "SpikingMBURST",
            "SpikingRun", "run_frames", "RateReference", "rate_reference", "feedback_burst_prob"]
 
-_E = EnsembleConfig  # defaults of the circuit's settings: one source
-
 
 @dataclass(frozen=True)
-class BridgeConfig:
-    """Conversion settings: cells per unit, output current (pA), and the circuit's
-    :class:`circuits.ensembles.EnsembleConfig` settings (times in ms)."""
+class BridgeConfig(EnsembleConfig):
+    """Conversion settings: the circuit's (:class:`circuits.ensembles.EnsembleConfig`, times in ms), cells per
+    unit and the output layer's current (pA) at the 95th percentile of ``|v_out|``."""
 
     n: int = 16  # cells per unit of dense and output layers
     n_conv: int = 6  # cells per unit of convolutional layers
-    t_settle_ms: float = _E.t_settle_ms
-    t_count_ms: float = _E.t_count_ms
-    dt_ms: float = _E.dt_ms
-    tau_syn_ms: float = _E.tau_syn_ms
     out_current_pA: float = 600.0
-    background: bool = _E.background
-    reset: bool = _E.reset
-    feedback: bool = _E.feedback
-    fb_gain: float = _E.fb_gain
-    interneurons: bool = _E.interneurons
-    target: str = _E.target
-    threads: int = _E.threads
-    seed: int = _E.seed
     build_tag: str = "bridge"  # standalone build folder; concurrent processes need different tags
 
-    def circuit(self) -> EnsembleConfig:
-        """The circuit's settings (every field of :class:`EnsembleConfig`, taken from this config)."""
-        return EnsembleConfig(**{f.name: getattr(self, f.name) for f in fields(EnsembleConfig)})
-
-    def validate(self) -> "BridgeConfig":
-        """Check the settings.
+    def validate(self, who: str = "bridge") -> "BridgeConfig":
+        """Check the settings; ``who`` prefixes the error.
 
         Raises
         ------
         MburstError
-            ``n`` or ``n_conv`` not an integer >= 1, ``out_current_pA`` <= 0, or invalid times
-            (:meth:`circuits.ensembles.EnsembleConfig.validate`).
+            ``n`` or ``n_conv`` not an integer >= 1, invalid times (:meth:`EnsembleConfig.validate`), or
+            ``out_current_pA`` <= 0.
         """
         for key in ("n", "n_conv"):
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise MburstError(f"bridge: {key}={v!r} must be an integer >= 1 (cells per rate unit)")
-        self.circuit().validate("bridge")
+                raise MburstError(f"{who}: {key}={v!r} must be an integer >= 1 (cells per rate unit)")
+        super().validate(who)
         if not self.out_current_pA > 0:
-            raise MburstError(f"bridge: out_current_pA={self.out_current_pA} must be > 0")
+            raise MburstError(f"{who}: out_current_pA={self.out_current_pA} must be > 0")
         return self
 
     def check_countable(self, cal: Calibration) -> None:
@@ -146,16 +126,12 @@ class SpikingRun:
         Output event rate at ``v_out = 0``.
     counts : dict
         ``{layer: rate_bridge.energy.LayerCounts}`` over the counting windows (interneurons in their layer).
-    cells : dict
-        Pyramidal cells per layer.
-    count_window_s : float
-        Counting window per frame (s).
+    cells, count_window_s : dict, float
+        Pyramidal cells per layer; the counting window of each frame (s).
     wall_build_run_s, wall_decode_s : float
         Wall time of building and running the network, and of the read-out (s).
-    i_scale_out : float
-        Output current per unit of ``v_out`` (pA).
-    target : str
-        Brian2 target used.
+    i_scale_out, target : float, str
+        Output current per unit of ``v_out`` (pA); the Brian2 target used.
     """
 
     rate_hz: dict
@@ -252,11 +228,25 @@ def ensemble_cells(cal: Calibration) -> EnsembleCells:
 
 
 def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_scale_out: float) -> list:
-    """The circuit's layers (:class:`circuits.ensembles.EnsembleLayer`, forward order) for these frames.
+    """The circuit's layers for these frames.
 
-    ``specs``: :func:`network_spec`; ``cfg``: cells per unit; ``inputs``: ``{'audio': [F, C, H, W],
-    'visual': [F, C, H, W] or None}`` (numpy); ``i_scale_out``: output current per unit of ``v_out``
-    (pA). Input layers get ``drive_pA`` [F, units], the others ``bias_pA`` [units] (pA).
+    Parameters
+    ----------
+    specs : list of LayerSpec
+        From :func:`network_spec`.
+    cal : Calibration
+        Hidden unit map (pA, Hz).
+    cfg : BridgeConfig
+        Cells per unit.
+    inputs : dict
+        ``{'audio': [F, C, H, W], 'visual': [F, C, H, W] or None}`` (numpy).
+    i_scale_out : float
+        Output current per unit of ``v_out`` (pA).
+
+    Returns
+    -------
+    list of circuits.ensembles.EnsembleLayer
+        Forward order; input layers with ``drive_pA`` [F, units], the others with ``bias_pA`` [units] (pA).
 
     Raises
     ------
@@ -324,8 +314,21 @@ class SpikingMBURST:
 
 
 def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) -> SpikingRun:
-    """Run ``net`` on frames ``audio``, ``visual`` [F, C, H, W] (``visual`` None for audio-only models) and
-    read it out against the rate model (:class:`SpikingRun`); ``progress``: a frame bar (runtime targets).
+    """Run the converted network on these frames and read it out against the rate model.
+
+    Parameters
+    ----------
+    net : SpikingMBURST
+        The converted network.
+    audio, visual : array-like, shape (F, C, H, W)
+        Features and lip frames (``visual`` None for audio-only models).
+    progress : bool
+        Frame progress bar (runtime targets).
+
+    Returns
+    -------
+    SpikingRun
+        Both models' rates per layer, burst probabilities, masks, counts, wall times.
 
     Raises
     ------
@@ -347,7 +350,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
     i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
     inputs = {"audio": audio.double().numpy(), "visual": None if visual is None else visual.double().numpy()}
     layers = ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out)
-    run = run_ensembles(layers, ensemble_cells(cal), cfg.circuit(), progress=progress)
+    run = run_ensembles(layers, ensemble_cells(cal), cfg, progress=progress)
     t1 = time.perf_counter()
     ledger = SpikeLedger(dt=run.dt_s)
     for p in run.populations:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pkgutil
 import platform
@@ -94,7 +95,7 @@ def add_subcommands(subparsers, modules: list, prefix: str) -> None:
             add_run_options(parser, f"{prefix}{module.NAME}")
         module.add_arguments(parser)
         if hasattr(module, "main"):  # a module without main only groups sub-subcommands
-            parser.set_defaults(_module=module, _command=f"{prefix}{module.NAME}")
+            parser.set_defaults(_module=module, _command=f"{prefix}{module.NAME}", _parser=parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +129,8 @@ def _versions() -> dict:
 
 
 def prepare_run_dir(args: argparse.Namespace) -> Path:
-    """Create the run folder and write ``config.json`` (atomically).
+    """Create the run folder and write ``config.json`` (atomically); a re-run with the same command and
+    options (a resume) keeps the existing one, the record of the first run.
 
     ``config.json`` holds the command, argv, the parsed options, library versions,
     the git commit, ``PYTHONHASHSEED`` and the time.
@@ -153,7 +155,15 @@ def prepare_run_dir(args: argparse.Namespace) -> Path:
         args.out = Path("runs") / f"{args._command.replace(' ', '-')}-{stamp}"
     args.out.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
-    atomic_write_json(args.out / "config.json", {
+    path = args.out / "config.json"
+    if path.exists():  # a re-run with the same options (a resume) keeps the record of the first run
+        try:
+            old = json.loads(path.read_text())
+            if old.get("command") == args._command and old.get("options") == json.loads(json.dumps(options, default=str)):
+                return args.out
+        except ValueError:
+            pass
+    atomic_write_json(path, {
         "command": args._command,
         "argv": sys.argv[1:],
         "options": options,
@@ -163,6 +173,23 @@ def prepare_run_dir(args: argparse.Namespace) -> Path:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     return args.out
+
+
+def _suggest(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Exit with a one-line usage error and a "did you mean" when a (sub)command name is mistyped."""
+    import difflib
+
+    level, words = parser, list(argv)
+    while words and not words[0].startswith("-"):
+        subs = [a for a in level._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            return
+        choices = subs[0].choices
+        if words[0] not in choices:
+            close = difflib.get_close_matches(words[0], list(choices), n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; choose from {', '.join(sorted(choices))}"
+            level.error(f"unknown command '{words[0]}'{hint}")
+        level, words = choices[words[0]], words[1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         Any unexpected error, re-raised when ``MBURST_DEBUG`` is set.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _suggest(parser, argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # report against the subcommand's own usage, not the top level's
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     prog = f"mburst {args._command}"
     try:
         if getattr(args._module, "RUN_DIR", True):

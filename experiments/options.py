@@ -102,3 +102,45 @@ def train_config_from_args(args) -> TrainConfig:
     return TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        weight_decay=args.weight_decay, seed=args.seed, split_seed=args.split_seed, device=args.device,
                        pos_weight=args.pos_weight)
+
+
+def add_threads_argument(parser) -> None:
+    """``--threads N``: torch threads for training/evaluation (0: torch's default)."""
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default, the machine's physical cores; on a busy machine one "
+                             "thread per process is often fastest)")
+
+
+def use_threads(threads: int, jobs: int = 1) -> int:
+    """Set torch's thread count and return the count each process uses.
+
+    Parameters
+    ----------
+    threads : int
+        Threads asked for (0: torch's default).
+    jobs : int, optional
+        Processes that will run at once; with more than one, each uses one thread.
+
+    Returns
+    -------
+    int
+        Threads per process.
+
+    Raises
+    ------
+    MburstError
+        If ``threads`` or ``jobs`` is negative or zero where a count is needed.
+    """
+    import torch
+
+    from neurons.common import MburstError
+
+    if threads < 0:
+        raise MburstError(f"--threads must be >= 0, got {threads}")
+    if jobs < 1:
+        raise MburstError(f"--jobs must be >= 1, got {jobs}")
+    if jobs > 1:
+        return 1
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()

@@ -16,6 +16,15 @@ from typing import Any, Iterator
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 class MburstError(Exception):
     """A user-facing error: the CLI prints its message as one line and exits 2.
 
@@ -27,7 +36,8 @@ class MburstError(Exception):
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    A crash or Ctrl-C leaves the old file (or nothing), never a partial one.
+    A crash or Ctrl-C leaves the old file (or nothing), never a partial one. The file gets the
+    permissions of an ordinary new file (0666 less the umask), not ``mkstemp``'s private 0600.
 
     Parameters
     ----------
@@ -51,6 +61,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

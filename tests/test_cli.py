@@ -62,3 +62,49 @@ def test_user_error_is_one_line(monkeypatch, tmp_path, capsys):
     assert err.strip() == "mburst boom: error: file 'x.wav' is missing"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["command"] == "boom" and config["options"]["seed"] == 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["simulat"], "mburst: error: unknown command 'simulat'; did you mean 'simulate'?"),
+    (["simulate", "propagatoin"], "mburst simulate: error: unknown command 'propagatoin'; did you mean 'propagation'?"),
+    (["simulate", "propagation", "--what", "x"], "mburst simulate propagation: error: unrecognized arguments: --what x"),
+])
+def test_mistyped_commands_and_options_name_the_subcommand(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == expected
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the result gets an ordinary file's mode."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    path = atomic_write_text(tmp_path / "a.txt", "x")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_rerun_with_same_options_keeps_config_json(tmp_path):
+    import types
+
+    module = types.SimpleNamespace(NAME="noop", HELP="does nothing", __doc__="noop", add_arguments=lambda p: None,
+                                   main=lambda args: 0)
+    out = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "discover", lambda pkg: [module])
+        assert cli.main(["noop", "--out", str(out)]) == 0
+        first = (out / "config.json").stat().st_mtime_ns
+        assert cli.main(["noop", "--out", str(out)]) == 0
+        assert (out / "config.json").stat().st_mtime_ns == first
+        assert cli.main(["noop", "--out", str(out), "--seed", "3"]) == 0
+        assert json.loads((out / "config.json").read_text())["options"]["seed"] == 3
+
+
+def test_bad_training_settings_fail_before_the_corpus_is_prepared(tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MBURST_CACHE", str(cache))
+    assert cli.main(["train", "--epochs", "0", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == "mburst train: error: --epochs must be >= 1, got 0"
+    assert not cache.exists() or not any(cache.iterdir())

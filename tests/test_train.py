@@ -195,21 +195,6 @@ def test_nan_input_is_refused(reference_run):
         evaluate(model, NanFrames())
 
 
-def test_reproduce_writes_every_file(tmp_path, cache_env):
-    out = tmp_path / "repro"
-    done = _mburst(["reproduce", "--profile", "quick", "--runs", "1", "--epochs", "1", "--n-utterances", "12",
-                    "--channels", "4", "--embed", "8", "--enhance-utterances", "2", "--spiking-frames", "0",
-                    "--out", str(out)], cache_env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    for name in ("table1.md", "table1.csv", "table2.md", "table2.csv", "fig2_masks.png", "fig3_energy.png",
-                 "metrics.json", "report.md", "config.json", "enhancement/enhancement.md"):
-        assert (out / name).stat().st_size > 0, name
-    report = (out / "report.md").read_text()
-    assert "Table I" in report and "Table II" in report and "STOI" in report
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["test_f1"]) == {"unimodal", "multimodal", "mburst"}
-
-
 def test_evaluate_on_a_copied_corpus_folder(tmp_path, cache_env, reference_run):
     """--corpus DIR opens a prepared folder as it is (e.g. copied to another machine, without the clean audio)."""
     import shutil

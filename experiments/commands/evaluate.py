@@ -19,7 +19,7 @@ HELP = "score a checkpoint on any prepared data (metrics.json)"
 
 
 def add_arguments(parser) -> None:
-    from experiments.options import add_data_arguments
+    from experiments.options import add_data_arguments, add_threads_argument
 
     parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt written by `mburst train`/`reproduce`")
     parser.add_argument("--split", nargs="+", choices=("train", "test", "proxy", "all"), default=None,
@@ -33,6 +33,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--enhance", type=int, default=0, metavar="N",
                         help="also resynthesise N utterances of the first split and score STOI/ESTOI/PESQ-WB/SI-SDR "
                              "against the noisy input and the oracle masks (enhancement/ in the run folder; 0: off)")
+    add_threads_argument(parser)
     add_data_arguments(parser)
 
 
@@ -41,13 +42,14 @@ def main(args) -> int:
 
     from experiments.training.checkpoints import check_features, load_checkpoint
     from experiments.data.corpus import LIP_ABLATIONS
-    from experiments.options import corpus_from_args
+    from experiments.options import corpus_from_args, use_threads
     from experiments.training.train import evaluate
 
     if args.batch_size < 1:
         raise MburstError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.enhance < 0:
         raise MburstError(f"--enhance must be >= 0, got {args.enhance}")
+    print(f"evaluate: {use_threads(args.threads)} torch thread(s)")
     model, state = load_checkpoint(args.checkpoint)
     if args.ablate_lips and not model.visual:
         raise MburstError(f"--ablate-lips: '{args.checkpoint}' is a {state['model_name']} model without a visual branch")

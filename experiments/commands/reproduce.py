@@ -18,6 +18,7 @@ HELP = "train all three models over seeded splits and write the paper's tables a
 def add_arguments(parser) -> None:
     from experiments.options import add_pos_weight_argument
     from experiments.training.reproduce import PROFILES
+    from experiments.training.stages import STAGES
 
     parser.add_argument("--profile", choices=tuple(PROFILES), default="quick",
                         help="; ".join(f"{k}: {v['note']}" for k, v in PROFILES.items()))
@@ -48,6 +49,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device for training")
     parser.add_argument("--jobs", type=int, default=1,
                         help="train this many (run, model) pairs at once in separate processes, one torch thread each")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads when --jobs is 1 (0: torch's default, the machine's physical cores); "
+                             "with --jobs > 1 every job uses one")
+    parser.add_argument("--force", action="append", default=[], choices=STAGES, metavar="STAGE",
+                        help="redo this stage even when its outputs exist for the same configuration (repeatable; "
+                             f"stages: {', '.join(STAGES)}); without it, re-running into the same --out redoes nothing "
+                             "that is up to date")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-6, help="Adam weight decay")
     add_pos_weight_argument(parser)
@@ -59,7 +67,7 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     from experiments.data.corpus import CorpusSpec
-    from experiments.options import open_corpus
+    from experiments.options import open_corpus, use_threads
     from experiments.training.reproduce import PROFILES, enhancement_stage, reproduce
     from experiments.training.config import TrainConfig
     from rate_bridge.burstprop.models import ModelConfig
@@ -79,13 +87,24 @@ def main(args) -> int:
     base = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], lr=args.lr,
                        weight_decay=args.weight_decay, seed=args.seed, split_seed=args.seed, device=args.device,
                        pos_weight=args.pos_weight)
-    stages = [enhancement_stage(corpus, settings["enhance_utterances"])] if settings["enhance_utterances"] > 0 else []
+    threads = use_threads(args.threads, args.jobs)
+    stages = []
+    if settings["enhance_utterances"] > 0:
+        stages.append(("enhancement", {"utterances": settings["enhance_utterances"]},
+                       enhancement_stage(corpus, settings["enhance_utterances"])))
     if settings["spiking_frames"] > 0:
         from experiments.spiking.stage import spiking_section
 
-        stages.append(lambda out, results: spiking_section(out, results, corpus, frames=settings["spiking_frames"]))
+        def spiking(out, results):
+            section = spiking_section(out, results, corpus, frames=settings["spiking_frames"])
+            return section, [str(f.relative_to(out)) for f in sorted((out / "spiking").rglob("*")) if f.is_file()]
+
+        stages.append(("spiking", {"frames": settings["spiking_frames"]}, spiking))
+    print(f"reproduce: {args.jobs} job(s), {threads} torch thread(s) each")
     summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings, extra_stages=stages,
-                        jobs=args.jobs)
+                        jobs=args.jobs, force=args.force)
+    for name, rec in summary["stages"].items():
+        print(f"  stage {name}: run {rec['runs']} time(s) in this folder, last {rec['wall_s']:.1f} s")
     for model, (mean, std) in summary["test_f1"].items():
         print(f"{model:>10}: test F1 {mean:.3f} ± {std:.3f}")
     print(f"report: {args.out / 'report.md'}")

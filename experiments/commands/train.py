@@ -11,24 +11,27 @@ HELP = "train one model (mburst | multimodal | unimodal)"
 
 
 def add_arguments(parser) -> None:
-    from experiments.options import add_data_arguments, add_model_arguments, add_train_arguments
+    from experiments.options import add_data_arguments, add_model_arguments, add_threads_argument, add_train_arguments
     from rate_bridge.burstprop.models import MODEL_NAMES
 
     parser.add_argument("--model", choices=MODEL_NAMES, default="mburst",
                         help="mburst: burstprop; multimodal: the same network with backprop; unimodal: audio branch, backprop")
     parser.add_argument("--resume", action="store_true", help="continue from --out DIR/checkpoint.pt if it exists")
     add_train_arguments(parser)
+    add_threads_argument(parser)
     add_model_arguments(parser)
     add_data_arguments(parser)
 
 
 def main(args) -> int:
-    from experiments.options import corpus_from_args, model_config_from_args, train_config_from_args
+    from experiments.options import corpus_from_args, model_config_from_args, train_config_from_args, use_threads
     from experiments.training.train import train
 
+    model_cfg, train_cfg = model_config_from_args(args), train_config_from_args(args)
+    train_cfg.validate()  # bad settings fail before the corpus is prepared, not a minute later
+    print(f"train: {use_threads(args.threads)} torch thread(s)")
     corpus = corpus_from_args(args)
-    result = train(corpus, args.model, model_config_from_args(args), train_config_from_args(args),
-                   args.out, resume=args.resume, progress=True)
+    result = train(corpus, args.model, model_cfg, train_cfg, args.out, resume=args.resume, progress=True)
     test = result.final["test"]
     print(f"{args.model}: test F1 {test['f1']:.4f}, accuracy {test['accuracy']:.2f} %, "
           f"active fraction {test['active_fraction'].get('overall', float('nan')):.3f} -> {args.out}")

@@ -54,7 +54,8 @@ class TrainResult:
     0.5 and the hidden layers' firing statistics ``active_fraction``/``mean_event_rate`` (per layer and
     ``'overall'``); ``history`` holds one record per epoch (the same per split, plus ``loss`` and, for
     MBURST, ``angles_deg``); ``pos_weight`` is the BCE's positive weight w (dimensionless);
-    ``split_sizes`` counts utterances per split; ``wall_s`` the training wall time (s) when measured.
+    ``split_sizes`` counts utterances per split; ``wall_s`` and ``cpu_s`` the training wall and process CPU
+    time (s) when measured.
     """
 
     model: str
@@ -63,6 +64,7 @@ class TrainResult:
     pos_weight: float
     split_sizes: dict
     wall_s: float | None = None
+    cpu_s: float | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -49,6 +49,12 @@ class MaskCounts:
         return 2 * self.tp / denom if denom else 0.0
 
     @property
+    def positive_fraction(self) -> float:
+        """Fraction of units that are positive (speech-dominated) in the target mask."""
+        total = self.tp + self.fp + self.fn + self.tn
+        return (self.tp + self.fn) / total if total else 0.0
+
+    @property
     def accuracy(self) -> float:
         """Accuracy in percent, as the paper reports it."""
         total = self.tp + self.fp + self.fn + self.tn

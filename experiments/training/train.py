@@ -135,7 +135,7 @@ def evaluate(model, frames, batch_size: int = 256, device: str = "cpu", keep_mas
     counts, activity, kept = MaskCounts(), ActivityStats(), []
     order = np.arange(len(frames))
     batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, desc="evaluate", leave=False, disable=not progress):
+    for start in tqdm(batches, desc="evaluate", leave=False, disable=None if progress else True):
         audio, visual, mask = frames.batch(order[start:start + batch_size])
         _check_finite("audio", audio)
         _check_finite("visual", visual)
@@ -150,7 +150,7 @@ def evaluate(model, frames, batch_size: int = 256, device: str = "cpu", keep_mas
 
 
 def _split_report(counts: MaskCounts, activity: dict, loss: float | None = None) -> dict:
-    report = {"f1": counts.f1, "accuracy": counts.accuracy, **activity}
+    report = {"f1": counts.f1, "accuracy": counts.accuracy, "positive_fraction": counts.positive_fraction, **activity}
     if loss is not None:
         report["loss"] = loss
     return report
@@ -271,7 +271,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
             running = state["running"] or {"loss": 0.0, "n": 0, "counts": MaskCounts(), "activity": ActivityStats()}
             model.train()
             bar = tqdm(range(state["batch"], n_batches), desc=f"{model_name} epoch {epoch + 1}/{cfg.epochs}",
-                       disable=not progress, leave=False)
+                       disable=None if progress else True, leave=False)
             for b in bar:
                 audio, visual, mask = sets["train"].batch(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
                 audio, visual, mask = _to(cfg.device, audio, visual, mask)

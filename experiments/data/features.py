@@ -151,10 +151,9 @@ def istft(spec: np.ndarray, n_samples: int) -> np.ndarray:
     norm[:frames] = WINDOW[:HOP] ** 2
     norm[1:frames + 1, :tail] += WINDOW[HOP:] ** 2
     out, norm = out.reshape(-1)[PAD:PAD + n_samples], norm.reshape(-1)[PAD:PAD + n_samples]
-    result = np.zeros(n_samples)
-    covered = norm > 1e-8
-    result[:len(out)][covered] = out[covered] / norm[covered]
-    return result
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = np.where(norm > 1e-8, out / norm, 0.0)
+    return np.pad(result, (0, n_samples - len(result)))
 
 
 def power_bins(spec: np.ndarray) -> np.ndarray:

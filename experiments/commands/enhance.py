@@ -94,6 +94,23 @@ def read_noisy_wav(path: Path, resample: bool = False, downmix: bool = False):
 
 
 def main(args) -> int:
+    """Run ``mburst enhance``: write the enhanced wav and print the real-time factor (and streaming latency).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        On a bad option, input file or checkpoint (one line, naming it).
+    """
     import numpy as np
 
     from neurons.common import MburstError

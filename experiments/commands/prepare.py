@@ -29,6 +29,24 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``mburst prepare``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The data options (:func:`experiments.options.add_data_arguments`), ``cache``, ``workers``,
+        ``detect_every``, ``seed`` and ``out``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+
+    Raises
+    ------
+    MburstError
+        On a bad option or input file (one line, naming it).
+    """
     import dataclasses
 
     from experiments.data.corpus import corpus_path, load_corpus, prepare_corpus

@@ -96,7 +96,13 @@ class CorpusSpec:
         )
 
     def feature_config(self) -> dict:
-        """Everything that changes the cached arrays (not ``on_error``/``workers``)."""
+        """Everything that changes the cached arrays (not ``on_error``/``workers``).
+
+        Returns
+        -------
+        dict
+            JSON-serialisable settings (stored in ``meta.json``; hashed into the cache key).
+        """
         return {
             "format": FORMAT_VERSION, "source": self.source, "sample_rate": F.SAMPLE_RATE, "win": F.WIN,
             "hop": F.HOP, "window": "hamming", "n_bins": self.n_bins, "lc_db": float(self.lc_db),
@@ -106,7 +112,18 @@ class CorpusSpec:
         }
 
     def input_files(self) -> list[Path]:
-        """The files the corpus is made from (GRID videos/wavs/alignments, noise wavs)."""
+        """The files the corpus is made from.
+
+        Returns
+        -------
+        list of Path
+            GRID videos, wavs and alignments, then the noise wavs.
+
+        Raises
+        ------
+        MburstError
+            If the spec is invalid or the GRID root cannot be listed.
+        """
         spec = self.resolved()
         files: list[Path] = []
         if spec.source == "grid":

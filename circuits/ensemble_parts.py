@@ -88,7 +88,8 @@ def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, 
 
 def feedback_synapses(post_group, pre_group, pre_u, post_u, w, n_post: int, n_pre: int, fb_gain: float, name: str,
                       src: str):
-    """Feedback from ``post_group`` (layer ``name``) onto the dendrites of ``pre_group`` (layer ``src``), STF.
+    """Feedback from ``post_group`` (layer ``name``) onto the dendrites of ``pre_group`` (layer ``src``), STF
+    (the ``fb_dend`` projection of :data:`circuits.wiring.WIRING`, with GABA for negative weights).
 
     One cell of each upper ensemble reaches one cell of each lower ensemble it reads (K = 1), AMPA
     where the forward weight is positive and GABA where it is negative, weight
@@ -117,9 +118,11 @@ def feedback_synapses(post_group, pre_group, pre_u, post_u, w, n_post: int, n_pr
     records : list of SynapseRecord
         Their census (pathway ``'feedback'``, trigger ``'spike'``).
     """
-    from neurons.params import STF
     from neurons.synapses import connect
 
+    from circuits.wiring import WIRING, stp_of
+
+    fb = WIRING["fb_dend"]
     objs, records = [], []
     w_max = float(np.max(np.abs(w))) or 1.0
     i = post_u * n_post
@@ -127,7 +130,7 @@ def feedback_synapses(post_group, pre_group, pre_u, post_u, w, n_post: int, n_pr
     for receptor, sel in (("ampa", w > 0), ("gaba", w < 0)):
         if not sel.any():
             continue
-        syn = connect(post_group, pre_group, STF, target="dendrite", receptor=receptor, weight=0.0,
+        syn = connect(post_group, pre_group, stp_of(fb), target=fb.target, receptor=receptor, weight=0.0,
                       i=i[sel], j=j[sel], name=f"fb_{name}_{src}_{receptor}")
         syn.w_syn = fb_gain * np.abs(w[sel]) / w_max * pre_group.namespace["gL_d"]
         objs.append(syn)
@@ -139,7 +142,10 @@ def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
     """PV (soma; STD in, GABA out) and SOM (dendrite; STF in, GABA out) for one layer.
 
     ``len(g) // 4`` cells of each, with the Payeur background; connection probability
-    ``max(0.05, 4 / len(g))`` (at most 1); weights of reference.md s. 3 in the target's leak units.
+    ``max(0.05, 4 / len(g))`` (at most 1); projections ``ff_pv``, ``pv_soma``, ``fb_som`` and
+    ``som_dend`` of :data:`circuits.wiring.WIRING` (STP, target, receptor and weight in the target's
+    leak units), with the layer in both pyramidal roles: its own PV and SOM read it and inhibit it
+    (Payeur's Fig. 3 puts PV between two layers and SOM under the upper layer's feedback).
     Random connectivity is known only after the run in standalone mode, so the synapses are
     appended to ``deferred`` as ``(pre population, Synapses, 'interneuron')``.
 
@@ -165,8 +171,9 @@ def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
 
     from neurons.inputs import payeur_background
     from neurons.interneurons import pv_group, som_group
-    from neurons.params import STD, STF
     from neurons.synapses import connect
+
+    from circuits.wiring import WIRING, stp_of
 
     n_i = max(1, len(g) // 4)
     pv, som = pv_group(n_i, name=f"pv_{name}"), som_group(n_i, name=f"som_{name}")
@@ -177,15 +184,13 @@ def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
         objs.append(mon)
         pops.append(PopulationRecord(grp.name, name, len(grp), mon))
     p = min(1.0, max(0.05, 4.0 / len(g)))
-    wiring = [(g, pv, STD, "soma", "ampa", 0.05, name, "interneuron"),
-              (pv, g, None, "soma", "gaba", 0.07, pv.name, "interneuron"),
-              (g, som, STF, "soma", "ampa", 0.3, name, "interneuron"),
-              (som, g, None, "dendrite", "gaba", 0.035, som.name, "interneuron")]
-    for pre, post, stp, target, receptor, w, pre_name, pathway in wiring:
-        syn = connect(pre, post, stp, target=target, receptor=receptor, p=p, weight=w,
-                      seed=int(rng.integers(1 << 30)), name=f"{pre.name}_{post.name}_{receptor}")
+    for key, pre, post, pre_name in (("ff_pv", g, pv, name), ("pv_soma", pv, g, pv.name), ("fb_som", g, som, name),
+                                     ("som_dend", som, g, som.name)):
+        w = WIRING[key]
+        syn = connect(pre, post, stp_of(w), target=w.target, receptor=w.receptor, p=p, weight=w.weight,
+                      seed=int(rng.integers(1 << 30)), name=f"{pre.name}_{post.name}_{w.receptor}")
         objs.append(syn)
-        deferred.append((pre_name, syn, pathway))
+        deferred.append((pre_name, syn, "interneuron"))
     return objs, pops
 
 

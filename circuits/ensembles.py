@@ -39,6 +39,7 @@ from neurons.common import MburstError
 from circuits.connectivity import conv_pairs, dense_pairs, expand_pre_cells
 from circuits.ensemble_parts import (PopulationRecord, SynapseRecord, bin_counts, feedback_synapses,
                                      interneurons, layer_cells)
+from circuits.wiring import WIRING
 
 __all__ = ["EnsembleLayer", "EnsembleCells", "EnsembleConfig", "EnsembleRun", "PopulationRecord", "SynapseRecord",
            "run_ensembles"]
@@ -115,7 +116,7 @@ class EnsembleConfig:
     background: bool = True
     reset: bool = False
     feedback: bool = False
-    fb_gain: float = 0.37  # feedback weight of the largest |W|, in dendritic leak units
+    fb_gain: float = WIRING["fb_dend"].weight  # feedback weight of the largest |W|, in dendritic leak units
     interneurons: bool = False
     target: str = "cpp_standalone"
     threads: int = 0

@@ -2,17 +2,11 @@
 
 Two layers of two-compartment pyramidal cells (:mod:`neurons.pyramidal`), a PV
 population (feedforward inhibition of layer 2's somata) and a SOM population
-(feedback inhibition of layer 1's dendrites). Connectivity and weights (in
-leak-conductance units of the target) from reference.md section 3::
-
-    L1 pyr -> L2 soma   AMPA, STD, 0.05        L1 pyr -> PV        AMPA, STD, 0.05
-    PV     -> L2 soma   GABA,      0.07        L2 pyr -> L1 dend   AMPA, STF, 0.37 (default 0.45)
-    L2 pyr -> SOM       AMPA, STF, 0.3         SOM    -> L1 dend   GABA,      0.035
-    Lk pyr -> Lk dend   GABA, STF, 0.1   (within-layer dendritic inhibition, k = 1, 2)
-    background: Poisson 500 Hz E/I per neuron (pyr soma 0.35/0.35, dend 0.05/0.05,
-                SOM 0.4/0.5, PV 0.75/1.125)
-
-all with connection probability p = 0.05. Layer 1's somata receive the slow
+(feedback inhibition of layer 1's dendrites), wired by the project's one table
+:data:`circuits.wiring.WIRING` (layer 1 = ``'lower'``, layer 2 = ``'upper'``; reference.md
+section 3; the fb_dend weight defaults to 0.45 here, see :class:`MicrocircuitConfig`), all with
+connection probability p = 0.05. Background: Poisson 500 Hz E/I per neuron (pyr soma
+0.35/0.35, dend 0.05/0.05, SOM 0.4/0.5, PV 0.75/1.125). Layer 1's somata receive the slow
 signal s1(t), layer 2's dendrites the independent signal s2(t) (injected
 currents). The claim: L1 events follow s1, L2 events follow L1 events (STD
 transmits event rates), and L1 burst probability follows L2 bursts (STF
@@ -54,6 +48,7 @@ from neurons.common import MburstError
 from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
 
 from circuits.signals import lagged_pearson, pearson, smooth_signals
+from circuits.wiring import REFERENCE_P, WIRING, stp_of
 
 __all__ = ["MicrocircuitConfig", "drive_signals", "run_propagation"]
 
@@ -114,17 +109,17 @@ class MicrocircuitConfig:
     n_pyr: int = 4000
     n_pv: int = 1000
     n_som: int = 1000
-    p: float = 0.05
+    p: float = REFERENCE_P
     keep_indegree: bool = True
     som: bool = True
     stp: str = "normal"
-    w_ff_soma: float = 0.05
-    w_ff_pv: float = 0.05
-    w_pv_soma: float = 0.07
-    w_fb_dend: float = 0.45
-    w_fb_som: float = 0.3
-    w_som_dend: float = 0.035
-    w_within_dend: float = 0.1
+    w_ff_soma: float = WIRING["ff_soma"].weight
+    w_ff_pv: float = WIRING["ff_pv"].weight
+    w_pv_soma: float = WIRING["pv_soma"].weight
+    w_fb_dend: float = 0.45  # WIRING["fb_dend"].weight is 0.37; see the deviations above
+    w_fb_som: float = WIRING["fb_som"].weight
+    w_som_dend: float = WIRING["som_dend"].weight
+    w_within_dend: float = WIRING["within_dend"].weight
     signal: str = "sine"
     period_1: Quantity = field(default_factory=lambda: 500 * ms)
     period_2: Quantity = field(default_factory=lambda: 1000 * math.sqrt(5) * ms)
@@ -226,7 +221,6 @@ def _simulate(config: MicrocircuitConfig, sig: np.ndarray, sig_step: float, seed
     from neurons.device import last_build_timers, use_target
     from neurons.inputs import payeur_background
     from neurons.interneurons import pv_group, som_group
-    from neurons.params import STD, STF
     from neurons.pyramidal import pyramidal_group
     from neurons.synapses import connect
 
@@ -239,7 +233,6 @@ def _simulate(config: MicrocircuitConfig, sig: np.ndarray, sig_step: float, seed
 
     drive_s1 = TimedArray(config.i_soma0 + config.i_soma_amp * sig[0], dt=sig_step * second)
     drive_d2 = TimedArray(config.i_dend0 + config.i_dend_amp * sig[1], dt=sig_step * second)
-    ff, fb = (STD, STF) if config.stp == "normal" else (STF, STD)
     L1 = pyramidal_group(config.n_pyr, name="L1")
     L2 = pyramidal_group(config.n_pyr, name="L2")
     pv = pv_group(config.n_pv, name="PV")
@@ -256,23 +249,28 @@ def _simulate(config: MicrocircuitConfig, sig: np.ndarray, sig_step: float, seed
         g.v_s = "E_L + v_init_sd*randn()"
     n_ref = REFERENCE_SIZES["n_pyr"]
     pp = config.p_for(config.n_pyr, n_ref)
+    swapped = config.stp == "swapped"
+
+    def wire(key, pre, post, p, weight, name):
+        w = WIRING[key]
+        return connect(pre, post, stp_of(w, swapped), w.target, w.receptor, p, weight=weight, name=name)
+
     objects = [
-        connect(L1, L2, ff, "soma", "ampa", pp, weight=config.w_ff_soma, name="L1_L2_ff"),
-        connect(L1, pv, ff, "soma", "ampa", pp, weight=config.w_ff_pv, name="L1_PV"),
-        connect(pv, L2, None, "soma", "gaba", config.p_for(config.n_pv, REFERENCE_SIZES["n_pv"]),
-                weight=config.w_pv_soma, name="PV_L2"),
-        connect(L2, L1, fb, "dendrite", "ampa", pp, weight=config.w_fb_dend, name="L2_L1_fb"),
-        connect(L1, L1, fb, "dendrite", "gaba", pp, weight=config.w_within_dend, name="L1_L1_dend"),
-        connect(L2, L2, fb, "dendrite", "gaba", pp, weight=config.w_within_dend, name="L2_L2_dend"),
+        wire("ff_soma", L1, L2, pp, config.w_ff_soma, "L1_L2_ff"),
+        wire("ff_pv", L1, pv, pp, config.w_ff_pv, "L1_PV"),
+        wire("pv_soma", pv, L2, config.p_for(config.n_pv, REFERENCE_SIZES["n_pv"]), config.w_pv_soma, "PV_L2"),
+        wire("fb_dend", L2, L1, pp, config.w_fb_dend, "L2_L1_fb"),
+        wire("within_dend", L1, L1, pp, config.w_within_dend, "L1_L1_dend"),
+        wire("within_dend", L2, L2, pp, config.w_within_dend, "L2_L2_dend"),
     ]
     objects += payeur_background(L1, "pyramidal") + payeur_background(L2, "pyramidal") + payeur_background(pv, "pv")
     if config.som:
         som = som_group(config.n_som, name="SOM")
         som.I_ext = config.i_som
         groups.append(som)
-        objects += [connect(L2, som, fb, "soma", "ampa", pp, weight=config.w_fb_som, name="L2_SOM"),
-                    connect(som, L1, None, "dendrite", "gaba", config.p_for(config.n_som, REFERENCE_SIZES["n_som"]),
-                            weight=config.w_som_dend, name="SOM_L1")]
+        objects += [wire("fb_som", L2, som, pp, config.w_fb_som, "L2_SOM"),
+                    wire("som_dend", som, L1, config.p_for(config.n_som, REFERENCE_SIZES["n_som"]), config.w_som_dend,
+                         "SOM_L1")]
         objects += payeur_background(som, "som")
     for g in groups[2:]:
         g.namespace["v_init_sd"] = config.v_init_sd

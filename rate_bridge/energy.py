@@ -82,6 +82,7 @@ def register_device(name: str, j_per_synop: float, j_per_neuron_update: float, j
 
 
 def device_names() -> tuple[str, ...]:
+    """The registered devices, in registration order (the choices of ``mburst energy --device``)."""
     return tuple(DEVICES)
 
 
@@ -112,9 +113,19 @@ ARITHMETIC_J = {
 
 # --------------------------------------------------------------------------- rate models
 def macs_from_description(desc: dict) -> dict[str, int]:
-    """MACs per frame from ``AVMaskNet.describe()`` layer shapes, per layer and 'total'.
+    """MACs per frame (one sample) from ``AVMaskNet.describe()`` layer shapes: the one MAC counter.
 
     conv: out_h out_w C_out C_in k^2 (k from the weight shape); dense: in x out.
+
+    Returns
+    -------
+    dict of str to int
+        MACs per layer name, and their sum under 'total'.
+
+    Raises
+    ------
+    MburstError
+        ``desc`` has no 'layers', or a layer of unknown kind.
     """
     try:
         layers = desc["layers"]
@@ -135,7 +146,7 @@ def macs_from_description(desc: dict) -> dict[str, int]:
 
 
 def model_macs(model) -> dict[str, int]:
-    """MACs per frame of an ``AVMaskNet`` (see :func:`macs_from_description`)."""
+    """MACs per frame of an ``AVMaskNet``, per layer and 'total' (:func:`macs_from_description`)."""
     return macs_from_description(model.describe())
 
 

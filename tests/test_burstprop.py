@@ -17,8 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from rate_bridge.burstprop.layers import (BurstConv2d, BurstLinear, BurstParams, BurstPass, angle_deg, get_activation,
-                                   h_of_e, output_burst_prob)
+from rate_bridge.burstprop.activations import (Activation, activation_names, general_h, get_activation, h_of_e,
+                                               register_activation, unregister_activation)
+from rate_bridge.burstprop.functional import BurstParams, output_burst_prob
+from rate_bridge.burstprop.layers import BurstConv2d, BurstLinear, angle_deg
+from rate_bridge.burstprop.routing import BurstPass
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -320,12 +323,40 @@ def test_backprop_mode_matches_torch_layers():
     torch.testing.assert_close(layer.weight.grad, ref.weight.grad)
 
 
-def test_relu_fast_path_equals_plain_h(monkeypatch):
-    """The fused ReLU dendrite (fb / e) gives the same updates as the general h(e) * fb path."""
-    from rate_bridge.burstprop import layers as burstprop
+@pytest.fixture
+def registered():
+    """Register test activations; they are removed again after the test."""
+    names = []
 
-    monkeypatch.setitem(burstprop._ACTIVATIONS, "relu_plain_test",
-                        burstprop.Activation("relu_plain_test", torch.relu, burstprop._relu_h))
+    def register(act):
+        names.append(register_activation(act).name)
+        return act
+
+    yield register
+    for name in set(names) & set(activation_names()):
+        unregister_activation(name)
+
+
+def test_registry_adds_and_removes_activations(registered):
+    assert {"relu", "sigmoid", "calibrated", "calibrated-quiet"} <= set(activation_names())
+    assert get_activation("calibrated").needs_v  # the calibrated ones need no import of their own
+    act = registered(Activation("square_test", torch.square, general_h(lambda v: 2 * v), needs_v=True))
+    assert get_activation("square_test") is act and "square_test" in activation_names()
+    with pytest.raises(MburstError, match="already registered"):
+        register_activation(act)
+    for name in ("relu", "calibrated"):
+        with pytest.raises(MburstError, match="built in"):
+            register_activation(act._replace(name=name), replace=True)
+        with pytest.raises(MburstError, match="built in"):
+            unregister_activation(name)
+    unregister_activation("square_test")
+    with pytest.raises(MburstError, match="'square_test' is unknown"):
+        get_activation("square_test")
+
+
+def test_relu_fast_path_equals_plain_h(registered):
+    """The fused ReLU dendrite (fb / e) gives the same updates as the general h(e) * fb path."""
+    registered(get_activation("relu")._replace(name="relu_plain_test", fn_=None, dendrite=None))
     grads = {}
     for act in ("relu", "relu_plain_test"):
         torch.manual_seed(12)
@@ -343,12 +374,9 @@ def test_relu_fast_path_equals_plain_h(monkeypatch):
         torch.testing.assert_close(a, b)
 
 
-def test_registered_activation_uses_general_h(monkeypatch):
+def test_registered_activation_uses_general_h(registered):
     """The hook for a calibrated transfer function: softplus, h(e) = f'(v) / e = sigmoid(v) / e."""
-    from rate_bridge.burstprop import layers as burstprop
-
-    act = burstprop.Activation("softplus_test", F.softplus, burstprop.general_h(torch.sigmoid), needs_v=True)
-    monkeypatch.setitem(burstprop._ACTIVATIONS, "softplus_test", act)
+    registered(Activation("softplus_test", F.softplus, general_h(torch.sigmoid), needs_v=True))
     torch.manual_seed(13)
     x = torch.rand(6, 5, dtype=DT)
     hid = BurstLinear(5, 4, "softplus_test", name="h").to(DT)

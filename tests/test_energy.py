@@ -8,7 +8,7 @@ import pytest
 
 from neurons.common import MburstError
 from rate_bridge import energy
-from rate_bridge.burstprop.models import ModelConfig, build_model, count_macs
+from rate_bridge.burstprop.models import ModelConfig, build_model
 
 
 def hand_macs(name, c=32, embed=256, bins=500, ctx=8, lip=(50, 92)):
@@ -34,7 +34,17 @@ def test_mac_counts_match_hand_calculation(name):
     # concrete numbers for the paper's size (audio conv2: 8*500*32*32*9)
     assert macs["audio_conv2"] == 36_864_000
     assert macs["out"] == (512 if name != "unimodal" else 256) * 500
-    assert macs == count_macs(model)  # agrees with the models module's own counter
+
+
+def test_mac_counts_by_layer():
+    # audio 4x10: conv1 4*10*2*1*9, conv2 4*10*2*2*9, dense (2*4*10)*3;
+    # visual 6x8 -> 3x4 -> 2x2: conv1 3*4*2*9, conv2 2*2*2*2*9, dense (2*2*2)*3; out (3+3)*10
+    cfg = ModelConfig(n_bins=10, context=4, lip_hw=(6, 8), channels=2, embed=3)
+    expected = {"audio_conv1": 720, "audio_conv2": 1440, "audio_dense": 240, "visual_conv1": 216,
+                "visual_conv2": 144, "visual_dense": 24, "out": 60}
+    assert energy.model_macs(build_model("mburst", cfg)) == {**expected, "total": sum(expected.values())}
+    uni = energy.model_macs(build_model("unimodal", cfg))
+    assert "visual_dense" not in uni and uni["out"] == 30 and uni["audio_dense"] == 240
 
 
 def test_mac_counts_small_config():

@@ -25,14 +25,15 @@ it the fit is an extrapolation, and the converter saturates the cells' drive the
 unsaturated cells keep speeding up past the model's cap), and burstprop's ``h(e) = f_cal'(v) / e``
 (e >= r0/e_ref > 0, so no guard is needed). Everything is pure torch and differentiable.
 
-Importing this module registers the activation ``'calibrated'`` (default fit and
-scales) with :func:`rate_bridge.burstprop.layers.register_activation`, so
-``ModelConfig(activation='calibrated')`` works once it is imported; and
-``'calibrated-quiet'``, the same cells measured without the Poisson background as a
-heterogeneous ensemble (``neurons/data/transfer_fit_quiet.json``: threshold-linear, 0.04 Hz/pA
-up to 46 Hz at 1.5 nA, no bursts without dendritic input). Spike trains in that regime are
-regular, so an ensemble's count carries far less noise; the converter then runs the
-network without background and with the measured per-cell offsets.
+Two calibrations are built in (:func:`calibrated_names`), and
+:mod:`rate_bridge.burstprop.activations` offers each as an activation of the same name:
+``'calibrated'`` (default fit and scales) and ``'calibrated-quiet'``, the same cells measured
+without the Poisson background as a heterogeneous ensemble (``neurons/data/transfer_fit_quiet.json``:
+threshold-linear, 0.04 Hz/pA up to 46 Hz at 1.5 nA, no bursts without dendritic input). Spike
+trains in that regime are regular, so an ensemble's count carries far less noise; the converter
+then runs the network without background and with the measured per-cell offsets.  Each fit file
+is read on first use (:func:`calibration_of`), not at import.  This module imports nothing of the
+activation registry (the dependency runs one way: activations -> calibrated).
 
 The hidden burst probability of burstprop is ``sigmoid(beta u + alpha)`` (range 0..1);
 ``sigma_cal`` has the same slope at its centre when ``beta = i_scale_d/width`` and
@@ -50,9 +51,9 @@ import torch.nn.functional as F
 from neurons.common import MburstError
 from neurons.transfer_fit import QUIET_FIT_PATH, TransferFit, load_default_fit
 
-from rate_bridge.burstprop.layers import Activation, register_activation
+from rate_bridge.burstprop.functional import Activation
 
-__all__ = ["Calibration", "default_calibration", "calibrated_activation", "register_calibrated",
+__all__ = ["Calibration", "default_calibration", "calibrated_activation",
            "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "calibrated_names",
            "CALIBRATED", "CALIBRATED_QUIET"]
 
@@ -177,27 +178,36 @@ def calibrated_activation(cal: Calibration | None = None, name: str = CALIBRATED
     return Activation(name, fn, h, needs_v=True)
 
 
-def register_calibrated(cal: Calibration | None = None, name: str = CALIBRATED) -> Calibration:
-    """Register ``name`` as the calibrated activation; return the calibration used."""
-    cal = cal or default_calibration()
-    register_activation(calibrated_activation(cal, name))
-    _REGISTERED[name] = cal
-    return cal
-
-
 def calibrated_names() -> tuple[str, ...]:
-    """The registered calibrated activations (models the bridge maps exactly)."""
-    return tuple(sorted(_REGISTERED))
+    """The built-in calibrated activations, sorted (models the bridge maps exactly)."""
+    return tuple(sorted(_BUILT_IN))
 
 
 def calibration_of(name: str = CALIBRATED) -> Calibration:
-    """The :class:`Calibration` behind a registered calibrated activation."""
-    try:
-        return _REGISTERED[name]
-    except KeyError:
-        raise MburstError(f"activation '{name}' is not a calibrated activation; registered: {sorted(_REGISTERED)}") from None
+    """The :class:`Calibration` behind a calibrated activation (its fit file is read once, on first use).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`calibrated_names`.
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    MburstError
+        ``name`` is not a calibrated activation, or its fit file is missing or malformed.
+    """
+    if name not in _BUILT_IN:
+        raise MburstError(f"activation '{name}' is not a calibrated activation; calibrated: {list(calibrated_names())}")
+    if name not in _LOADED:
+        _LOADED[name] = _BUILT_IN[name]()
+    return _LOADED[name]
 
 
-_REGISTERED: dict[str, Calibration] = {}
-register_calibrated()
-register_calibrated(default_calibration(TransferFit.load(QUIET_FIT_PATH)), CALIBRATED_QUIET)
+#: The calibrated activations: name -> how to build its calibration (read lazily, then kept in _LOADED).
+_BUILT_IN = {CALIBRATED: default_calibration,
+             CALIBRATED_QUIET: lambda: default_calibration(TransferFit.load(QUIET_FIT_PATH))}
+_LOADED: dict[str, Calibration] = {}

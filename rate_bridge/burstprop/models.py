@@ -5,8 +5,8 @@
 * visual branch: [B, 1, 50, 92] -> two conv 3x3 (stride 2, padding 1) -> flatten -> dense ``embed``;
 * concatenation -> dense ``n_bins`` with a sigmoid: the mask probability per frequency bin.
 
-Hidden layers use ``cfg.activation`` (ReLU; a calibrated transfer function can be
-registered with :func:`rate_bridge.burstprop.layers.register_activation`).  ``'mburst'`` learns
+Hidden layers use ``cfg.activation`` (ReLU, or any name of
+:func:`rate_bridge.burstprop.activations.activation_names`, e.g. the calibrated transfer functions).  ``'mburst'`` learns
 every layer by burstprop, ``'multimodal'`` is the same network learned by backprop,
 ``'unimodal'`` is the audio branch alone (backprop).
 """
@@ -21,8 +21,10 @@ from torch import nn
 
 from neurons.common import MburstError
 
-from rate_bridge.burstprop.layers import (FEEDBACK_MODES, LEARNING_RULES, TEACHING_RULES, BurstConv2d, BurstLinear, BurstParams,
-                        BurstPass, LayerState, angle_deg, get_activation)
+from rate_bridge.burstprop.activations import get_activation
+from rate_bridge.burstprop.functional import TEACHING_RULES, BurstParams, LayerState
+from rate_bridge.burstprop.layers import FEEDBACK_MODES, LEARNING_RULES, BurstConv2d, BurstLinear, angle_deg
+from rate_bridge.burstprop.routing import BurstPass
 
 MODEL_NAMES = ("mburst", "multimodal", "unimodal")
 _RULE_OF = {"mburst": "burstprop", "multimodal": "backprop", "unimodal": "backprop"}
@@ -232,41 +234,50 @@ class AVMaskNet(nn.Module):
 
 
 def build_model(name: str, cfg: ModelConfig | None = None) -> AVMaskNet:
-    """'mburst' (burstprop), 'multimodal' (same network, backprop) or 'unimodal' (audio only, backprop)."""
-    return AVMaskNet(name, cfg if cfg is not None else ModelConfig())
+    """A mask network: 'mburst' (burstprop), 'multimodal' (same network, backprop) or 'unimodal'
+    (audio only, backprop).
 
+    Parameters
+    ----------
+    name : str
+        One of ``MODEL_NAMES``.
+    cfg : ModelConfig, optional
+        Sizes and burstprop constants (default: the paper's full size).
 
-def count_macs(model_or_cfg: AVMaskNet | ModelConfig, name: str = "mburst") -> dict[str, int]:
-    """Forward multiply-accumulates per frame (one sample), per layer and 'total'.
+    Returns
+    -------
+    AVMaskNet
 
-    conv: out_h * out_w * C_out * C_in * k^2 (zero-padding taps counted); dense: in * out.
-    Biases and activations are not counted.  ``name`` is used only with a config.
+    Raises
+    ------
+    MburstError
+        Unknown model name.
     """
-    model = model_or_cfg if isinstance(model_or_cfg, AVMaskNet) else None
-    cfg = model.config if model is not None else model_or_cfg
-    visual = model.visual if model is not None else name != "unimodal"
-    c = cfg.channels
-    a_hw = (cfg.context, cfg.n_bins)
-    macs = {"audio_conv1": a_hw[0] * a_hw[1] * c * 1 * 9,
-            "audio_conv2": a_hw[0] * a_hw[1] * c * c * 9,
-            "audio_dense": c * a_hw[0] * a_hw[1] * cfg.embed}
-    n_cat = cfg.embed
-    if visual:
-        h1 = _conv_hw(cfg.lip_hw, 2)
-        h2 = _conv_hw(h1, 2)
-        macs.update({"visual_conv1": h1[0] * h1[1] * c * 9,
-                     "visual_conv2": h2[0] * h2[1] * c * c * 9,
-                     "visual_dense": c * h2[0] * h2[1] * cfg.embed})
-        n_cat += cfg.embed
-    macs["out"] = n_cat * cfg.n_bins
-    macs["total"] = sum(macs.values())
-    return macs
+    return AVMaskNet(name, cfg if cfg is not None else ModelConfig())
 
 
 def update_angles(model: AVMaskNet, audio: torch.Tensor, visual: torch.Tensor | None, target: torch.Tensor,
                   loss_fn) -> dict[str, float]:
-    """Angle (degrees) between the burstprop and the backprop update of each layer (W and bias
-    together) on one batch.  Leaves weights, ``.grad``, Z and the learning rule unchanged."""
+    """Angle between the burstprop and the backprop update of each layer (W and bias together) on one batch.
+
+    Leaves weights, ``.grad``, Z and the learning rule unchanged.
+
+    Parameters
+    ----------
+    model : AVMaskNet
+    audio : Tensor [B, 1, context, n_bins]
+    visual : Tensor [B, 1, H, W] or None
+        Lip images (ignored by 'unimodal').
+    target : Tensor [B, n_bins]
+        Mask targets in [0, 1].
+    loss_fn : callable
+        ``(e_out, target) -> scalar loss`` (a mean over the batch).
+
+    Returns
+    -------
+    dict of str to float
+        Degrees in [0, 180] per layer name (NaN where an update is zero).
+    """
     rule, training = model.learning_rule, model.training
     layers = model.burst_layers()
     params = [p for layer in layers.values() for p in (layer.weight, layer.bias)]

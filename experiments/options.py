@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from experiments.data.corpus import DEFAULT_SYNTHETIC_SIZE, CorpusSpec, load_corpus, prepare_corpus
+from experiments.data.corpus import load_corpus, prepare_corpus
+from experiments.data.spec import DEFAULT_SYNTHETIC_SIZE, ON_ERROR, SOURCES, CorpusSpec
+from experiments.data.synthetic import NOISES
 from experiments.training.config import POS_WEIGHT_RULES, TrainConfig
 
 
@@ -14,12 +16,14 @@ def add_data_arguments(parser) -> None:
     group.add_argument("--corpus", type=Path, default=None, metavar="DIR",
                        help="a corpus folder already prepared by `mburst prepare` (e.g. on another machine); "
                             "used as it is, and the raw-data options below are ignored")
-    group.add_argument("--data", choices=("synthetic", "grid"), default="synthetic",
-                       help="synthetic: the embedded procedural corpus; grid: a GRID-layout root (sN/*.mpg, alignments/sN/*.align, optional audio/sN/*.wav)")
+    group.add_argument("--data", choices=tuple(SOURCES), default="synthetic",
+                       help="; ".join(f"{k}: {v}" for k, v in SOURCES.items()))
     group.add_argument("--data-root", type=Path, default=None,
                        help="GRID root (default: $MBURST_DATA/grid, else ../shared/data/grid)")
     group.add_argument("--noise-root", type=Path, default=None,
-                       help="folder of noise wav files at any sample rate (default for grid: $MBURST_DATA/noise; synthetic: its own synthetic noises)")
+                       help="folder of noise wav files (mono or multi-channel, mixed down; any sample rate from 12,862 Hz up, "
+                            "resampled to 16 kHz) (default for grid: $MBURST_DATA/noise; synthetic: its own noises, "
+                            f"{', '.join(NOISES)})")
     group.add_argument("--speakers", nargs="+", default=None, metavar="sN", help="GRID speakers to use (default: all found)")
     group.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB",
                        help="mixture SNRs in dB; every utterance gets one noisy version per SNR")
@@ -27,8 +31,8 @@ def add_data_arguments(parser) -> None:
     group.add_argument("--n-utterances", type=int, default=None,
                        help=f"synthetic corpus size (default {DEFAULT_SYNTHETIC_SIZE}) or a limit on GRID utterances (default: all)")
     group.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic corpus and of noise segment/mixing draws")
-    group.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                       help="bad input file: fail with a one-line error, or skip it and report the count at the end")
+    group.add_argument("--on-error", choices=tuple(ON_ERROR), default="fail",
+                       help="bad input file: " + "; ".join(f"{k}: {v}" for k, v in ON_ERROR.items()))
 
 
 def spec_from_args(args) -> CorpusSpec:
@@ -66,7 +70,9 @@ def add_model_arguments(parser) -> None:
                        help="burstprop: divide each hidden layer's update by (beta sigma'(alpha))^k, k its hidden layers "
                             "to the output (a per-layer learning rate that keeps Adam's epsilon and weight decay from "
                             "damping MBURST's attenuated hidden updates; default on)")
-    group.add_argument("--activation", choices=("relu", "calibrated", "calibrated-quiet"), default="relu",
+    from rate_bridge.burstprop.activations import activation_names
+
+    group.add_argument("--activation", choices=activation_names(), default="relu",
                        help="hidden-layer transfer function: relu, or calibrated = the spiking pyramidal population's "
                             "measured event-rate curve (neurons/transfer_fit.json; see rate_bridge.burstprop.calibrated); "
                             "calibrated-quiet = the same cells without the Poisson background, a heterogeneous "

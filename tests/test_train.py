@@ -354,3 +354,34 @@ def test_resume_refuses_a_checkpoint_from_before_update_rescaling(tmp_path, cach
     done = _mburst(["train", "--model", "mburst", "--epochs", "4", *TINY, "--resume", "--out", str(out)], cache_env)
     assert done.returncode == 2
     assert "another model configuration (rescale_updates=False)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_checkpoints_of_the_old_layout_still_load(tmp_path):
+    """Checkpoints pickled Stats as experiments.corpus.Stats before the package layout changed; new ones store
+    plain arrays."""
+    import types
+
+    from experiments.data.frames import Stats
+    from experiments.training.checkpoints import FORMAT, read_checkpoint
+
+    stats = Stats(np.zeros(3, np.float32), np.ones(3, np.float32), 0.5, 2.0)
+    old = types.ModuleType("experiments.corpus")
+    old.Stats = Stats
+    real = Stats.__module__
+    try:
+        sys.modules["experiments.corpus"] = old
+        Stats.__module__ = "experiments.corpus"
+        torch.save({"format": FORMAT, "feature_stats": stats}, tmp_path / "old.pt")
+    finally:
+        Stats.__module__ = real
+        del sys.modules["experiments.corpus"]
+    assert b"experiments.corpus" in (tmp_path / "old.pt").read_bytes()
+    loaded = read_checkpoint(tmp_path / "old.pt")["feature_stats"]
+    assert isinstance(loaded, Stats) and loaded.lip_std == 2.0
+
+
+def test_new_checkpoints_store_plain_statistics(reference_run):
+    from experiments.training.checkpoints import read_checkpoint
+
+    stats = read_checkpoint(reference_run / "checkpoint.pt")["feature_stats"]
+    assert isinstance(stats, dict) and set(stats) == {"mean", "std", "lip_mean", "lip_std"}

@@ -41,7 +41,7 @@ def main(args) -> int:
     from neurons.common import MburstError, atomic_write_json
 
     from experiments.training.checkpoints import check_features, load_checkpoint
-    from experiments.data.corpus import LIP_ABLATIONS
+    from experiments.data.frames import LIP_ABLATIONS
     from experiments.options import corpus_from_args, use_threads
     from experiments.training.train import evaluate
 
@@ -82,7 +82,8 @@ def main(args) -> int:
             print("  " + "  ".join(f"{snr}: F1 {row['f1']:.4f} ({100 * row['positive_fraction']:.1f} % positive)"
                                    for snr, row in report["splits"][name]["by_snr"].items()))
     if args.enhance > 0:
-        from experiments.speech.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.speech.masking import checkpoint_masker
         from experiments.training.reproduce import spread_utterances
 
         chosen = spread_utterances(splits[names[0]], args.enhance, corpus)

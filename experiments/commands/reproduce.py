@@ -66,7 +66,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from experiments.data.corpus import CorpusSpec
+    from experiments.data.spec import CorpusSpec
     from experiments.options import open_corpus, use_threads
     from experiments.training.reproduce import PROFILES, enhancement_stage, reproduce
     from experiments.training.config import TrainConfig

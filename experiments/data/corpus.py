@@ -26,15 +26,11 @@ import numpy as np
 from neurons.common import MburstError
 
 from experiments.data.build import build_corpus
-from experiments.data.frames import LIP_ABLATIONS, FrameSet, Stats
+from experiments.data.frames import FrameSet, Stats
 from experiments.data.paths import cache_root as default_cache_root
-from experiments.data.spec import DEFAULT_SYNTHETIC_SIZE, CorpusSpec
+from experiments.data.spec import CorpusSpec
 
-__all__ = ["Corpus", "Utterance", "Preview", "corpus_path", "prepare_corpus", "load_corpus",
-           # defined elsewhere, importable here for their importers of before the split (experiments/options.py:
-           # CorpusSpec, DEFAULT_SYNTHETIC_SIZE; experiments/commands/evaluate.py: LIP_ABLATIONS; checkpoints
-           # that pickled Stats as experiments.data.corpus.Stats)
-           "CorpusSpec", "DEFAULT_SYNTHETIC_SIZE", "LIP_ABLATIONS", "Stats"]
+__all__ = ["Corpus", "Utterance", "Preview", "corpus_path", "prepare_corpus", "load_corpus"]
 
 
 # ---------------------------------------------------------------- the cache

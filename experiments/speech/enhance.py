@@ -11,14 +11,10 @@ import numpy as np
 
 from experiments.data.features import SAMPLE_RATE
 from experiments.data.frames import Stats
-from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
-from experiments.speech.masking import MaskFn, checkpoint_masker, predict_probs
+from experiments.speech.masking import MaskFn, predict_probs
 from experiments.speech.resynthesis import DEFAULT_FLOOR, check_audio, resynthesise, select_mask
 
-__all__ = ["Enhanced", "enhance",
-           # defined elsewhere, importable here for experiments/commands/evaluate.py and
-           # experiments/training/reproduce.py (their imports of before the split)
-           "checkpoint_masker", "evaluate_enhancement", "summarise", "write_enhancement_report"]
+__all__ = ["Enhanced", "enhance"]
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import pickle
+import types
 from pathlib import Path
 
 import torch
@@ -16,6 +18,17 @@ import torch
 from neurons.common import MburstError, atomic_write_bytes
 
 FORMAT = "mburst-checkpoint-v1"
+#: Classes older checkpoints pickled, (module, name), and the module each lives in now.
+MOVED_CLASSES = {("experiments.corpus", "Stats"): "experiments.data.frames",
+                 ("experiments.data.corpus", "Stats"): "experiments.data.frames"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return super().find_class(MOVED_CLASSES.get((module, name), module), name)
+
+
+_PICKLE = types.SimpleNamespace(Unpickler=_Unpickler, load=pickle.load, __name__="pickle")
 #: Corpus settings a model is tied to; data prepared otherwise cannot be scored with it.
 FEATURE_KEYS = ("sample_rate", "win", "hop", "n_bins", "context", "lip_shape")
 
@@ -62,12 +75,17 @@ def read_checkpoint(path: str | Path) -> dict:
     ------
     MburstError
         If the file does not exist, cannot be unpickled, or lacks the format tag.
+
+    Notes
+    -----
+    Checkpoints written before the package layout changed pickled the feature statistics as
+    ``experiments.corpus.Stats``; :data:`MOVED_CLASSES` maps them to where the class lives now.
     """
     path = Path(path)
     if not path.is_file():
         raise MburstError(f"checkpoint '{path}' does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_PICKLE)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise MburstError(f"checkpoint '{path}' is corrupt or not a torch file ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -132,7 +132,8 @@ def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
 
     def stage(out: Path, results: dict) -> str:
         from experiments.training.checkpoints import read_checkpoint
-        from experiments.speech.enhance import checkpoint_masker, evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.speech.masking import checkpoint_masker
 
         paths = {m: out / "runs" / "run0" / m / "checkpoint.pt" for m in ORDER}
         split = corpus.split(read_checkpoint(paths["mburst"])["train_config"]["split_seed"])

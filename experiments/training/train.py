@@ -257,7 +257,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
             "train_config": dataclasses.asdict(cfg),
             "features": feature_settings(corpus.meta),
             "corpus": {"source": corpus.meta.get("source"), "cache_key": corpus.meta.get("cache_key")},
-            "feature_stats": stats,
+            "feature_stats": dataclasses.asdict(stats),  # plain arrays: no class path in the pickle
             "pos_weight": pos_weight,
             **state,
         }

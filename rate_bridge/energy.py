@@ -82,11 +82,12 @@ def register_device(name: str, j_per_synop: float, j_per_neuron_update: float, j
 
 
 def device_names() -> tuple[str, ...]:
-    """The registered devices, in registration order (the choices of ``mburst energy --device``)."""
+    """The registered device names (tuple of str, in registration order): ``mburst energy --device``."""
     return tuple(DEVICES)
 
 
 def get_device(name: str) -> Device:
+    """The device registered as ``name``; MburstError (listing the known ones) otherwise."""
     try:
         return DEVICES[name]
     except KeyError:
@@ -116,6 +117,7 @@ def macs_from_description(desc: dict) -> dict[str, int]:
     """MACs per frame (one sample) from ``AVMaskNet.describe()`` layer shapes: the one MAC counter.
 
     conv: out_h out_w C_out C_in k^2 (k from the weight shape); dense: in x out.
+    ``desc``: a model description (``{'layers': {name: {'kind', 'in', 'out', 'weight'}}}``).
 
     Returns
     -------

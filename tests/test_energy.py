@@ -67,8 +67,10 @@ def test_device_table_and_registry():
     assert 35e-12 <= energy.get_device("biology").j_per_spike <= 65e-12
     with pytest.raises(MburstError, match="unknown; known devices: CPU, GPU"):
         energy.get_device("TrueNorth")
+    assert energy.device_names() == ("CPU", "GPU", "ARM", "Loihi", "SpiNNaker", "SpiNNaker2", "biology")
     dev = energy.register_device("TestChip", 1e-12, 2e-12, source="test")
     try:
+        assert energy.device_names()[-1] == "TestChip"  # the `mburst energy --device` help lists it
         assert dev.joules(10, 5, 3) == pytest.approx(10e-12 + 10e-12)
         with pytest.raises(MburstError, match="already registered"):
             energy.register_device("TestChip", 1e-12, 2e-12)

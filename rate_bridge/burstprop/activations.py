@@ -107,6 +107,10 @@ def register_activation(act: Activation, replace: bool = False) -> Activation:
 def unregister_activation(name: str) -> None:
     """Remove an activation added with :func:`register_activation`.
 
+    Parameters
+    ----------
+    name : str
+
     Raises
     ------
     MburstError
@@ -121,6 +125,15 @@ def unregister_activation(name: str) -> None:
 def get_activation(name: str) -> Activation:
     """The activation registered as ``name`` (built in, calibrated or added by the user).
 
+    Parameters
+    ----------
+    name : str
+        One of :func:`activation_names`.
+
+    Returns
+    -------
+    Activation
+
     Raises
     ------
     MburstError
@@ -134,7 +147,13 @@ def get_activation(name: str) -> Activation:
 
 
 def activation_names() -> tuple[str, ...]:
-    """Every registered activation name, sorted (the choices of ``--activation``)."""
+    """Every registered activation name (built in, calibrated, added by the user).
+
+    Returns
+    -------
+    tuple of str
+        Sorted names: the choices of ``mburst train --activation``.
+    """
     return tuple(sorted({*_ACTIVATIONS, *calibrated_names()}))
 
 

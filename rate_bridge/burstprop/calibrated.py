@@ -63,7 +63,14 @@ CALIBRATED_QUIET = "calibrated-quiet"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Unit map rate model <-> cells: ``I_s = i_scale v`` (pA), ``e = E/e_ref``, ``I_d = I_half + i_scale_d u``."""
+    """Unit map rate model <-> cells: ``I_s = i_offset + i_scale v`` (pA), ``e = E/e_ref``,
+    ``I_d = I_half + i_scale_d u`` (pA).
+
+    Raises
+    ------
+    MburstError
+        ``i_scale``, ``e_ref``, ``i_scale_d`` or ``i_soft`` not a positive number.
+    """
 
     fit: TransferFit
     i_scale: float  # pA per unit of somatic drive v
@@ -81,27 +88,30 @@ class Calibration:
 
     # --- numpy-side maps (used by the converter)
     def current_s(self, v):
-        """Somatic current (pA) for drive v: I_s = i_offset + i_scale v."""
+        """Somatic current ``I_s = i_offset + i_scale v`` (pA, ndarray shaped like v) for drive v (dimensionless)."""
         return self.i_offset + self.i_scale * np.asarray(v, float)
 
     def effective_current(self, I):
-        """Soft saturation at the sweep's top: I_eff = i_max - i_soft softplus((i_max - I)/i_soft) (numpy)."""
+        """Soft saturation at the sweep's top: ``I_eff = i_max - i_soft softplus((i_max - I)/i_soft)``
+        (pA, ndarray shaped like the current I in pA)."""
         return self.i_max - self.i_soft * np.logaddexp(0.0, (self.i_max - np.asarray(I, float)) / self.i_soft)
 
     def rate_hz_of_current(self, I):
-        """Expected event rate (Hz) at somatic current I (pA), saturated like f_cal."""
+        """Expected event rate (Hz, ndarray shaped like I) at somatic current I (pA), saturated like f_cal."""
         return self.fit.event_rate(self.effective_current(I))
 
     def rate_hz(self, v):
-        """Expected event rate (Hz) of a cell with drive v (numpy): e_ref f_cal(v)."""
+        """Expected event rate ``e_ref f_cal(v)`` (Hz, ndarray shaped like v) of a cell with drive v."""
         return self.rate_hz_of_current(self.current_s(v))
 
     def to_dict(self) -> dict:
+        """JSON-able dict (the fit as :meth:`TransferFit.to_dict`); inverse of :meth:`from_dict`."""
         return {"fit": self.fit.to_dict(), "i_scale": self.i_scale, "e_ref": self.e_ref, "i_scale_d": self.i_scale_d,
                 "i_max": self.i_max, "i_soft": self.i_soft, "i_offset": self.i_offset}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
+        """The calibration saved by :meth:`to_dict` (``i_offset`` 0 when absent: older checkpoints)."""
         f = d["fit"]
         return cls(TransferFit(**{k: f[k] for k in ("r0", "k", "I0", "s", "p_lo", "p_hi", "I_half", "width")},
                                meta=f.get("meta", {})), d["i_scale"], d["e_ref"], d["i_scale_d"], d["i_max"], d["i_soft"],
@@ -118,14 +128,33 @@ class Calibration:
         return float(self.fit.meta.get("offset_spread_pA", 0.0))
 
     def burst_params(self) -> dict:
-        """``beta, alpha`` giving burstprop's sigmoid the centre slope of sigma_cal."""
+        """``{'beta': i_scale_d / width, 'alpha': 0}``: burstprop's sigmoid with the centre slope of sigma_cal."""
         return {"beta": self.i_scale_d / self.fit.width, "alpha": 0.0}
 
 
 def default_calibration(fit: TransferFit | None = None, e_ref: float = 10.0) -> Calibration:
-    """The default unit map: ``e_ref`` = 10 Hz, ``i_scale = e_ref / k`` (so f_cal' -> 1 for large v,
-    like ReLU; 845 pA for the committed fit), ``i_offset = I0`` (zero drive at the curve's knee,
-    -428 pA), ``i_max`` the top of the measured sweep and ``i_scale_d = width`` (so beta = 1)."""
+    """The default unit map of a transfer fit.
+
+    ``i_scale = e_ref / k`` (so f_cal' -> 1 for large v, like ReLU; 845 pA for the committed fit),
+    ``i_offset = I0`` (zero drive at the curve's knee, -428 pA), ``i_max`` the top of the measured
+    sweep and ``i_scale_d = width`` (so beta = 1).
+
+    Parameters
+    ----------
+    fit : TransferFit, optional
+        Default: the committed fit ``neurons/data/transfer_fit.json``.
+    e_ref : float
+        Hz per unit of event rate e.
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    MburstError
+        The committed fit file is missing or malformed.
+    """
     fit = fit or load_default_fit()
     return Calibration(fit, i_scale=e_ref / fit.k, e_ref=e_ref, i_scale_d=fit.width, i_offset=fit.I0,
                        i_max=float(fit.meta.get("I_s_max", 600.0)))
@@ -136,22 +165,60 @@ def _i_eff(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
 
 
 def event_rate(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """e = f_cal(v) = (r0 + k s softplus((I_eff - I0)/s)) / e_ref with
-    I_eff = i_max - i_soft softplus((i_max - I_s)/i_soft), I_s = i_offset + i_scale v: the measured curve, saturating softly
-    at the top of the measured sweep (the cells are not calibrated beyond it and do saturate)."""
+    """Event rate ``e = f_cal(v) = (r0 + k s softplus((I_eff - I0)/s)) / e_ref``.
+
+    ``I_eff = i_max - i_soft softplus((i_max - I_s)/i_soft)``, ``I_s = i_offset + i_scale v``: the
+    measured curve (:mod:`neurons.transfer`), saturating softly at the top of the measured sweep
+    (the cells are not calibrated beyond it and do saturate).
+
+    Parameters
+    ----------
+    v : Tensor
+        Somatic drive (dimensionless).
+    cal : Calibration
+
+    Returns
+    -------
+    Tensor
+        e (dimensionless, ``e_ref`` Hz per unit), shaped like v; differentiable.
+    """
     f = cal.fit
     return (f.r0 + f.k * f.s * F.softplus((_i_eff(v, cal) - f.I0) / f.s)) / cal.e_ref
 
 
 def event_rate_deriv(v: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """f_cal'(v) = k i_scale sigmoid((I_eff - I0)/s) sigmoid((i_max - I_s)/i_soft) / e_ref."""
+    """Slope ``f_cal'(v) = k i_scale sigmoid((I_eff - I0)/s) sigmoid((i_max - I_s)/i_soft) / e_ref``.
+
+    Parameters
+    ----------
+    v : Tensor
+        Somatic drive.
+    cal : Calibration
+
+    Returns
+    -------
+    Tensor
+        de/dv, shaped like v.
+    """
     f = cal.fit
     return (f.k * cal.i_scale * torch.sigmoid((_i_eff(v, cal) - f.I0) / f.s)
             * torch.sigmoid((cal.i_max - cal.i_offset - cal.i_scale * v) / cal.i_soft) / cal.e_ref)
 
 
 def inverse_event_rate(e: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """v with f_cal(v) = e, for e between the floor r0/e_ref and the saturation (clamped inside)."""
+    """The drive v with ``f_cal(v) = e``.
+
+    Parameters
+    ----------
+    e : Tensor
+        Event rates between the floor ``r0/e_ref`` and the saturation (clamped inside).
+    cal : Calibration
+
+    Returns
+    -------
+    Tensor
+        v, shaped like e.
+    """
     f = cal.fit
     x = ((e * cal.e_ref - f.r0) / (f.k * f.s)).clamp_min(1e-12)
     i_eff = f.s * (x + torch.log(-torch.expm1(-x))) + f.I0  # softplus^-1
@@ -160,13 +227,37 @@ def inverse_event_rate(e: torch.Tensor, cal: Calibration) -> torch.Tensor:
 
 
 def burst_prob(u: torch.Tensor, cal: Calibration) -> torch.Tensor:
-    """p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)."""
+    """The cells' burst probability ``p = sigma_cal(u) = p_lo + (p_hi - p_lo) sigmoid(i_scale_d u / width)``.
+
+    Parameters
+    ----------
+    u : Tensor
+        Dendritic drive (``I_d = I_half + i_scale_d u`` pA).
+    cal : Calibration
+
+    Returns
+    -------
+    Tensor
+        p in [p_lo, p_hi], shaped like u.
+    """
     f = cal.fit
     return f.p_lo + (f.p_hi - f.p_lo) * torch.sigmoid(cal.i_scale_d * u / f.width)
 
 
 def calibrated_activation(cal: Calibration | None = None, name: str = CALIBRATED) -> Activation:
-    """The burstprop :class:`Activation` ``e = f_cal(v)``, ``h(e) = f_cal'(v)/e`` (needs v)."""
+    """The burstprop activation ``e = f_cal(v)``, ``h(e) = f_cal'(v)/e`` (eqs. 2, 5-6; needs v).
+
+    Parameters
+    ----------
+    cal : Calibration, optional
+        Default :func:`default_calibration`.
+    name : str
+        The activation's name.
+
+    Returns
+    -------
+    Activation
+    """
     cal = cal or default_calibration()
 
     def fn(v):
@@ -179,7 +270,7 @@ def calibrated_activation(cal: Calibration | None = None, name: str = CALIBRATED
 
 
 def calibrated_names() -> tuple[str, ...]:
-    """The built-in calibrated activations, sorted (models the bridge maps exactly)."""
+    """The calibrated activation names, sorted (models the bridge maps exactly); reads no file."""
     return tuple(sorted(_BUILT_IN))
 
 

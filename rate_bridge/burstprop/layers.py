@@ -121,8 +121,19 @@ class BurstLinear(_BurstLayer):
         self._init_feedback()
 
     def forward(self, x: torch.Tensor, bp: BurstPass | None = None) -> torch.Tensor:
-        """Event rates e [B, out] of inputs x [B, in]; ``bp`` is the pass of a multi-layer network
-        (standalone: a fresh one, kept as ``last_pass``).  Backprop mode (or no grad) runs plain torch."""
+        """Event rates of the layer (eqs. 1-2); backprop mode (or no grad) runs plain torch.
+
+        Parameters
+        ----------
+        x : Tensor [B, in]
+        bp : BurstPass, optional
+            The pass of a multi-layer network (standalone: a fresh one, kept as ``last_pass``).
+
+        Returns
+        -------
+        Tensor [B, out]
+            e (dimensionless).
+        """
         if not self._uses_burstprop():
             return self.act.fn(F.linear(x, self.weight, self.bias))
         if bp is None:  # standalone use: a fresh pass, kept for inspecting the states
@@ -171,8 +182,18 @@ class BurstConv2d(_BurstLayer):
         self._init_feedback()
 
     def forward(self, x: torch.Tensor, bp: BurstPass | None = None) -> torch.Tensor:
-        """Event rates e [B, C_out, H_out, W_out] of inputs x [B, C_in, H, W] (``bp`` as for
-        :meth:`BurstLinear.forward`)."""
+        """Event rates of the layer (eqs. 1-2); backprop mode (or no grad) runs plain torch.
+
+        Parameters
+        ----------
+        x : Tensor [B, C_in, H, W]
+        bp : BurstPass, optional
+            As for :meth:`BurstLinear.forward`.
+
+        Returns
+        -------
+        Tensor [B, C_out, H_out, W_out]
+        """
         if not self._uses_burstprop():
             return self.act.fn(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
         if bp is None:  # standalone use: a fresh pass, kept for inspecting the states

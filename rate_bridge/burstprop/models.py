@@ -80,14 +80,17 @@ class ModelConfig:
         self.burst_params()  # validates pbar, z_lr
 
     def burst_params(self) -> BurstParams:
+        """The :class:`BurstParams` of this config (loss a mean over the batch)."""
         return BurstParams(pbar_out=self.pbar, beta=self.beta, alpha=self.alpha, teaching=self.teaching,
                            batch_mean=True, z_lr=self.z_lr)
 
     def to_dict(self) -> dict:
+        """JSON-able dict of the fields (saved in ``config.json`` and checkpoints)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
+        """The config saved by :meth:`to_dict`; raises MburstError on unknown keys."""
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise MburstError(f"model config has unknown keys: {sorted(unknown)}")
@@ -135,22 +138,24 @@ class AVMaskNet(nn.Module):
 
     # ------------------------------------------------------------------ structure
     def burst_layers(self) -> dict[str, BurstConv2d | BurstLinear]:
+        """The layers by name, input side first, 'out' last."""
         names = ["audio_conv1", "audio_conv2", "audio_dense"]
         if self.visual:
             names += ["visual_conv1", "visual_conv2", "visual_dense"]
         return {n: getattr(self, n) for n in names + ["out"]}
 
     def hidden_gain(self) -> float:
-        """g = beta sigma'(alpha): the linear-regime gain of a hidden layer's burst signal."""
+        """``g = beta sigma'(alpha)`` (float): the linear-regime gain of a hidden layer's burst signal."""
         sig = 1.0 / (1.0 + math.exp(-self.config.alpha))
         return self.config.beta * sig * (1.0 - sig)
 
     @property
     def learning_rule(self) -> str:
+        """'burstprop' or 'backprop' (every layer has the same)."""
         return self.out.learning_rule
 
     def set_learning_rule(self, rule: str) -> None:
-        """Switch every layer to 'burstprop' or 'backprop' (weights unchanged)."""
+        """Switch every layer to ``rule``, 'burstprop' or 'backprop' (weights unchanged); MburstError otherwise."""
         if rule not in LEARNING_RULES:
             raise MburstError(f"learning_rule must be one of {LEARNING_RULES}, got '{rule}'")
         for layer in self.burst_layers().values():
@@ -194,7 +199,25 @@ class AVMaskNet(nn.Module):
             raise MburstError(f"{self.name}: argument '{arg}' contains NaN or infinite values")
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor | None = None) -> torch.Tensor:
-        """Mask probabilities e_out [B, n_bins]; ``visual`` is ignored by 'unimodal'."""
+        """Mask probabilities of a batch.
+
+        Parameters
+        ----------
+        audio : Tensor [B, 1, context, n_bins]
+            Standardised log-power features.
+        visual : Tensor [B, 1, H, W], optional
+            Lip images; required unless 'unimodal' (which ignores them).
+
+        Returns
+        -------
+        Tensor [B, n_bins]
+            e_out in [0, 1].
+
+        Raises
+        ------
+        MburstError
+            A missing, non-tensor, mis-shaped, non-float or non-finite input, or unequal batch sizes.
+        """
         self._check(audio, "audio", self.audio_hw)
         if self.visual:
             if visual is None:
@@ -224,7 +247,7 @@ class AVMaskNet(nn.Module):
 
     # ------------------------------------------------------------------ introspection
     def hidden_activities(self) -> dict[str, torch.Tensor]:
-        """Hidden event rates e (detached) of the last forward, per layer (for energy accounting)."""
+        """Hidden event rates e (detached, [B, ...] per layer name) of the last forward (for energy accounting)."""
         return dict(self._activities)
 
     def layer_states(self) -> dict[str, LayerState]:

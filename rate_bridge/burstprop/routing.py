@@ -36,26 +36,36 @@ class BurstPass:
 
     @staticmethod
     def key_of(x: torch.Tensor) -> int | None:
-        """The routing key of a burstprop layer's output (None for any other tensor)."""
+        """The routing key of ``x`` (int) if it is a burstprop layer's output, else None."""
         return getattr(x, "_bp_key", None)
 
     def new_key(self) -> int:
-        """A fresh routing key for the output of the next burstprop operation."""
+        """A fresh routing key (int) for the output of the next burstprop operation."""
         self._next_key += 1
         return self._next_key
 
     @staticmethod
     def tag(x: torch.Tensor, key: int) -> torch.Tensor:
-        """Mark ``x`` as the output with routing key ``key``; returns x."""
+        """Mark tensor ``x`` as the output with routing key ``key`` (int); returns x itself."""
         x._bp_key = key
         return x
 
     def add_bar(self, key: int, value: torch.Tensor) -> None:
-        """Add ``value`` (a part of ``Y bbar``, shaped like the output keyed ``key``) to that output's total."""
+        """Add ``value`` (a part of ``Y bbar``, shaped like the output keyed by int ``key``) to that output's total."""
         self.bar[key] = self.bar[key] + value if key in self.bar else value
 
     def flatten(self, x: torch.Tensor) -> torch.Tensor:
-        """``x.flatten(1)`` ([B, C, H, W] -> [B, C H W]) that also routes the no-teaching feedback."""
+        """``x.flatten(1)`` that also routes the no-teaching feedback.
+
+        Parameters
+        ----------
+        x : Tensor [B, C, H, W]
+            A burstprop layer's output (or any tensor: then a plain flatten).
+
+        Returns
+        -------
+        Tensor [B, C H W]
+        """
         key = self.key_of(x)
         if key is None:
             return x.flatten(1)
@@ -63,7 +73,17 @@ class BurstPass:
         return self.tag(_Flatten.apply(x, self, key, out_key), out_key)
 
     def cat(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        """``torch.cat(xs, 1)`` ([B, n_i] -> [B, sum n_i]) that also routes the no-teaching feedback."""
+        """``torch.cat(xs, 1)`` that also routes the no-teaching feedback.
+
+        Parameters
+        ----------
+        xs : list of Tensor [B, n_i]
+            Burstprop layers' outputs (others get no ``Y bbar``).
+
+        Returns
+        -------
+        Tensor [B, sum n_i]
+        """
         keys = [self.key_of(x) for x in xs]
         if all(k is None for k in keys):
             return torch.cat(xs, 1)

@@ -17,13 +17,14 @@ HELP = "energy table: spiking MBURST (counted synaptic events/updates) vs rate m
 def add_arguments(parser) -> None:
     from experiments.commands.bridge import add_bridge_arguments
     from experiments.options import add_data_arguments
+    from rate_bridge.energy import device_names
 
     parser.add_argument("--checkpoint", type=Path, required=True, help="MBURST checkpoint.pt to run as spiking network")
     parser.add_argument("--rate-checkpoints", type=Path, nargs="*", default=[],
                         help="more rate-model checkpoints for the MAC rows (e.g. unimodal and multimodal)")
     parser.add_argument("--frames", type=int, default=20, help="test frames to run")
     parser.add_argument("--device", dest="devices", nargs="+", default=None,
-                        help="devices of the table (default: all registered: CPU GPU ARM Loihi SpiNNaker SpiNNaker2 biology)")
+                        help=f"devices of the table (default: all registered: {' '.join(device_names())})")
     add_bridge_arguments(parser)
     add_data_arguments(parser)
 

@@ -101,7 +101,9 @@ def _burst_signals(grad_e, e, v, z, bp: BurstPass, spec: _LayerSpec, out_key: in
         bb[1].mul_(params.beta)
     if params.alpha != 0.0:
         bb[1].add_(params.alpha)
-    burst_rates_(bb[0], bb[1], e)
+    # fb_bar (popped from the pass, ours alone) is spent: its memory holds the temporary.
+    usable = fb_bar.shape == e.shape and fb_bar.dtype == e.dtype and fb_bar.is_contiguous()
+    burst_rates_(bb[0], bb[1], e, fb_bar if usable else None)
     return n
 
 

@@ -202,7 +202,7 @@ def sigmoid_step(y: torch.Tensor, dx: torch.Tensor, s0: torch.Tensor | None = No
     return _sigmoid_step_(dx.clone(), s0, torch.add(y, dx).sigmoid_())
 
 
-def burst_rates_(dx: torch.Tensor, y: torch.Tensor, e: torch.Tensor) -> None:
+def burst_rates_(dx: torch.Tensor, y: torch.Tensor, e: torch.Tensor, scratch: torch.Tensor | None = None) -> None:
     """In place: dendritic drives -> burst rates of a hidden layer (eqs. 4, 7).
 
     Parameters
@@ -213,8 +213,11 @@ def burst_rates_(dx: torch.Tensor, y: torch.Tensor, e: torch.Tensor) -> None:
         ``beta ubar + alpha``, overwritten with ``bbar = e sigma(y)`` (rates in units of e).
     e : Tensor [B, ...]
         The layer's event rates.
+    scratch : Tensor [B, ...], optional
+        A contiguous tensor shaped like e whose values are no longer needed: overwritten instead of
+        allocating a temporary.
     """
-    s1 = torch.add(y, dx).sigmoid_()
+    s1 = torch.add(y, dx, out=scratch).sigmoid_() if scratch is not None else torch.add(y, dx).sigmoid_()
     _sigmoid_step_(dx, y.sigmoid_(), s1, e)
 
 

@@ -113,7 +113,8 @@ def test_shorter_than_context(tmp_path, noise_dir):
 def test_audio_video_length_mismatch(tmp_path, noise_dir):
     write_mpg(tmp_path / "g/s1/mis.mpg", 30)
     tone_wav(tmp_path / "g/audio/s1/mis.wav", 20 * 0.04)
-    expect_error(tmp_path / "g", noise_dir, r"mis\.mpg: audio gives 20 frames but the video has 30", tmp_path / "c")
+    expect_error(tmp_path / "g", noise_dir, r"mis\.mpg: audio gives 20 frames \(0\.80 s\) but the video \(25\.00 fps, "
+                                          r"30 frames\) covers 30 \(more than one 40 ms frame apart\)", tmp_path / "c")
 
 
 def test_empty_noise_folder(tmp_path):

@@ -6,7 +6,8 @@ from experiments.data import features as F
 from experiments.data.build import N_PREVIEW, preview_frame
 from experiments.data.corpus import load_corpus, prepare_corpus
 from experiments.data.spec import CorpusSpec
-from experiments.data.grid import list_items, parse_alignment, read_audio, read_video
+from experiments.data.grid import list_items, parse_alignment, read_audio
+from experiments.data.video import read_video
 from experiments.data.lips import crop_lips, track_lips
 
 
@@ -23,8 +24,9 @@ def test_audio_is_about_three_seconds(real):
         audio = read_audio(item)
         assert abs(len(audio) / F.SAMPLE_RATE - 3.0) < 0.05
         assert 0.001 < np.sqrt(np.mean(audio ** 2)) < 0.5
-        assert clean["video_frames"] == 75 and abs(clean["audio_frames"] - 75) <= 1
+        assert clean["video_frames"] == clean["covered_frames"] == 75 and abs(clean["audio_frames"] - 75) <= 1
         assert clean["n_frames"] == min(clean["video_frames"], clean["audio_frames"])
+        assert clean["video_fps"] == pytest.approx(25.0) and clean["video_rate"] == "25.00 fps"
         assert clean["n_samples"] == clean["n_frames"] * F.HOP
 
 
@@ -77,11 +79,11 @@ def test_real_mixture_snr_and_features(real):
 def test_prepare_decodes_each_video_once(grid_root, noise_root, tmp_path, monkeypatch):
     """`mburst prepare` draws lips.png (mouth boxes on the source frame) from what the preparation stored."""
     from experiments import cli
-    from experiments.data import grid
+    from experiments.data import video
 
     decoded = []
-    real_read = grid.read_video
-    monkeypatch.setattr(grid, "read_video", lambda path: decoded.append(path.name) or real_read(path))
+    real_read = video.read_timed
+    monkeypatch.setattr(video, "read_timed", lambda path: decoded.append(path.name) or real_read(path))
     rc = cli.main(["prepare", "--data", "grid", "--data-root", str(grid_root), "--noise-root", str(noise_root),
                    "--n-utterances", "4", "--snrs", "0", "--workers", "1", "--cache", str(tmp_path / "c"),
                    "--out", str(tmp_path / "run")])

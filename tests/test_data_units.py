@@ -4,7 +4,9 @@ import pytest
 import soundfile as sf
 
 from experiments.data import features as F
-from experiments.data.grid import MIN_SOURCE_RATE, parse_alignment, read_wav, resample_to
+from experiments.data.audio import read_wav
+from experiments.data.resample import MIN_SOURCE_RATE, resample_to
+from experiments.data.grid import parse_alignment
 from experiments.data.lips import LIP_H, LIP_W, crop_lips, track_faces
 from experiments.data.noise import draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
 from neurons.common import MburstError

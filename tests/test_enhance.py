@@ -139,7 +139,8 @@ def cli_files(tmp_path):
     ("stereo", "video", r"--audio .*stereo\.wav: 2 channels, but enhancement needs mono \(pass --downmix"),
     ("empty", "video", r"--audio .*empty\.wav: empty file"),
     ("nosamples", "video", r"--audio .*nosamples\.wav: no samples"),
-    ("good", "video", r"--video .*short\.mpg: 10 frames \(0\.40 s\) but the audio lasts 3\.00 s and needs 75 .* shorter than the audio"),
+    ("good", "video", r"--video .*short\.mpg: 10 frames \(0\.40 s at 25\.00 fps\) but the audio lasts 3\.00 s and needs 75 "
+                      r"lip frames \(one per 40 ms\): the video is shorter than the audio"),
     ("good", "empty_video", r"--video .*empty\.mpg: empty file"),
 ])
 def test_cli_bad_inputs(cli_files, capsys, audio, video, expected):
@@ -155,11 +156,14 @@ def test_cli_bad_inputs(cli_files, capsys, audio, video, expected):
     assert not cli_files["out"].exists()
 
 
-def test_cli_resample_and_downmix_accept(cli_files):
-    from experiments.commands.enhance import read_noisy_wav
+@pytest.mark.parametrize("audio,option", [("rate", "--resample"), ("stereo", "--downmix")])
+def test_cli_resample_and_downmix_accept(cli_files, capsys, audio, option):
+    """With the option, the wav is accepted: the check moves on to the video (10 frames for 1 s of audio)."""
+    from experiments.cli import main
 
-    assert read_noisy_wav(cli_files["rate"], resample=True).shape == (16_000,)
-    assert read_noisy_wav(cli_files["stereo"], downmix=True).shape == (16_000,)
+    rc = main(["enhance", "--checkpoint", str(cli_files["ckpt"]), "--audio", str(cli_files[audio]), option,
+               "--video", str(cli_files["video"]), "--out", str(cli_files["out"])])
+    assert rc == 2 and "needs 25 lip frames (one per 40 ms): the video is shorter than the audio" in capsys.readouterr().err
 
 
 def _real_checkpoint(path, name: str = "mburst"):
@@ -217,7 +221,7 @@ def test_cli_end_to_end_on_grid(grid_root, tmp_path, capsys, stream):
     import soundfile as sf
 
     from experiments.cli import main
-    from experiments.data.grid import read_video_audio
+    from experiments.data.audio import read_video_audio
 
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
     ckpt = tmp_path / "model.pt"

@@ -79,7 +79,7 @@ def test_audio_checks():
 
 
 def test_oracle_ibm_improves_stoi_on_real_grid(grid_root, noise_root):
-    from experiments.data.grid import read_video_audio
+    from experiments.data.audio import read_video_audio
     from experiments.data.noise import load_noise_folder, segment, snr_gain
     from experiments.speech.metrics import stoi
 

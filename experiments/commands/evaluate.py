@@ -82,7 +82,7 @@ def main(args) -> int:
             print("  " + "  ".join(f"{snr}: F1 {row['f1']:.4f} ({100 * row['positive_fraction']:.1f} % positive)"
                                    for snr, row in report["splits"][name]["by_snr"].items()))
     if args.enhance > 0:
-        from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.speech.evaluation import evaluate_enhancement, exclusion_note, summarise, write_enhancement_report
         from experiments.speech.masking import checkpoint_masker
         from experiments.training.reproduce import spread_utterances
 
@@ -92,6 +92,7 @@ def main(args) -> int:
         write_enhancement_report(rows, args.out / "enhancement")
         report["enhancement"] = summarise(rows)
         print(f"enhancement: {len(chosen)} utterances scored -> {args.out / 'enhancement' / 'enhancement.md'}")
+        print(exclusion_note(report["enhancement"]) or "enhancement: no score left out of the means", end="")
     atomic_write_json(args.out / "metrics.json", report)
     return 0
 

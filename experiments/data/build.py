@@ -48,21 +48,28 @@ def preview_frame(n_frames: int) -> int:
 # ---------------------------------------------------------------- loading clean utterances (workers)
 
 def _load_grid(item, every: int, scale: float) -> dict:
-    from experiments.data.grid import parse_alignment, read_audio, read_video
+    """One GRID utterance: audio, lip crops of the frames on display at its audio frames (any frame rate,
+    :mod:`experiments.data.video`), alignment and preview."""
+    from experiments.data.grid import parse_alignment, read_audio_clocked
     from experiments.data.lips import track_lips
+    from experiments.data.video import read_timed
 
-    frames = read_video(item.mpg)
-    audio = read_audio(item)
-    n_a, n_v = F.n_frames(len(audio)), len(frames)
+    video = read_timed(item.mpg)
+    audio, origin = read_audio_clocked(item)
+    index = video.clock_index(origin)
+    n_a, n_v = F.n_frames(len(audio)), len(index)  # audio frames; audio frames the video covers
     if abs(n_a - n_v) > 1:
-        raise MburstError(f"{item.mpg}: audio gives {n_a} frames but the video has {n_v} (more than one frame apart)")
+        raise MburstError(f"{item.mpg}: audio gives {n_a} frames ({n_a * F.HOP / F.SAMPLE_RATE:.2f} s) but the video "
+                          f"({video.rate.describe()}, {len(video.frames)} frames) covers {n_v} "
+                          "(more than one 40 ms frame apart)")
     n = min(n_a, n_v)
     if n < F.CONTEXT:
         raise MburstError(f"{item.mpg}: {n} frames, shorter than the {F.CONTEXT}-frame context")
     audio = audio[:n * F.HOP]
     if not np.any(audio):
         raise MburstError(f"{item.wav or item.mpg}: audio is silent")
-    track = track_lips(frames[:n], every=every, scale=scale, source=str(item.mpg))
+    frames = video.frames[index[:n]]
+    track = track_lips(frames, every=every, scale=scale, source=str(item.mpg))
     words = None
     if item.align is not None:
         words = [[w.start, w.end, w.word] for w in parse_alignment(item.align)]
@@ -70,8 +77,9 @@ def _load_grid(item, every: int, scale: float) -> dict:
     preview = {"frame": t, "image": frames[t], "mouth": np.append(track.centres[t], track.widths[t]),
                "face": track.faces[t]}
     return {"clean_id": item.clean_id, "speaker": item.speaker, "audio": audio.astype(np.float32),
-            "lips": track.crops, "n_frames": n, "video_frames": n_v, "audio_frames": n_a,
-            "detections": track.n_detections, "words": words, "preview": preview}
+            "lips": track.crops, "n_frames": n, "video_frames": len(video.frames), "covered_frames": n_v,
+            "audio_frames": n_a, "video_rate": video.rate.to_dict(), "detections": track.n_detections,
+            "words": words, "preview": preview}
 
 
 def _load_synthetic(index: int, seed: int) -> dict:
@@ -80,7 +88,9 @@ def _load_synthetic(index: int, seed: int) -> dict:
     audio, lips = utterance(seed, index)
     n = min(F.n_frames(len(audio)), len(lips))
     return {"clean_id": f"syn/{index:05d}", "speaker": "syn", "audio": audio[:n * F.HOP].astype(np.float32),
-            "lips": lips[:n], "n_frames": n, "video_frames": len(lips), "audio_frames": n,
+            "lips": lips[:n], "n_frames": n, "video_frames": len(lips), "covered_frames": len(lips), "audio_frames": n,
+            "video_rate": {"fps": float(F.VIDEO_FPS), "constant": True, "describe": f"{F.VIDEO_FPS:.2f} fps (synthetic)",
+                           "n_frames": len(lips)},
             "detections": None, "words": None, "preview": None}
 
 
@@ -206,19 +216,23 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
     utts, cleans, previews = [], [], {}
     frame_pos = lip_pos = wave_pos = 0
     truncated = 0  # audio and video one frame apart, aligned by truncation
+    rates: dict[str, int] = {}  # source frame rates of the clean utterances kept
     for res in _run_tasks(tasks, spec.workers, progress):
         if "error" in res:
             fail_or_skip(res["clean_id"], res["error"])
             continue
         n, clean = res["n_frames"], res["audio"].astype(np.float64)
-        if res["video_frames"] != res["audio_frames"]:
+        if res["covered_frames"] != res["audio_frames"]:
             truncated += 1
+        rates[res["video_rate"]["describe"]] = rates.get(res["video_rate"]["describe"], 0) + 1
         c_index = len(cleans)
         if res["preview"] is not None and c_index < N_PREVIEW:
             previews.update({f"{k}{c_index}": np.asarray(v) for k, v in res["preview"].items()})
         cleans.append({"clean_id": res["clean_id"], "speaker": res["speaker"], "n_frames": n, "lip_start": lip_pos,
                        "wave_start": wave_pos, "n_samples": len(clean), "video_frames": res["video_frames"],
-                       "audio_frames": res["audio_frames"], "detections": res["detections"], "words": res["words"]})
+                       "covered_frames": res["covered_frames"], "audio_frames": res["audio_frames"],
+                       "video_fps": res["video_rate"]["fps"], "video_rate": res["video_rate"]["describe"],
+                       "detections": res["detections"], "words": res["words"]})
         lip_chunks.append(res["lips"])
         wave_chunks.append(res["audio"])
         x = F.stft(clean)
@@ -252,6 +266,7 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
     report = {
         "n_clean": len(cleans), "n_utterances": len(utts), "n_frames": frame_pos, "n_lip_frames": lip_pos,
         "skipped": skipped, "n_skipped": len(skipped), "aligned_by_truncation": truncated,
+        "video_rates": dict(sorted(rates.items())),
         "time_s": elapsed, "decode_features_s": t_write - t_load, "clean_per_s": len(cleans) / max(elapsed, 1e-9),
         "noise_source": noise_source, "noise_names": sorted(bank),
     }

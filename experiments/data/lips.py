@@ -10,6 +10,10 @@ placed geometrically in the face box, at (x + 0.5 w, y + MOUTH_Y h); the crop
 spans ``MOUTH_W`` face widths with the 92:50 aspect ratio and is resampled to
 92 x 50 pixels (bilinear, border replicated).
 
+The tracker runs on the frames shown at the 40 ms audio frames (:mod:`experiments.data.video`), 25 per
+second whatever the source rate, so ``every`` (10 frames = 400 ms) and ``SMOOTH`` (5 frames = 200 ms)
+mean the same time at every rate.
+
 Default ``every=10``: on 10 GRID s1 videos the tracked mouth centre stays within
 3.0 px (mean of per-video maxima 2.2 px) of the one from detecting every frame,
 the same as ``every=5`` (2.6 / 2.1 px), at 0.16 s instead of 0.28 s per video.
@@ -54,38 +58,66 @@ class LipTrack:
     n_detections: int  # frames where the cascade found a face
 
 
-def detect_faces(frames: np.ndarray, every: int = 10, scale: float = 0.5) -> np.ndarray:
-    """Largest face box (x, y, w, h) in source pixels for every ``every``-th frame; NaN where none.
+class FaceDetector:
+    """The cascade with its tracker state: call it on successive detection frames.
 
-    After a hit, the next search is confined to the previous box grown by half
-    its width on each side, at 0.8-1.25 times its size (a cheap tracker); a
-    miss returns to a full-frame search.
+    After a hit, the next search is confined to the previous box grown by half its width on each
+    side, at 0.8-1.25 times its size (a cheap tracker); a miss returns to a full-frame search.
+
+    Parameters
+    ----------
+    scale : float
+        Detection on the frame downscaled by this factor.
     """
-    import cv2
 
-    cascade = _cascade()
-    boxes = np.full((len(frames), 4), np.nan, dtype=np.float64)
-    height, width = frames.shape[1:]
-    floor = max(20, int(round(60 * scale)))
-    prev = None
-    for t in range(0, len(frames), every):
+    def __init__(self, scale: float = 0.5) -> None:
+        self.scale = scale
+        self.floor = max(20, int(round(60 * scale)))
+        self.prev = None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """The largest face box (x, y, w, h) in source pixels of a gray frame [H, W]; NaN where none."""
+        import cv2
+
+        height, width = frame.shape
         x0 = y0 = 0
-        img = frames[t]
-        s = scale
-        min_size, max_size = (floor, floor), (0, 0)
-        if prev is not None:
-            px, py, pw, ph = prev
+        img, s = frame, self.scale
+        min_size, max_size = (self.floor, self.floor), (0, 0)
+        if self.prev is not None:
+            px, py, pw, ph = self.prev
             x0, y0 = max(0, int(px - pw / 2)), max(0, int(py - ph / 2))
             img = img[y0:min(height, int(py + 1.5 * ph)), x0:min(width, int(px + 1.5 * pw))]
             min_size, max_size = (int(0.8 * pw * s),) * 2, (int(np.ceil(1.25 * pw * s)),) * 2
         if s != 1.0:
             img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        found = cascade.detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=min_size, maxSize=max_size)
-        if len(found):
-            best = np.asarray(found[np.argmax(found[:, 2] * found[:, 3])], dtype=np.float64) / s
-            prev = boxes[t] = best + np.array([x0, y0, 0, 0])
-        else:
-            prev = None
+        found = _cascade().detectMultiScale(img, scaleFactor=1.1, minNeighbors=5, minSize=min_size, maxSize=max_size)
+        if not len(found):
+            self.prev = None
+            return np.full(4, np.nan)
+        best = np.asarray(found[np.argmax(found[:, 2] * found[:, 3])], dtype=np.float64) / s
+        self.prev = best + np.array([x0, y0, 0, 0])
+        return self.prev
+
+
+def detect_faces(frames: np.ndarray, every: int = 10, scale: float = 0.5) -> np.ndarray:
+    """Largest face box (x, y, w, h) in source pixels for every ``every``-th frame; NaN where none.
+
+    Parameters
+    ----------
+    frames : ndarray of uint8, shape (n, H, W)
+    every : int
+        Detect on frames 0, every, 2 every, ...
+    scale : float
+        Detection on frames downscaled by this factor (:class:`FaceDetector`).
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 4)
+    """
+    detector = FaceDetector(scale)
+    boxes = np.full((len(frames), 4), np.nan, dtype=np.float64)
+    for t in range(0, len(frames), every):
+        boxes[t] = detector(frames[t])
     return boxes
 
 
@@ -131,9 +163,25 @@ def track_lips(frames: np.ndarray, every: int = 10, scale: float = 0.5, source: 
     """Detect, track and crop the mouth in gray ``frames`` [n, H, W] -> :class:`LipTrack`."""
     if frames.ndim != 3 or frames.dtype != np.uint8:
         raise MburstError(f"{source}: expected gray uint8 frames [n, H, W], got {frames.dtype} {frames.shape}")
-    raw = detect_faces(frames, every=every, scale=scale)
-    faces, n_used = track_faces(raw, source)
+    faces, n_used = track_faces(detect_faces(frames, every=every, scale=scale), source)
+    centres, widths = mouth_boxes(faces)
+    return LipTrack(crop_lips(frames, centres, widths), centres.astype(np.float32), widths.astype(np.float32),
+                    faces.astype(np.float32), n_used)
+
+
+def mouth_boxes(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mouth crop of each tracked face box: centre (x + 0.5 w, y + MOUTH_Y h), width MOUTH_W w.
+
+    Parameters
+    ----------
+    faces : ndarray, shape (n, 4)
+        Face boxes (x, y, w, h) in source pixels.
+
+    Returns
+    -------
+    centres : ndarray of float64, shape (n, 2)
+    widths : ndarray of float64, shape (n,)
+        Crop widths in source pixels (heights: width * 50 / 92).
+    """
     centres = np.stack([faces[:, 0] + 0.5 * faces[:, 2], faces[:, 1] + MOUTH_Y * faces[:, 3]], axis=1)
-    widths = MOUTH_W * faces[:, 2]
-    crops = crop_lips(frames, centres, widths)
-    return LipTrack(crops, centres.astype(np.float32), widths.astype(np.float32), faces.astype(np.float32), n_used)
+    return centres, MOUTH_W * faces[:, 2]

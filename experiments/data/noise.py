@@ -13,7 +13,7 @@ import numpy as np
 from neurons.common import MburstError
 
 from experiments.data.features import SAMPLE_RATE
-from experiments.data.grid import read_wav
+from experiments.data.audio import read_wav
 
 
 def load_noise_folder(folder: Path, target: int = SAMPLE_RATE) -> dict[str, np.ndarray]:

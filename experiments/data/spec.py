@@ -16,7 +16,7 @@ from experiments.data import features as F
 from experiments.data.paths import data_root
 
 DEFAULT_SYNTHETIC_SIZE = 200
-FORMAT_VERSION = 2  # 2: preview.npz
+FORMAT_VERSION = 3  # 2: preview.npz; 3: lips on the audio clock, source frame rates recorded
 #: The clean-speech sources (``--data`` choices) and what each is.
 SOURCES = {
     "synthetic": "the embedded procedural corpus (experiments/data/synthetic.py)",

@@ -14,12 +14,12 @@ from neurons.common import MburstError
 from experiments.data.features import N_BINS, SAMPLE_RATE
 from experiments.data.frames import Stats
 from experiments.speech.masking import predict_probs
+from experiments.speech.metrics import LABELS, METRIC_NAMES, score_all
 from experiments.speech.resynthesis import (DEFAULT_FLOOR, check_audio, full_band_gain, oracle_masks, resynthesise,
                                             select_mask, stft_padded)
 
 #: The reference systems scored beside the models.
 REFERENCES = ("noisy", "oracle-ibm", "oracle-soft")
-METRIC_NAMES = ("stoi", "estoi", "pesq_wb", "si_sdr")
 
 
 class EnhancementRows(list):
@@ -33,10 +33,10 @@ class EnhancementRows(list):
         self.skipped = skipped or {}
 
 
-def _score(clean: np.ndarray, est: np.ndarray) -> dict[str, float]:
-    from experiments.speech.metrics import all_metrics
-
-    return all_metrics(clean, est, SAMPLE_RATE)
+def _score(clean: np.ndarray, est: np.ndarray) -> dict:
+    """The metrics of one estimate, NaN where undefined, with ``excluded``: {metric: reason}."""
+    scores, excluded = score_all(clean, est, SAMPLE_RATE)
+    return {**scores, "excluded": excluded}
 
 
 def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | None, mask_fns: dict, *,
@@ -64,8 +64,10 @@ def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | No
 
     Returns
     -------
-    dict of str to (ndarray of float64, shape (n,); dict of str to float)
-        ``{system: (enhanced audio, scores)}`` for ``noisy``, ``oracle-ibm``, ``oracle-soft`` and each model.
+    dict of str to (ndarray of float64, shape (n,); dict)
+        ``{system: (enhanced audio, scores)}`` for ``noisy``, ``oracle-ibm``, ``oracle-soft`` and each model;
+        scores: the metrics (:func:`experiments.speech.metrics.score_all`; NaN where undefined) and
+        ``excluded``, {metric: reason}.
 
     Raises
     ------
@@ -117,7 +119,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
     -------
     EnhancementRows
         One dict per utterance x system: utt_index, utt_id, snr_db, noise, system, upper, mask,
-        stoi, estoi, pesq_wb, si_sdr (dB).
+        stoi, estoi, pesq_wb, si_sdr (dB; NaN where undefined) and excluded ({metric: reason}).
 
     Raises
     ------
@@ -154,9 +156,20 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
     return rows
 
 
+def _reason(row: dict, metric: str) -> str:
+    """Why a row's metric is not a finite number (the error's first clause, so utterances group)."""
+    value = row[metric]
+    if value == float("inf"):
+        return "+inf: exact copy of the reference"
+    if value == float("-inf"):
+        return "-inf: estimate without signal"
+    return row.get("excluded", {}).get(metric, "not scored").split(" (")[0]
+
+
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean of each metric per (SNR, system), with ΔSTOI over noisy and the fraction of the oracle
-    IBM's STOI gain (``ibm_gain_fraction``; the IBM with the same upper-bin policy).
+    """Mean of each metric per (SNR, system) over the utterances where it is a finite number, what was
+    excluded and why, ΔSTOI over noisy and the fraction of the oracle IBM's STOI gain (``ibm_gain_fraction``;
+    the IBM with the same upper-bin policy).
 
     Parameters
     ----------
@@ -166,23 +179,29 @@ def summarise(rows: list[dict]) -> list[dict]:
     Returns
     -------
     list of dict
-        Per (SNR, system), by SNR then noisy, oracles, models: snr_db, system, n, the metric means
-        (NaN scores ignored), d_stoi, ibm_gain_fraction.
+        Per (SNR, system), by SNR then noisy, oracles, models: snr_db, system, n (utterances), the metric
+        means (NaN when no value is finite), excluded ({metric: {reason: count}} of the values left out
+        of the means: undefined metrics, SI-SDR of +-inf), d_stoi, ibm_gain_fraction.
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["snr_db"], r["system"]), []).append(r)
-    noisy_stoi = {snr: np.mean([r["stoi"] for r in g]) for (snr, sys_), g in groups.items() if sys_ == "noisy"}
     out = []
     for (snr, system), g in sorted(groups.items(), key=lambda kv: (kv[0][0], _system_order(kv[0][1]))):
-        entry = {"snr_db": snr, "system": system, "n": len(g)}
+        entry, excluded = {"snr_db": snr, "system": system, "n": len(g)}, {}
         for m in METRIC_NAMES:
             vals = np.array([r[m] for r in g], dtype=np.float64)
-            entry[m] = float(np.mean(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
-        entry["d_stoi"] = entry["stoi"] - noisy_stoi.get(snr, float("nan"))
+            ok = np.isfinite(vals)
+            entry[m] = float(np.mean(vals[ok])) if ok.any() else float("nan")
+            for r in (r for r, fine in zip(g, ok) if not fine):
+                reasons = excluded.setdefault(m, {})
+                reasons[_reason(r, m)] = reasons.get(_reason(r, m), 0) + 1
+        entry["excluded"] = excluded
         out.append(entry)
+    noisy_stoi = {e["snr_db"]: e["stoi"] for e in out if e["system"] == "noisy"}
     ibm_gain = {}
     for e in out:
+        e["d_stoi"] = e["stoi"] - noisy_stoi.get(e["snr_db"], float("nan"))
         if e["system"].startswith("oracle-ibm"):
             ibm_gain[(e["snr_db"], e["system"][len("oracle-ibm"):])] = e["d_stoi"]
     for e in out:
@@ -190,6 +209,46 @@ def summarise(rows: list[dict]) -> list[dict]:
         gain = ibm_gain.get((e["snr_db"], suffix))
         e["ibm_gain_fraction"] = e["d_stoi"] / gain if gain and e["system"] != "noisy" else float("nan")
     return out
+
+
+def excluded_count(entry: dict) -> str:
+    """A summary entry's exclusions in a few characters, e.g. ``'2 (SI-SDR 2)'``, or ``'0'``.
+
+    Parameters
+    ----------
+    entry : dict
+        A :func:`summarise` entry.
+
+    Returns
+    -------
+    str
+    """
+    per = {m: sum(reasons.values()) for m, reasons in entry.get("excluded", {}).items()}
+    if not per:
+        return "0"
+    return f"{sum(per.values())} (" + ", ".join(f"{LABELS[m]} {k}" for m, k in per.items()) + ")"
+
+
+def exclusion_note(summary: list[dict]) -> str:
+    """A paragraph saying which values each table row's means leave out and why ('' when none).
+
+    Parameters
+    ----------
+    summary : list of dict
+        :func:`summarise` entries.
+
+    Returns
+    -------
+    str
+    """
+    lines = [f"- {e['snr_db']:g} dB, {e['system']}: " + "; ".join(
+        f"{LABELS[m]} of {k} utterance{'s' if k > 1 else ''} ({reason})"
+        for m, reasons in e["excluded"].items() for reason, k in reasons.items())
+        for e in summary if e.get("excluded")]
+    if not lines:
+        return ""
+    return ("Left out of the means (each mean is over the utterances where the metric is a finite number; "
+            "metrics are defined in experiments/speech/metrics.py):\n" + "\n".join(lines) + "\n")
 
 
 def _system_order(system: str) -> tuple:
@@ -257,17 +316,23 @@ def write_enhancement_report(rows: EnhancementRows | list[dict], out_dir, title:
     out.mkdir(parents=True, exist_ok=True)
     files = []
     header = ["utt_index", "utt_id", "snr_db", "noise", "system", "upper", "mask", *METRIC_NAMES]
-    atomic_write_text(out / "enhancement.csv", csv_table(header, [[r.get(k, "") for k in header] for r in rows]))
+    atomic_write_text(out / "enhancement.csv", csv_table(header + ["excluded"], [
+        [r.get(k, "") for k in header] + ["; ".join(f"{m}: {why}" for m, why in r.get("excluded", {}).items())]
+        for r in rows]))
     summary = summarise(rows)
     sheader = ["snr_db", "system", "n", *METRIC_NAMES, "d_stoi", "ibm_gain_fraction"]
-    atomic_write_text(out / "enhancement_summary.csv", csv_table(sheader, [[e[k] for k in sheader] for e in summary]))
+    atomic_write_text(out / "enhancement_summary.csv", csv_table(sheader + ["excluded"], [
+        [e[k] for k in sheader] + [excluded_count(e)] for e in summary]))
     md = [f"# {title}\n",
           "Mean per SNR and system. STOI/ESTOI (pystoi), wideband PESQ (P.862.2), SI-SDR in dB; "
           "ΔSTOI is over the noisy input, 'IBM gain' the fraction of the oracle IBM's ΔSTOI. "
           "oracle-soft is the ideal Wiener gain |S|²/(|S|²+|N|²).\n",
-          markdown_table(["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "IBM gain"],
+          markdown_table(["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "IBM gain", "excluded"],
                          [[e["snr_db"], e["system"], e["n"], e["stoi"], e["estoi"], e["pesq_wb"], e["si_sdr"],
-                           e["d_stoi"], e["ibm_gain_fraction"]] for e in summary])]
+                           e["d_stoi"], e["ibm_gain_fraction"], excluded_count(e)] for e in summary])]
+    note = exclusion_note(summary)
+    if note:
+        md.append("\n" + note)
     skipped = getattr(rows, "skipped", {})
     if skipped:
         md.append("\nNot evaluated: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "\n")

@@ -132,7 +132,7 @@ def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
 
     def stage(out: Path, results: dict) -> str:
         from experiments.training.checkpoints import read_checkpoint
-        from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+        from experiments.speech.evaluation import evaluate_enhancement, exclusion_note, summarise, write_enhancement_report
         from experiments.speech.masking import checkpoint_masker
 
         paths = {m: out / "runs" / "run0" / m / "checkpoint.pt" for m in ORDER}
@@ -150,7 +150,7 @@ def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
             f"{len(chosen)} test utterances of run 0 (spread over the SNRs), soft masks, bins above the 500 modelled "
             "ones attenuated to 0. Oracle IBM and oracle soft (ideal Wiener) masks use the true clean and noise. "
             "Listenable wavs and spectrograms: `enhancement/`.", "",
-            markdown_table(header, table),
+            markdown_table(header, table), exclusion_note(summary),
             "Each row averages the utterances at one SNR (n of them). Higher is better in every column; ΔSTOI is "
             "the gain over the noisy input, and its share of the oracle IBM's gain says how much of the "
             "achievable binary-mask improvement a model reaches (1 = as good as the ideal binary mask).", ""])

@@ -108,3 +108,19 @@ def test_bad_training_settings_fail_before_the_corpus_is_prepared(tmp_path, monk
     assert cli.main(["train", "--epochs", "0", "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip() == "mburst train: error: --epochs must be >= 1, got 0"
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_phase_lines_say_when_a_long_phase_starts_and_how_long_it_took():
+    import io
+
+    from experiments.progress import phase
+
+    out = io.StringIO()
+    with phase("build", stream=out):
+        pass
+    with pytest.raises(ValueError):
+        with phase("run", stream=out):
+            raise ValueError
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "build ..." and re.fullmatch(r"build: done in \d+\.\d s", lines[1])
+    assert lines[2] == "run ..." and re.fullmatch(r"run: failed after \d+\.\d s", lines[3])

@@ -1,8 +1,8 @@
 """Reproduce the MBURST paper: Tables I-II and Figures 2-3, plus report.md.
 
 Profiles: quick (embedded synthetic corpus, small models, minutes; the
-README's main job), cpu (the 250 shared GRID utterances with the shared
-noises, reduced widths, about an hour on 2 cores), paper (the paper's sizes
+README's main job), cpu (the shared GRID speaker-1 utterances with the shared
+noises, reduced widths; hours on 2 cores), paper (the paper's sizes
 and 40 epochs x 4 runs; pass --device cuda). Options given explicitly
 override the profile. Re-running with the same --out resumes.
 """

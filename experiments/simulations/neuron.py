@@ -15,6 +15,8 @@ import numpy as np
 
 from neurons.common import MburstError, atomic_write_json, atomic_write_text, csv_table, markdown_table
 
+from experiments.progress import phase
+
 NAME = "neuron"
 HELP = "pyramidal/STP behaviour: --what transfer|multiplexing|stp"
 
@@ -180,7 +182,8 @@ def run_multiplexing(args) -> int:
                   ["abs(ln fold change) of P", sens["fold_P_soma"], sens["fold_P_dend"]]])
     if args.demo_cells < 10 or args.demo_duration <= 0:
         raise MburstError("--demo-cells must be >= 10 and --demo-duration positive")
-    demo = multiplexing_demo(n=args.demo_cells, duration=args.demo_duration, target=args.target, seed=args.seed)
+    with phase(f"multiplexing demo: Brian2 build + run ({args.target})"):
+        demo = multiplexing_demo(n=args.demo_cells, duration=args.demo_duration, target=args.target, seed=args.seed)
     plot_multiplexing(demo, out / "multiplexing_demo.png")
     atomic_savez(out / "multiplexing_demo.npz", t=demo.t, I_s=demo.I_s, I_d=demo.I_d, E=demo.E, B=demo.B, P=demo.P)
     atomic_write_json(out / "multiplexing.json", {"sensitivities": sens, "demo_correlations": demo.corr})
@@ -223,7 +226,9 @@ def run_stp(args) -> int:
     arrays, rows = {}, []
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=False)
     for ax, stp in zip(axes, (STD, STF)):
-        sim = simulate_efficacies(stp, rates, n_spikes, target=target)
+        with phase(f"STP {stp.name}: Brian2 build + run ({target}; a first cython "
+                   "build compiles for minutes, later ones reuse the cache)"):
+            sim = simulate_efficacies(stp, rates, n_spikes, target=target)
         for k, rate in enumerate(rates):
             times, eff = sim[rate]
             ref = tm_efficacies(stp, 1.0 / rate, n_spikes)

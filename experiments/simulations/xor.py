@@ -104,11 +104,8 @@ def main(args) -> int:
 
     wanted = {k: (str(v) if isinstance(v, Quantity) else v) for k, v in asdict(config).items()}
     results = {}
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        def tqdm(x, **_):
-            return x
+    from tqdm.auto import tqdm
+
     for seed in tqdm(range(args.seed, args.seed + args.seeds), desc="xor seeds", unit="seed"):
         path = args.out / f"seed_{seed}" / "result.json"
         if path.exists():

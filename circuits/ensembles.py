@@ -24,8 +24,10 @@ no torch): :mod:`rate_bridge.convert` maps a trained model onto them. Per layer:
   get STD input from the layer's cells and inhibit their somata, ``n/4`` SOM cells get STF input
   and inhibit their dendrites (weights of reference.md s. 3; p = max(0.05, 4/n)).
 
-Frame ``k`` is presented during ``[k T, (k+1) T)``, ``T = t_settle + t_count``; events are counted
-in the last ``t_count``. Between frames the state settles, or is reset (``reset=True``).
+Frames are streamed in real time (``mode='stream'``: one every ``frame_period_ms``, no reset, each
+layer read out after a fixed latency) or held (``mode='settle'``: ``t_settle + t_count`` per frame,
+counted in the last ``t_count``; between frames the state settles, or is reset with ``reset=True``);
+see :mod:`circuits.streaming`. :func:`ablate` switches circuit parts off by name (:data:`PARTS`).
 """
 from __future__ import annotations
 
@@ -39,10 +41,11 @@ from neurons.common import MburstError
 from circuits.connectivity import conv_pairs, dense_pairs, expand_pre_cells
 from circuits.ensemble_parts import (PopulationRecord, SynapseRecord, bin_counts, feedback_synapses,
                                      interneurons, layer_cells)
-from circuits.wiring import WIRING
+from circuits.ensemble_config import PARTS, EnsembleConfig, ablate
+from circuits.streaming import frame_schedule
 
 __all__ = ["EnsembleLayer", "EnsembleCells", "EnsembleConfig", "EnsembleRun", "PopulationRecord", "SynapseRecord",
-           "run_ensembles"]
+           "PARTS", "ablate", "run_ensembles"]
 
 
 @dataclass(frozen=True)
@@ -105,54 +108,16 @@ class EnsembleCells:
     quiet: bool = False
 
 
-@dataclass(frozen=True)
-class EnsembleConfig:
-    """How the ensembles run (times in ms); see the module docstring."""
-
-    dt_ms: float = 0.1
-    t_settle_ms: float = 100.0
-    t_count_ms: float = 250.0
-    tau_syn_ms: float = 80.0
-    background: bool = True
-    reset: bool = False
-    feedback: bool = False
-    fb_gain: float = WIRING["fb_dend"].weight  # feedback weight of the largest |W|, in dendritic leak units
-    interneurons: bool = False
-    target: str = "cpp_standalone"
-    threads: int = 0
-    seed: int = 0
-    build_tag: str = "ensembles"  # standalone build folder; concurrent processes need different tags
-
-    @property
-    def t_frame_ms(self) -> float:
-        """Simulated time per frame (ms): settle + count."""
-        return self.t_settle_ms + self.t_count_ms
-
-    def validate(self, who: str = "ensembles") -> "EnsembleConfig":
-        """Check the times; ``who`` prefixes the error.
-
-        Raises
-        ------
-        MburstError
-            ``dt_ms`` or ``tau_syn_ms`` <= 0, ``t_settle_ms`` < 0, or ``t_count_ms`` < 16 ms.
-        """
-        if not self.dt_ms > 0 or not self.tau_syn_ms > 0:
-            raise MburstError(f"{who}: dt_ms={self.dt_ms} and tau_syn_ms={self.tau_syn_ms} must be > 0")
-        if self.t_settle_ms < 0:
-            raise MburstError(f"{who}: t_settle_ms={self.t_settle_ms} must be >= 0")
-        if self.t_count_ms < 16.0:
-            raise MburstError(f"{who}: t_count_ms={self.t_count_ms} ms is too short to count a spike as an event "
-                              "(the 16 ms burst rule needs a counting window >= 16 ms)")
-        return self
-
-
 @dataclass
 class EnsembleRun:
     """What a run of the ensembles gives (``F`` frames).
 
-    ``event_rate_hz[layer]``: [F, units], events per cell and second in each counting window;
+    ``event_rate_hz[layer]``: [F, units], events per cell and second in each read-out window;
     ``burst_prob[layer]``: [F, units], bursts / events (NaN where no event); ``cells[layer]``:
-    pyramidal cells; ``window_start_s`` [F] and ``window_s``: the counting windows (s);
+    pyramidal cells; ``window_start_s`` [F] and ``window_s``: the read-out (deepest layer's) windows (s);
+    ``layer_window_start_s[layer]`` [F]: each layer's window starts (s; streamed, shallower layers are
+    read earlier); ``frame_s``: simulated time per frame (s); ``latency_s``: the read-out's delay after
+    each frame's onset (s);
     ``dt_s``: the time step (s); ``populations``, ``synapses``: every spiking population (with its
     monitors) and synapse group, for spike and synaptic-event accounting; ``target``: the Brian2
     target used; ``wall_s``: build + run wall time (s).
@@ -163,6 +128,9 @@ class EnsembleRun:
     cells: dict
     window_start_s: np.ndarray
     window_s: float
+    layer_window_start_s: dict
+    frame_s: float
+    latency_s: float
     dt_s: float
     populations: list
     synapses: list
@@ -240,11 +208,12 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
 
     config.validate()
     n_frames = _check_layers(layers)
+    sched = frame_schedule(config, layers, n_frames)
     t0 = time.perf_counter()
     dt = config.dt_ms * ms
-    t_frame = config.t_frame_ms * ms
+    t_frame = sched.frame_ms * ms
     chosen = use_target(config.target, threads=config.threads, tag=config.build_tag,
-                        n_neurons=sum(s.cells for s in layers), duration=n_frames * t_frame)
+                        n_neurons=sum(s.cells for s in layers), duration=sched.duration_ms * ms)
     defaultclock.dt = dt
     brian_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -252,9 +221,10 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
     groups, objects, pops, syns, deferred = {}, [], [], [], []
     for s in layers:
         n_per = s.cells_per_unit
-        ns = {"tau_syn": config.tau_syn_ms * ms, "i_max": cells.i_max_pA * pA, "i_soft": cells.i_soft_pA * pA}
-        if s.is_input:
-            ns["i_in"] = TimedArray(np.vstack([s.drive_pA, np.zeros((1, s.units))]) * pA, dt=t_frame)
+        ns = {"tau_syn": config.tau_syn * ms, "i_max": cells.i_max_pA * pA, "i_soft": cells.i_soft_pA * pA}
+        if s.is_input:  # a TimedArray holds its last row after its end
+            after = s.drive_pA[-1:] if sched.hold_last else np.zeros((1, s.units))
+            ns["i_in"] = TimedArray(np.vstack([s.drive_pA, after]) * pA, dt=t_frame)
         g = layer_cells(s.name, s.cells, n_per, params, s.is_input, ns, dt)
         g.I_ext_d = cells.i_dend_pA * pA
         g.I_off = np.tile(cell_offsets(n_per, cells.offset_spread_pA), s.units) * pA
@@ -288,7 +258,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
                 pre, post, w = dense_pairs(s.weight, offset, ps.units)
             keep = w != 0
             i, j, wc = expand_pre_cells(pre[keep], post[keep], w[keep], pn)
-            q = s.weight_pA * wc / (cells.e_ref_hz * config.tau_syn_ms * 1e-3)  # pA * s -> jump in pA
+            q = s.weight_pA * wc / (cells.e_ref_hz * config.tau_syn * 1e-3)  # pA * s -> jump in pA
             syn = Synapses(pg, cur, model="q_syn : amp (constant)", on_pre="I_fwd_post += q_syn",
                            on_event={"pre": "event"}, name=f"fwd_{src}_{s.name}")
             syn.connect(i=i, j=j)
@@ -306,22 +276,25 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             pops += in_pops
     network = Network(*objects)
     if chosen.endswith("_standalone") or not progress:
-        network.run(n_frames * t_frame, namespace={})
+        network.run(sched.duration_ms * ms, namespace={})
     else:
         from tqdm import tqdm
 
         for _ in tqdm(range(n_frames), desc=f"spiking frames ({chosen})", unit="frame"):
             network.run(t_frame, namespace={})
+        if sched.duration_ms > n_frames * sched.frame_ms:  # the stream's latency tail
+            network.run(sched.duration_ms * ms - n_frames * t_frame, namespace={})
     wall = time.perf_counter() - t0
     # random connectivity is known only after the run in standalone mode
     syns += [SynapseRecord(pre_name, np.asarray(syn.i[:]), pathway, "spike") for pre_name, syn, pathway in deferred]
-    starts = np.arange(n_frames) * config.t_frame_ms * 1e-3 + config.t_settle_ms * 1e-3
-    t_count = config.t_count_ms * 1e-3
-    rate, pburst = {}, {}
+    width = sched.window_ms * 1e-3
+    rate, pburst, starts = {}, {}, {}
     for s in layers:
-        ev, bu = bin_counts(groups[s.name][2], s.cells_per_unit, starts, t_count, s.units)
-        rate[s.name] = ev / (s.cells_per_unit * t_count)
+        starts[s.name] = sched.starts_s(n_frames, s.name)
+        ev, bu = bin_counts(groups[s.name][2], s.cells_per_unit, starts[s.name], width, s.units)
+        rate[s.name] = ev / (s.cells_per_unit * width)
         with np.errstate(invalid="ignore", divide="ignore"):
             pburst[s.name] = np.where(ev > 0, bu / np.maximum(ev, 1), np.nan)
-    return EnsembleRun(rate, pburst, {s.name: s.cells for s in layers}, starts, t_count, config.dt_ms * 1e-3, pops,
-                       syns, chosen, wall)
+    return EnsembleRun(rate, pburst, {s.name: s.cells for s in layers}, sched.starts_s(n_frames), width, starts,
+                       sched.frame_ms * 1e-3, sched.output_delay_ms * 1e-3, config.dt_ms * 1e-3, pops, syns, chosen,
+                       wall)

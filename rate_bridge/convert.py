@@ -40,8 +40,8 @@ __all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "ense
 
 @dataclass(frozen=True)
 class BridgeConfig(EnsembleConfig):
-    """Conversion settings: the circuit's (:class:`circuits.ensembles.EnsembleConfig`, times in ms), cells per
-    unit and the output layer's current (pA) at the 95th percentile of ``|v_out|``."""
+    """Conversion settings: the circuit's (:class:`circuits.ensembles.EnsembleConfig`: streamed or settle mode,
+    times in ms), cells per unit and the output layer's current (pA) at the 95th percentile of ``|v_out|``."""
 
     n: int = 16  # cells per unit of dense and output layers
     n_conv: int = 6  # cells per unit of convolutional layers
@@ -72,13 +72,14 @@ class BridgeConfig(EnsembleConfig):
         Raises
         ------
         MburstError
-            When ``r_max n t_count < 1`` for ``n`` or ``n_conv`` (``r_max``: the event rate at ``i_max``).
+            When ``r_max n T < 1`` for ``n`` or ``n_conv`` (``r_max``: rate at ``i_max``; ``T``: read-out window).
         """
         r_max = float(cal.rate_hz_of_current(cal.i_max))
+        what = "frame_period_ms" if self.mode == "stream" else "t_count_ms"
         for key, n in (("n", self.n), ("n_conv", self.n_conv)):
-            expected = r_max * n * self.t_count_ms * 1e-3
+            expected = r_max * n * self.count_window_ms * 1e-3
             if expected < 1.0:
-                raise MburstError(f"bridge: t_count_ms={self.t_count_ms} with {key}={n} expects {expected:.2f} events "
+                raise MburstError(f"bridge: {what}={self.count_window_ms:g} with {key}={n} expects {expected:.2f} events "
                                   f"per ensemble at the top measured rate ({r_max:.1f} Hz): too short to count a spike")
 
 

@@ -5,7 +5,8 @@
   at the output) and the ensembles' measured event rates, over frames x units;
 * masks: F1 and accuracy (%) of the rate mask (``sigmoid(v_out) >= 0.5``) and of the spiking
   mask (``E_out > E(0)``) against the ideal binary mask, on the same frames;
-* scaling: the same frames for several ``n`` (cells per unit) and counting windows ``T``;
+* scaling: the same frames for several ``n`` (cells per unit) and read-out windows ``T`` (the frame
+  period when streaming, the counting window in settle mode);
 * learning phase (:func:`learning_phase_cosine`): a small dense layer of pyramidal
   ensembles; the spiking burst-dependent rule (:mod:`circuits.plasticity`) against the
   rate burstprop update ``Delta W = (b - bbar) e_pre^T`` with ``b - bbar = (p - pbar) e``,
@@ -22,7 +23,8 @@ import numpy as np
 from neurons.common import MburstError
 
 __all__ = ["pearson", "LayerFidelity", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
-           "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames"]
+           "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames",
+           "consecutive_frames"]
 
 
 def pearson(a, b) -> float:
@@ -124,13 +126,14 @@ def summarise(result, ibm) -> BridgeSummary:
 
 @dataclass(frozen=True)
 class ScalingPoint:
-    """One setting of a scaling study: what varied (``vary``: 'n', 'n_conv' or 'T'), the setting, F1 of
-    both models, output r, spikes and synaptic events per frame, wall time (s)."""
+    """One setting of a scaling study: what varied (``vary``: 'n', 'n_conv' or 'T'), the setting (``window_ms``:
+    the read-out window, i.e. the frame period when streaming), F1 of both models, output r, spikes and synaptic
+    events per frame, wall time (s)."""
 
     vary: str
     n: int
     n_conv: int
-    t_count_ms: float
+    window_ms: float
     f1_spike: float
     f1_rate: float
     r_out: float
@@ -140,18 +143,20 @@ class ScalingPoint:
 
 
 def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), progress: bool = True) -> list:
-    """Run the same frames for each n in ``ns``, each n_conv in ``n_convs`` and each counting window in
-    ``ts_ms`` (ms), the other settings at ``base`` (a BridgeConfig); returns a list of :class:`ScalingPoint`."""
+    """Run the same frames for each n in ``ns``, each n_conv in ``n_convs`` and each read-out window in
+    ``ts_ms`` (ms; the frame period when ``base`` streams, the counting window in settle mode), the other
+    settings at ``base`` (a BridgeConfig); returns a list of :class:`ScalingPoint`."""
     from rate_bridge.convert import SpikingMBURST
 
     rows = []
+    window = "frame_period_ms" if base.mode == "stream" else "t_count_ms"
     settings = [("n", n, dataclasses.replace(base, n=int(n))) for n in ns]
     settings += [("n_conv", n, dataclasses.replace(base, n_conv=int(n))) for n in n_convs]
-    settings += [("T", t, dataclasses.replace(base, t_count_ms=float(t))) for t in ts_ms]
+    settings += [("T", t, dataclasses.replace(base, **{window: float(t)})) for t in ts_ms]
     for what, value, cfg in settings:
         t0 = time.perf_counter()
         s = summarise(SpikingMBURST(model, cfg).run(audio, visual, progress=progress), ibm)
-        rows.append(ScalingPoint(what, cfg.n, cfg.n_conv, cfg.t_count_ms, s.spike.f1, s.rate.f1, s.r_out,
+        rows.append(ScalingPoint(what, cfg.n, cfg.n_conv, cfg.count_window_ms, s.spike.f1, s.rate.f1, s.r_out,
                                  s.spikes_per_frame, s.synops_per_frame, time.perf_counter() - t0))
     return rows
 
@@ -239,7 +244,7 @@ def plot_scaling(rows: list, path) -> None:
         x = [r.spikes_per_frame for r in sel]
         ax.plot(x, [r.f1_spike for r in sel], marker=marker, label=f"spiking, varying {what}")
         for r in sel:
-            lab = {"n": f"n={r.n}", "n_conv": f"n_conv={r.n_conv}", "T": f"T={r.t_count_ms:g} ms"}[what]
+            lab = {"n": f"n={r.n}", "n_conv": f"n_conv={r.n_conv}", "T": f"T={r.window_ms:g} ms"}[what]
             ax.annotate(lab, (r.spikes_per_frame, r.f1_spike), fontsize=7)
     if rows:
         ax.axhline(rows[0].f1_rate, color="k", ls="--", label="rate model")
@@ -253,6 +258,13 @@ def plot_scaling(rows: list, path) -> None:
 
 
 def check_frames(n_frames: int, available: int, arg: str = "--frames") -> int:
+    """``n_frames``, checked: a positive integer no larger than ``available``.
+
+    Raises
+    ------
+    MburstError
+        Otherwise, naming ``arg``.
+    """
     if not isinstance(n_frames, int) or n_frames < 1:
         raise MburstError(f"{arg} must be a positive integer, got {n_frames!r}")
     if n_frames > available:
@@ -265,3 +277,28 @@ def spread_frames(n_frames: int, available: int, arg: str = "--frames") -> np.nd
     short study samples every utterance and SNR instead of the silent lead-in of the first utterance."""
     check_frames(n_frames, available, arg)
     return np.linspace(0, available - 1, n_frames).round().astype(np.int64)
+
+
+def consecutive_frames(n_frames: int, available: int, arg: str = "--frames") -> np.ndarray:
+    """``n_frames`` consecutive indices from the middle of ``available`` test frames: a stream in time order
+    (utterances follow each other as in the split), away from the first utterance's silent lead-in.
+
+    Parameters
+    ----------
+    n_frames, available : int
+        Frames wanted and test frames available.
+    arg : str
+        Option named in the error.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_frames,)
+
+    Raises
+    ------
+    MburstError
+        ``n_frames`` not a positive integer or larger than ``available``.
+    """
+    check_frames(n_frames, available, arg)
+    start = (available - n_frames) // 2
+    return np.arange(start, start + n_frames, dtype=np.int64)

@@ -99,13 +99,13 @@ def test_bad_input_errors():
     with pytest.raises(MburstError, match="n=0 must be an integer >= 1"):
         BridgeConfig(n=0).validate()
     with pytest.raises(MburstError, match="too short to count a spike"):
-        BridgeConfig(t_count_ms=5.0).validate()
+        BridgeConfig(mode="settle", t_count_ms=5.0).validate()
     relu = build_model("mburst", ModelConfig(**TINY))
     with pytest.raises(MburstError, match="no spiking calibration"):
         SpikingMBURST(relu, BridgeConfig())
     cal_model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
     with pytest.raises(MburstError, match="too short to count a spike"):
-        SpikingMBURST(cal_model, BridgeConfig(n=1, n_conv=1, t_count_ms=20.0))
+        SpikingMBURST(cal_model, BridgeConfig(n=1, n_conv=1, mode="settle", t_count_ms=20.0))
 
 
 def _tiny_trained():
@@ -126,7 +126,7 @@ def test_conversion_reproduces_tiny_trained_network():
     from rate_bridge.equivalence import layer_fidelity
 
     model, a, v, _ = _tiny_trained()
-    net = SpikingMBURST(model, BridgeConfig(n=60, n_conv=20, t_settle_ms=150.0, t_count_ms=300.0, tau_syn_ms=40.0, seed=0))
+    net = SpikingMBURST(model, BridgeConfig(n=60, n_conv=20, mode="settle", t_settle_ms=150.0, t_count_ms=300.0, tau_syn_ms=40.0, seed=0))
     res = net.run(a[:24], v[:24], progress=False)
     rows = {r.layer: r for r in layer_fidelity(res)}
     assert rows["out"].r >= 0.95, rows
@@ -173,7 +173,7 @@ def test_feedback_run_reports_burst_probabilities():
     torch.manual_seed(0)
     model = build_model("mburst", ModelConfig(activation="calibrated", **TINY)).eval()
     a, v = torch.randn(6, 1, 2, 6), torch.randn(6, 1, 4, 6)
-    res = SpikingMBURST(model, BridgeConfig(n=20, n_conv=10, t_settle_ms=50.0, t_count_ms=200.0, feedback=True,
+    res = SpikingMBURST(model, BridgeConfig(n=20, n_conv=10, mode="settle", t_settle_ms=50.0, t_count_ms=200.0, feedback=True,
                                             seed=0)).run(a, v, progress=False)
     rows = {r.layer: r for r in layer_fidelity(res)}
     assert rows["out"].p_rate == pytest.approx(model.config.pbar)
@@ -196,7 +196,7 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
     model = build_model("multimodal", ModelConfig(activation="calibrated", **TINY)).eval()
     a, v = torch.randn(2, 1, 2, 6), torch.randn(2, 1, 4, 6)
     ibm = (torch.rand(2, 6) > 0.5).float()
-    cfg = BridgeConfig(n=3, n_conv=3, t_settle_ms=20.0, t_count_ms=40.0, target="numpy", seed=0)
+    cfg = BridgeConfig(n=3, n_conv=3, mode="settle", t_settle_ms=20.0, t_count_ms=40.0, target="numpy", seed=0)
     s, res = write_bridge_report(tmp_path, model, a, v, ibm, cfg, progress=False)
     assert isinstance(res, SpikingRun) and isinstance(s, BridgeSummary)
     net = SpikingMBURST(model, cfg)

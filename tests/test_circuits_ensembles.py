@@ -26,7 +26,7 @@ def _layers(drive=None, n_per: int = N_PER):
 
 
 def _run(**kw):
-    cfg = EnsembleConfig(t_settle_ms=100.0, t_count_ms=200.0, tau_syn_ms=10.0, target="numpy", **kw)
+    cfg = EnsembleConfig(mode="settle", t_settle_ms=100.0, t_count_ms=200.0, tau_syn_ms=10.0, target="numpy", **kw)
     return run_ensembles(_layers(), CELLS, cfg, progress=False)
 
 
@@ -96,7 +96,7 @@ def test_bad_specs_are_refused_before_building(bad, match):
 
 
 def test_bad_times_are_refused():
-    with pytest.raises(MburstError, match="too short to count"):
-        EnsembleConfig(t_count_ms=10.0).validate()
+    with pytest.raises(MburstError, match="t_count_ms=10.0 ms is too short to count"):
+        EnsembleConfig(mode="settle", t_count_ms=10.0).validate()
     with pytest.raises(MburstError, match="t_settle_ms=-1"):
-        EnsembleConfig(t_settle_ms=-1.0).validate()
+        EnsembleConfig(mode="settle", t_settle_ms=-1.0).validate()

@@ -2,8 +2,11 @@
 
 The checkpoint (trained with ``--activation calibrated``) is converted into a Brian2
 network of pyramidal ensembles (:mod:`rate_bridge.convert` maps it, :mod:`circuits.ensembles` runs it);
-``--frames`` test frames, spread evenly over the test split, go through the rate model and the spiking
-network. Writes into ``--out``:
+``--frames`` test frames go through the rate model and the spiking network: streamed in real time by
+default (consecutive frames, one every ``--frame-period`` ms, read out after ``--latency`` ms;
+:mod:`circuits.streaming`), or held one by one with ``--mode settle`` (frames spread evenly over the
+test split). Writes into ``--out``: ``metrics.json`` (frame period, latency, frames, both F1, per-layer
+event r and, with feedback, burst-probability r, wall time, cells),
 ``equivalence.md/.csv`` (per layer r and relative error, mask F1/accuracy of both),
 ``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n``, ``--scan-n-conv`` and
 ``--scan-t``), ``counts.json`` (per-layer spikes/events/bursts/plateaus/synaptic events)
@@ -27,23 +30,50 @@ def add_arguments(parser) -> None:
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
     parser.add_argument("--scan-n-conv", type=int, nargs="*", default=[],
                         help="cells per convolutional unit to scan (scaling table)")
-    parser.add_argument("--scan-t", type=float, nargs="*", default=[], help="counting windows T (ms) to scan")
+    parser.add_argument("--scan-t", type=float, nargs="*", default=[], help="read-out windows T (ms) to scan: the frame period when streaming (the frontier's axis), "
+                             "the counting window with --mode settle")
     add_data_arguments(parser)
 
 
 def add_bridge_arguments(parser) -> None:
-    g = parser.add_argument_group("spiking conversion (defaults: the compact study's setting, 200 frames in ~11 min "
-                                  "on 2 cores with --threads 2)")
+    import argparse
+
+    from circuits.ensembles import PARTS
+    from circuits.streaming import FRAME_PERIOD_MS, LATENCY_MS, MODES, TAU_SYN_MS
+
+    g = parser.add_argument_group("spiking conversion (default: streamed in real time, one frame every 40 ms; "
+                                  "--mode settle is the held-frame network of issue 6)")
+    g.add_argument("--mode", choices=MODES, default="stream",
+                   help="stream: frames arrive every --frame-period, no reset, no settle window, the mask read out "
+                        "after a fixed --latency (consecutive test frames); settle: each frame held for --t-settle + "
+                        "--t-count ms and counted in the last --t-count (frames spread over the test split)")
+    g.add_argument("--frame-period", type=float, default=None, metavar="MS",
+                   help=f"stream: simulated time per frame, also the read-out window (default {FRAME_PERIOD_MS:g} ms, "
+                        "the audio hop: real time); must hold a countable spike (>= 16 ms)")
+    g.add_argument("--latency", type=float, default=None, metavar="MS",
+                   help=f"stream: the output's read-out window of frame t starts this long after frame t's onset "
+                        f"(default {LATENCY_MS:g} ms); hidden layers are read at depth/deepest of it")
     g.add_argument("--n", type=int, default=16, help="pyramidal cells per dense/output unit")
     g.add_argument("--n-conv", type=int, default=6, help="pyramidal cells per convolutional unit")
-    g.add_argument("--t-count", type=float, default=250.0, help="counting window per frame (ms)")
-    g.add_argument("--t-settle", type=float, default=100.0, help="settling time per frame before counting (ms)")
-    g.add_argument("--tau-syn", type=float, default=80.0,
-                   help="time constant of the forward synaptic current (ms): longer averages more presynaptic "
-                        "events (less noise) but carries more of the previous frame")
-    g.add_argument("--reset", action="store_true", help="reset the cells' state between frames instead of settling")
-    g.add_argument("--feedback", action="store_true", help="add the feedback Y -> dendritic STF synapses")
-    g.add_argument("--interneurons", action="store_true", help="add PV/SOM inhibition per layer")
+    g.add_argument("--t-count", type=float, default=None, help="settle: counting window per frame (ms; default 250)")
+    g.add_argument("--t-settle", type=float, default=None,
+                   help="settle: settling time per frame before counting (ms; default 100)")
+    g.add_argument("--tau-syn", type=float, default=None,
+                   help="time constant of the forward synaptic current (ms; default "
+                        + ", ".join(f"{k} {v:g}" for k, v in TAU_SYN_MS.items())
+                        + "): longer averages more presynaptic events (less noise) but carries more of the "
+                          "previous frame")
+    g.add_argument("--reset", action="store_true",
+                   help="settle: reset the cells' state between frames instead of settling")
+    g.add_argument("--feedback", action=argparse.BooleanOptionalAction, default=False,
+                   help="the feedback Y -> dendritic STF synapses (default off: the calibration was measured without)")
+    g.add_argument("--interneurons", action=argparse.BooleanOptionalAction, default=False,
+                   help="PV/SOM inhibition per layer (default off)")
+    g.add_argument("--ablate", action="append", default=[], metavar="PART",
+                   help="switch a circuit part off (repeatable): " + ", ".join(k for k, v in PARTS.items() if v)
+                        + "; " + " and ".join(k for k, v in PARTS.items() if v is None)
+                        + ": not yet (refused: forward synapses are current-based, cells always have dendrites); "
+                          "default: none")
     g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
                    default="cpp_standalone",
                    help="Brian2 code generation target (cuda_standalone: an NVIDIA GPU through brian2cuda, if installed)")
@@ -52,26 +82,52 @@ def add_bridge_arguments(parser) -> None:
 
 
 def bridge_config_from_args(args):
+    """The :class:`rate_bridge.convert.BridgeConfig` of the parsed options.
+
+    Raises
+    ------
+    MburstError
+        An option of the other mode (``--frame-period``/``--latency`` with ``--mode settle``, ``--t-settle``/
+        ``--t-count``/``--reset`` while streaming), a part both asked for and ablated, an unknown or not yet
+        ablatable part, or invalid settings.
+    """
+    from circuits.ensembles import ablate
+    from neurons.common import MburstError
     from rate_bridge.convert import BridgeConfig
 
-    return BridgeConfig(n=args.n, n_conv=args.n_conv, t_count_ms=args.t_count, t_settle_ms=args.t_settle,
-                        tau_syn_ms=args.tau_syn,
-                        reset=args.reset, feedback=args.feedback, interneurons=args.interneurons,
-                        target=args.target, threads=args.threads, seed=args.seed,
-                        build_tag=args.build_tag).validate()
+    own = {"stream": {"--frame-period": ("frame_period_ms", args.frame_period), "--latency": ("latency_ms", args.latency)},
+           "settle": {"--t-settle": ("t_settle_ms", args.t_settle), "--t-count": ("t_count_ms", args.t_count),
+                      "--reset": ("reset", args.reset or None)}}
+    times = {}
+    for mode, options in own.items():
+        for flag, (field, value) in options.items():
+            if value is None:
+                continue
+            if mode != args.mode:
+                raise MburstError(f"bridge: {flag} belongs to --mode {mode} (this run is --mode {args.mode})")
+            times[field] = value
+    for part in ("feedback", "interneurons"):
+        if getattr(args, part) and part in args.ablate:
+            raise MburstError(f"bridge: --{part} and --ablate {part} contradict each other")
+    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, mode=args.mode, tau_syn_ms=args.tau_syn, feedback=args.feedback,
+                       interneurons=args.interneurons, target=args.target, threads=args.threads, seed=args.seed,
+                       build_tag=args.build_tag, **times)
+    return ablate(cfg, args.ablate).validate()
 
 
 def load_test_frames(args, state, n_frames: int):
-    """(audio, visual, ibm) of ``n_frames`` test frames of the checkpoint's split, spread evenly."""
+    """(audio, visual, ibm) of ``n_frames`` test frames of the checkpoint's split: consecutive frames from the
+    middle of the split when streaming (``args.mode``), else spread evenly over it."""
     from experiments.training.checkpoints import check_features
     from experiments.options import corpus_from_args
-    from rate_bridge.equivalence import spread_frames
+    from rate_bridge.equivalence import consecutive_frames, spread_frames
 
     corpus = corpus_from_args(args)
     check_features(state, corpus.meta, args.checkpoint)
     splits = corpus.split(state["train_config"]["split_seed"])
     frames = corpus.frames(splits["test"], state["feature_stats"], state["model_config"].get("n_bins"))
-    return frames.batch(spread_frames(n_frames, len(frames)))
+    pick = consecutive_frames if args.mode == "stream" else spread_frames
+    return frames.batch(pick(n_frames, len(frames)))
 
 
 def main(args) -> int:
@@ -86,7 +142,8 @@ def main(args) -> int:
     audio, visual, ibm = load_test_frames(args, state, args.frames)
     summary, _ = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
                                      scan_n=args.scan_n, scan_t=args.scan_t, scan_n_conv=args.scan_n_conv)
-    print(f"bridge: {args.frames} frames, rate F1 {summary.rate.f1:.4f}, spiking F1 {summary.spike.f1:.4f}, "
+    print(f"bridge ({cfg.mode}, {cfg.t_frame_ms:g} ms per frame, read-out latency {cfg.readout_latency_ms:g} ms): "
+          f"{args.frames} frames, rate F1 {summary.rate.f1:.4f}, spiking F1 {summary.spike.f1:.4f}, "
           f"output r {summary.r_out:.3f}, {summary.spikes_per_frame:.0f} spikes/frame, "
           f"{summary.wall_build_run_s:.0f} s -> {args.out}")
     return 0

@@ -1,13 +1,15 @@
 """The spiking stage: rate-vs-spike equivalence and the spike-level energy table (issue 6).
 
 Used by ``mburst bridge``, ``mburst energy`` and, through :func:`spiking_section`, by
-``mburst reproduce`` (quick profile: a few test frames). Outputs (atomic):
+``mburst reproduce`` (quick profile: a few test frames). Outputs (atomic): ``metrics.json``,
 ``equivalence.md/.csv``, ``scaling.md/.csv/.png``, ``counts.json``, ``bridge.json``,
 ``energy.md/.csv``, ``energy.png``.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,9 +64,11 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     net = SpikingMBURST(model, cfg)
     result = net.run(audio, visual, progress=progress)
     s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
+    wall = time.perf_counter() - t0
     header = ["layer", "units", "cells", "Pearson r", "relative error", "rate model Hz", "spiking Hz",
               "burst prob (spiking)", "pbar (rate, feedback)", "burst prob r"]
     rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.rel_err, 4), round(r.rate_hz, 3),
@@ -73,9 +77,13 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     mh = ["system", "F1", "accuracy %", "frames"]
     mrows = [["rate model", round(s.rate.f1, 4), round(s.rate.accuracy, 2), s.frames],
              ["spiking network", round(s.spike.f1, 4), round(s.spike.accuracy, 2), s.frames]]
+    timing = (f"streamed: one frame every {cfg.frame_period_ms:g} ms, output read out {cfg.latency_ms:g} ms after "
+              f"each frame's onset ({cfg.latency_ms / cfg.frame_period_ms:g} frames) for {cfg.frame_period_ms:g} ms"
+              if cfg.mode == "stream" else f"settle mode: T = {cfg.t_settle_ms:g} ms settle + {cfg.t_count_ms:g} ms count")
     text = (f"# Rate vs spike equivalence\n\n{s.frames} test frames; {sum(result.cells.values())} pyramidal cells; "
-            f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; T = {cfg.t_settle_ms:g} ms settle + {cfg.t_count_ms:g} ms "
-            f"count; target {result.target}; build+run {result.wall_build_run_s:.1f} s.\n\n"
+            f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; {timing}; tau_syn {cfg.tau_syn:g} ms; feedback "
+            f"{'on' if cfg.feedback else 'off'}, interneurons {'on' if cfg.interneurons else 'off'}; target "
+            f"{result.target}; build+run {result.wall_build_run_s:.1f} s.\n\n"
             + markdown_table(header, rows) + "\n" + markdown_table(mh, mrows)
             + f"\nSpiking F1 − rate F1: {s.spike.f1 - s.rate.f1:+.4f}. "
               f"Spikes/frame {s.spikes_per_frame:.0f}, synaptic events/frame {s.synops_per_frame:.0f}.\n")
@@ -90,11 +98,53 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
         atomic_write_text(out / "scaling.md", markdown_table(sh, srows))
         atomic_write_text(out / "scaling.csv", csv_table(sh, srows))
         plot_scaling(scan, out / "scaling.png")
+    atomic_write_json(out / "metrics.json", bridge_metrics(s, result, cfg, wall))
     atomic_write_json(out / "bridge.json", {"summary": dataclasses.asdict(s) | {"r_out": s.r_out},
                                             "scaling": [dataclasses.asdict(r) for r in scan],
                                             "config": dataclasses.asdict(cfg), "i_scale_out": result.i_scale_out,
                                             "cells": result.cells})
     return s, result
+
+
+def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
+    """The bridge's ``metrics.json``: the stable, scripted-against record of one run (NaN written as null).
+
+    Parameters
+    ----------
+    summary : rate_bridge.equivalence.BridgeSummary
+        The run's equivalence.
+    result : rate_bridge.convert.SpikingRun
+        The run.
+    cfg : rate_bridge.convert.BridgeConfig
+        Its settings.
+    wall_s : float
+        Wall time of conversion, build, run and read-out (s).
+
+    Returns
+    -------
+    dict
+        ``mode``, ``frame_period_ms`` (simulated time per frame: settle + count in settle mode),
+        ``latency_ms`` (output window start after a frame's onset) and ``latency_frames``, ``window_ms``,
+        ``tau_syn_ms``, ``frames``, ``f1_spiking``, ``f1_rate``, ``accuracy_spiking``/``accuracy_rate`` (%),
+        ``layers.<name>`` with ``event_r``, ``event_rel_err`` and, with feedback, ``burst_prob_r`` (against
+        burstprop's no-teaching pbar), ``feedback``, ``interneurons``, ``spikes_per_frame``, ``wall_s``,
+        ``cells`` (pyramidal cells).
+    """
+    def num(x):
+        return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+    layers = {}
+    for r in summary.layers:
+        layers[r.layer] = {"event_r": num(r.r), "event_rel_err": num(r.rel_err)}
+        if cfg.feedback:
+            layers[r.layer] |= {"burst_prob_r": num(r.p_r), "burst_prob": num(r.burst_prob), "pbar": num(r.p_rate)}
+    return {"mode": cfg.mode, "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms,
+            "latency_frames": cfg.readout_latency_ms / cfg.t_frame_ms, "window_ms": cfg.count_window_ms,
+            "tau_syn_ms": cfg.tau_syn, "frames": summary.frames, "f1_spiking": summary.spike.f1,
+            "f1_rate": summary.rate.f1, "accuracy_spiking": summary.spike.accuracy,
+            "accuracy_rate": summary.rate.accuracy, "layers": layers, "feedback": cfg.feedback,
+            "interneurons": cfg.interneurons, "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
+            "cells": int(sum(result.cells.values()))}
 
 
 def rate_entry(model, audio, visual, f1: float | None = None) -> dict:
@@ -238,7 +288,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_s
     fs = corpus.frames(splits["test"], state["feature_stats"], model.config.n_bins)
     audio, visual, ibm = fs.batch(spread_frames(min(frames, len(fs)), len(fs)))
     twin, approx = calibrated_twin(model)
-    cfg = cfg or BridgeConfig(n=4, n_conv=1, t_settle_ms=20.0, t_count_ms=100.0, tau_syn_ms=40.0)
+    cfg = cfg or BridgeConfig(n=4, n_conv=1, mode="settle", t_settle_ms=20.0, t_count_ms=100.0, tau_syn_ms=40.0)
     summary, result = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
     rate = {}
     for m, path in ckpts.items():

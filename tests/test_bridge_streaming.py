@@ -1,0 +1,98 @@
+"""The bridge streamed in real time: options and their one-line errors, metrics.json, consecutive test frames."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurons.common import MburstError
+from rate_bridge.burstprop.models import ModelConfig, build_model
+from rate_bridge.convert import BridgeConfig, SpikingMBURST
+
+TINY = dict(n_bins=6, context=2, lip_hw=(4, 6), channels=1, embed=4)
+
+
+def _config(*argv):
+    from experiments.cli import build_parser
+    from experiments.commands.bridge import bridge_config_from_args
+
+    return bridge_config_from_args(build_parser().parse_args(["bridge", "--checkpoint", "c.pt", *argv]))
+
+
+def test_default_bridge_streams_in_real_time_and_settle_stays_reachable():
+    from circuits.streaming import LATENCY_MS, TAU_SYN_MS
+
+    cfg = _config()
+    assert (cfg.mode, cfg.frame_period_ms, cfg.latency_ms, cfg.tau_syn) == ("stream", 40.0, LATENCY_MS,
+                                                                            TAU_SYN_MS["stream"])
+    assert not cfg.feedback and not cfg.interneurons and (cfg.n, cfg.n_conv) == (16, 6)
+    fast = _config("--frame-period", "80", "--latency", "20", "--tau-syn", "15", "--feedback", "--interneurons")
+    assert (fast.t_frame_ms, fast.readout_latency_ms, fast.tau_syn, fast.feedback, fast.interneurons) == (
+        80.0, 20.0, 15.0, True, True)
+    held = _config("--mode", "settle")  # issue 6's network: 100 ms settle + 250 ms count, tau_syn 80 ms
+    assert (held.t_frame_ms, held.count_window_ms, held.readout_latency_ms, held.tau_syn) == (350.0, 250.0, 100.0, 80.0)
+    assert _config("--mode", "settle", "--t-count", "200", "--reset").reset
+    off = _config("--interneurons", "--ablate", "feedback", "--no-interneurons")
+    assert not off.feedback and not off.interneurons
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--frame-period", "10"], "frame_period_ms=10.0 ms is too short to count"),
+    (["--mode", "settle", "--frame-period", "40"], "--frame-period belongs to --mode stream"),
+    (["--mode", "settle", "--latency", "40"], "--latency belongs to --mode stream"),
+    (["--t-count", "200"], "--t-count belongs to --mode settle"),
+    (["--reset"], "--reset belongs to --mode settle"),
+    (["--feedback", "--ablate", "feedback"], "--feedback and --ablate feedback contradict"),
+    (["--ablate", "stp"], "--ablate stp: not yet"),
+    (["--ablate", "dendrites"], "--ablate dendrites: not yet"),
+    (["--ablate", "pv"], "--ablate 'pv' is unknown; choose from"),
+])
+def test_bad_bridge_options_are_one_line_errors_naming_the_option(argv, match):
+    with pytest.raises(MburstError, match=match) as err:
+        _config(*argv)
+    assert "\n" not in str(err.value)
+
+
+def test_too_short_a_frame_period_for_the_ensembles_is_refused():
+    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    with pytest.raises(MburstError, match="frame_period_ms=16 with n_conv=1 .* too short to count a spike"):
+        SpikingMBURST(model, BridgeConfig(n=64, n_conv=1, frame_period_ms=16.0))
+    SpikingMBURST(model, BridgeConfig(n=64, n_conv=8, frame_period_ms=16.0))  # more cells make it countable
+
+
+def test_stream_takes_consecutive_test_frames_from_the_middle():
+    from rate_bridge.equivalence import consecutive_frames
+
+    np.testing.assert_array_equal(consecutive_frames(4, 10), [3, 4, 5, 6])
+    np.testing.assert_array_equal(consecutive_frames(10, 10), np.arange(10))
+    with pytest.raises(MburstError, match="--frames 11: only 10 test frames"):
+        consecutive_frames(11, 10)
+
+
+@pytest.mark.parametrize("feedback", [False, True])
+def test_streamed_tiny_network_writes_metrics(tmp_path, feedback):
+    """A tiny converted MBURST streamed at 40 ms on the numpy target: metrics.json holds the stable keys."""
+    from experiments.spiking.stage import write_bridge_report
+
+    torch.manual_seed(0)
+    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY)).eval()
+    a, v = torch.randn(4, 1, 2, 6), torch.randn(4, 1, 4, 6)
+    ibm = (torch.rand(4, 6) > 0.5).float()
+    cfg = BridgeConfig(n=3, n_conv=3, latency_ms=40.0, feedback=feedback, target="numpy", seed=0)
+    s, res = write_bridge_report(tmp_path, model, a, v, ibm, cfg, progress=False)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert (m["mode"], m["frame_period_ms"], m["latency_ms"], m["latency_frames"], m["frames"]) == (
+        "stream", 40.0, 40.0, 1.0, 4)
+    assert m["f1_spiking"] == pytest.approx(s.spike.f1) and m["f1_rate"] == pytest.approx(s.rate.f1)
+    assert m["cells"] == sum(res.cells.values()) and m["wall_s"] >= res.wall_build_run_s > 0
+    assert set(m["layers"]) == set(res.rate_hz)
+    for name, row in m["layers"].items():
+        fid = next(r for r in s.layers if r.layer == name)
+        assert row["event_r"] == (None if np.isnan(fid.r) else pytest.approx(fid.r))
+        assert ("burst_prob_r" in row) == feedback
+    # streamed: 4 frames of 40 ms, the read-out 40 ms behind; every cell updated in every read-out window
+    assert res.count_window_s == pytest.approx(0.04)
+    assert res.counts["out"].neuron_updates == 6 * 3 * 4 * 400
+    assert "streamed: one frame every 40 ms" in (tmp_path / "equivalence.md").read_text()

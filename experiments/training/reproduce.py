@@ -25,11 +25,14 @@ from experiments.training.train import train
 
 #: Settings per profile; command-line options override them.
 PROFILES = {
-    "quick": dict(data="synthetic", n_utterances=40, channels=8, embed=32, epochs=3, runs=2, batch_size=64, enhance_utterances=8, spiking_frames=2,
+    "quick": dict(data="synthetic", n_utterances=40, channels=8, embed=32, epochs=3, runs=2, batch_size=64, beta=0.1,
+                  enhance_utterances=8, spiking_frames=2,
                   note="embedded synthetic corpus, small models; a smoke test of the whole pipeline (< 10 min on 2 cores)"),
-    "cpu": dict(data="grid", n_utterances=None, channels=8, embed=128, epochs=4, runs=4, batch_size=64, enhance_utterances=80, spiking_frames=0,
+    "cpu": dict(data="grid", n_utterances=None, channels=8, embed=128, epochs=4, runs=4, batch_size=64, beta=0.1,
+                enhance_utterances=80, spiking_frames=0,
                 note="the shared GRID speaker-1 utterances (all found under $MBURST_DATA/grid) with the shared noises, reduced widths, on CPU"),
-    "paper": dict(data="grid", n_utterances=None, channels=32, embed=256, epochs=40, runs=4, batch_size=64, enhance_utterances=152, spiking_frames=0,
+    "paper": dict(data="grid", n_utterances=None, channels=32, embed=256, epochs=40, runs=4, batch_size=64, beta=1.0,
+                  enhance_utterances=152, spiking_frames=0,
                   note="the paper's sizes and schedule (40 epochs x 4 runs); use --device cuda"),
 }
 

@@ -2,7 +2,10 @@
 mix with noise at each SNR, compute log-power features and ideal binary masks, and cache
 them. A second run with the same settings and input files reuses the cache.
 
-Writes summary.json (counts, time, cache folder, skipped utterances with reasons,
+Videos at any frame rate of at least 15 fps, constant or variable, are read on the audio's clock: each
+40 ms audio frame gets the video frame on display at its centre (experiments/data/video.py).
+
+Writes summary.json (counts, time, cache folder, source video frame rates, skipped utterances with reasons,
 the vision-only mask probe, the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
 box drawn on the source frame, both stored by the preparation: no video is decoded again) into --out.
 """
@@ -66,6 +69,7 @@ def main(args) -> int:
     sync = av_sync_profile(corpus)
     summary = {
         "cache": str(path), "cache_key": corpus.meta["cache_key"], "source": args.data,
+        "video_rates": corpus.report["video_rates"],
         "time_s": elapsed, "cache_hit": cache_hit,
         "build": corpus.report, "split_sizes": {k: int(len(v)) for k, v in split.items()},
         "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe, "av_sync": sync,
@@ -75,6 +79,8 @@ def main(args) -> int:
     _figure(corpus, args.out / "lips.png")
     print(f"{corpus.report['n_clean']} clean utterances -> {len(corpus)} noisy, {len(corpus.log_power)} frames, "
           f"{corpus.report['n_skipped']} skipped; {elapsed:.2f} s this run ({'cache hit' if cache_hit else 'built'})")
+    print("source video: " + ", ".join(f"{k} ({v} utterances)" for k, v in corpus.report["video_rates"].items())
+          + "; lips taken at the 40 ms audio frames by presentation time")
     print(f"vision-only mask probe (test F1): {probe['f1_vision']:.3f} vs all-ones {probe['f1_all_ones']:.3f}, "
           f"shuffled lips {probe['f1_shuffled_lips']:.3f}")
     print(f"audio-visual sync: mouth opening vs speech energy peaks at lag {sync['best_lag']:+d} frames "

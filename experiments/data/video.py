@@ -27,6 +27,9 @@ from neurons.common import MburstError
 from experiments.data.features import HOP, SAMPLE_RATE
 
 MIN_FPS = 15.0
+#: Frame rates a measured constant rate is reported as when its timestamps cannot tell them apart (NTSC: x/1.001).
+STANDARD_RATES = (24_000 / 1001, 24.0, 25.0, 30_000 / 1001, 30.0, 48.0, 50.0, 60_000 / 1001, 60.0, 90.0, 100.0,
+                  120_000 / 1001, 120.0, 240.0)
 #: Presentation times are compared with this tolerance (s): containers round them to their clock.
 TIME_EPS = 1e-6
 FRAME_S = HOP / SAMPLE_RATE  # 0.04 s: one audio frame
@@ -87,8 +90,19 @@ class FrameRate:
 
     @property
     def fps(self) -> float:
-        """Mean frames per second, (n - 1) / (last - first); NaN below two frames."""
-        return (self.n_frames - 1) / (self.last - self.first) if self.n_frames > 1 else float("nan")
+        """Mean frames per second, (n - 1) / (last - first); NaN below two frames.
+
+        A constant rate within the timestamps' resolution (one tick over the clip) of a standard rate
+        (:data:`STANDARD_RATES`) is that rate: 60 fps in Matroska's 1 ms ticks measures 60.006 over 3 s.
+        """
+        if self.n_frames < 2:
+            return float("nan")
+        interval = (self.last - self.first) / (self.n_frames - 1)
+        if self.constant:
+            off, rate = min((abs(interval - 1 / rate), rate) for rate in STANDARD_RATES)
+            if off <= (self.tick + TIME_EPS) / (self.n_frames - 1):
+                return rate
+        return 1 / interval
 
     @property
     def constant(self) -> bool:

@@ -68,6 +68,10 @@ def test_device_table_and_registry():
     with pytest.raises(MburstError, match="unknown; known devices: CPU, GPU"):
         energy.get_device("TrueNorth")
     assert energy.device_names() == ("CPU", "GPU", "ARM", "Loihi", "SpiNNaker", "SpiNNaker2", "biology")
+    loihi = energy.get_device("Loihi")
+    assert (loihi.step_s, loihi.j_per_neuron_update, loihi.j_idle, loihi.j_per_spike) == (1e-3, 81e-12, 52e-12, 3.5e-12)
+    assert "Energy per neuron update (active / inactive)" in loihi.source_of("j_per_idle_update")
+    assert all(energy.get_device(d).source_of(k) for d in energy.device_names() for k in energy.get_device(d).given())
     dev = energy.register_device("TestChip", 1e-12, 2e-12, source="test")
     try:
         assert energy.device_names()[-1] == "TestChip"  # the `mburst energy --device` help lists it
@@ -122,9 +126,10 @@ def test_counts_from_brian2_network_are_exact():
     ledger = energy.SpikeLedger(dt=1e-4)
     ledger.add_population("gen", "input", 3, mon, updates=False, pyramidal=True)
     ledger.add_population("post", "hidden", 4, post_mon)
-    ledger.add_synapses("gen", fwd.i[:], "forward", "spike")
-    ledger.add_synapses("gen", fb.i[:], "feedback", "spike")
-    ledger.add_synapses("gen", fwd.i[:], "interneuron", "event")  # same wiring, transmitting on events
+    ledger.add_synapses("gen", fwd.i[:], "forward", "spike", post="post", post_index=fwd.j[:])
+    ledger.add_synapses("gen", fb.i[:], "feedback", "spike", post="post", post_index=fb.j[:])
+    # same wiring, transmitting on events
+    ledger.add_synapses("gen", fwd.i[:], "interneuron", "event", post="post", post_index=fwd.j[:])
     counts = ledger.count(0.0, 0.08)
     inp = counts["input"]
     assert inp.spikes == 6
@@ -143,6 +148,11 @@ def test_counts_from_brian2_network_are_exact():
     with pytest.raises(MburstError, match="copies=0 must be an integer >= 1"):
         ledger.add_synapses("gen", fb.i[:], "feedback", "spike", copies=0)
     tot = energy.total_counts(counts)
+    # Loihi counts at 1 ms: 4 cells x 80 steps. Active: cells 0-2 get forward spikes in steps 0, 5, 30 (and the
+    # interneuron events of steps 0, 30), cells 0-1 the feedback of step 10; cell 3 steps 10, 40, 60: 9 + 2 + 3.
+    loihi = tot.at_step(1e-3)
+    assert (loihi.updates, loihi.active, loihi.idle, loihi.assumed_active) == (320, 14, 306, 0)
     j = energy.spiking_energy_j(tot, "Loihi")
-    assert j == pytest.approx(tot.synops * 23.6e-12 + 3200 * 81e-12 + 6 * 3.5e-12)
+    assert j == pytest.approx(tot.synops * 23.6e-12 + 14 * 81e-12 + 306 * 52e-12 + 6 * 3.5e-12, rel=1e-12)
+    assert energy.spiking_energy_j(tot, "CPU") == pytest.approx((tot.synops + 3200) * 8.6e-9)  # simulation step
     assert math.isfinite(energy.spiking_energy_j(tot, "biology"))

@@ -102,6 +102,10 @@ def main(args) -> int:
             return section, [str(f.relative_to(out)) for f in sorted((out / "spiking").rglob("*")) if f.is_file()]
 
         stages.append(("spiking", {"frames": settings["spiking_frames"]}, spiking))
+    from experiments.commands.energy import scoreboard_stage
+
+    stages.append(("scoreboard", {"utterances": settings["enhance_utterances"],
+                                  "spiking_frames": settings["spiking_frames"]}, scoreboard_stage(corpus)))
     print(f"reproduce: {args.jobs} job(s), {threads} torch thread(s) each")
     summary = reproduce(corpus, args.profile, model_cfg, base, settings["runs"], args.out, settings, extra_stages=stages,
                         jobs=args.jobs, force=args.force)

@@ -18,12 +18,15 @@ from neurons.common import (MburstError, atomic_savefig, atomic_write_json, atom
                             markdown_table)
 
 ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 pJ per 32-bit cache access at 45 nm, "
-               "DRAM far more), spike routing between cores/chips (except Loihi's +3.5 pJ per spike), static/idle "
-               "power and input encoding. Rate models: MACs counted exactly from the layer shapes (zero-padding taps "
+               "DRAM far more; the scoreboard reports the rate models' bytes per frame beside the compute), spike "
+               "routing between cores/chips (except Loihi's 3.5 pJ per spike, one tile hop), static/idle power and "
+               "input encoding. Rate models: MACs counted exactly from the layer shapes (zero-padding taps "
                "included) x 4.6 pJ (fp32 MAC, Horowitz 2014), or on a device one synaptic op per MAC plus one neuron "
                "update per unit and frame. Spiking: synaptic events (each presynaptic spike/event x its fan-out) x J "
-               "per synaptic op + neuron updates (cells x steps) x J per update (+ spikes x J per spike), counted in "
-               "the frames' counting windows.")
+               "per synaptic op + neuron updates x J per update (+ spikes x J per spike), counted in the frames' "
+               "counting windows; neuron updates are counted at the device's step (Loihi 1 ms: 81 pJ when the cell "
+               "received a synaptic event or spiked in the step, 52 pJ otherwise; cells whose inputs the ledger does "
+               "not know count as active), at the simulation step for devices without one.")
 
 
 def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), scan_n_conv=(),
@@ -162,7 +165,8 @@ def rate_entry(model, audio, visual, f1: float | None = None) -> dict:
 
 
 def write_energy_report(out, spiking: dict | None, rate: dict, devices=None) -> str:
-    """energy.md/.csv and energy.png (J/frame per model and device); returns the markdown section."""
+    """energy.md/.csv and energy.png (J/frame per model and device), and energy.json (the spiking totals, for
+    the scoreboard) when there is a spiking run; returns the markdown section."""
     from rate_bridge.energy import energy_rows
 
     out = Path(out)
@@ -179,6 +183,10 @@ def write_energy_report(out, spiking: dict | None, rate: dict, devices=None) -> 
                + markdown_table(lh, per_layer))
     atomic_write_text(out / "energy.md", "# Energy\n\n" + md)
     atomic_write_text(out / "energy.csv", csv_table(header, rows))
+    if spiking is not None:  # the spiking row of the scoreboard (experiments.commands.energy.spiking_rows)
+        atomic_write_json(out / "energy.json", {k: spiking.get(k) for k in ("model", "frames", "f1",
+                                                                            "readout_latency_ms", "wall_s")}
+                          | {"counts": spiking["counts"].as_dict()})
     _plot_energy(header, rows, out / "energy.png")
     return md
 
@@ -240,7 +248,7 @@ def calibrated_twin(model):
     return twin, True
 
 
-def spiking_record(summary, result, model_name: str, r0_hz: float) -> dict:
+def spiking_record(summary, result, model_name: str, r0_hz: float, readout_latency_ms: float | None = None) -> dict:
     """The spiking row of the energy table (the dict :func:`rate_bridge.energy.energy_rows` reads).
 
     Parameters
@@ -253,17 +261,20 @@ def spiking_record(summary, result, model_name: str, r0_hz: float) -> dict:
         Name of the converted model.
     r0_hz : float
         Event-rate floor of the calibration (Hz).
+    readout_latency_ms : float, optional
+        Delay of the output read-out after a frame's onset (ms), when known.
 
     Returns
     -------
     dict
-        ``model``, ``frames``, ``counts`` (totals), ``layers`` (per layer), ``f1``, ``units``, ``r0_hz``.
+        ``model``, ``frames``, ``counts`` (totals), ``layers`` (per layer), ``f1``, ``units``, ``r0_hz``,
+        ``readout_latency_ms``, ``wall_s`` (build and run, s).
     """
     from rate_bridge.energy import total_counts
 
     return {"model": f"spiking {model_name}", "frames": summary.frames, "counts": total_counts(result.counts),
             "layers": result.counts, "f1": summary.spike.f1, "units": sum(v.shape[1] for v in result.rate_hz.values()),
-            "r0_hz": r0_hz}
+            "r0_hz": r0_hz, "readout_latency_ms": readout_latency_ms, "wall_s": result.wall_build_run_s}
 
 
 def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_seed: int | None = None) -> str:

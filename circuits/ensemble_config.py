@@ -15,10 +15,9 @@ from circuits.wiring import WIRING
 
 __all__ = ["EnsembleConfig", "PARTS", "ablate"]
 
-PARTS = {"feedback": "feedback", "interneurons": "interneurons", "stp": None, "dendrites": None}
+PARTS = {"stp": "forward_stp", "interneurons": "interneurons", "feedback": "feedback", "dendrites": None}
 """Circuit parts that :func:`ablate` switches off: the ``EnsembleConfig`` field of each, None where the part
-cannot be switched off yet (``stp``: the forward synapses are current-based, without STP, in every run;
-``dendrites``: the cells always have their dendrite)."""
+cannot be switched off yet (``dendrites``: the cells always have their dendrite)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,9 @@ class EnsembleConfig:
 
     ``mode``: ``'stream'`` (``frame_period_ms``, output ``latency_ms``) or ``'settle'`` (``t_settle_ms``,
     ``t_count_ms``, ``reset``); ``tau_syn_ms``: forward synaptic time constant, None for the mode's
-    default (:data:`circuits.streaming.TAU_SYN_MS`; :attr:`tau_syn` resolves it).
+    default (:data:`circuits.streaming.TAU_SYN_MS`; :attr:`tau_syn` resolves it); ``forward_stp``: the forward
+    synapses depress (STD on events, :func:`circuits.ensemble_parts.forward_synapses`) instead of adding plain
+    current jumps; ``feedback``, ``interneurons``: the other circuit parts (:data:`PARTS`).
     """
 
     dt_ms: float = 0.1
@@ -39,6 +40,7 @@ class EnsembleConfig:
     tau_syn_ms: float | None = None
     background: bool = True
     reset: bool = False
+    forward_stp: bool = False
     feedback: bool = False
     fb_gain: float = WIRING["fb_dend"].weight  # feedback weight of the largest |W|, in dendritic leak units
     interneurons: bool = False
@@ -120,7 +122,7 @@ def ablate(config: EnsembleConfig, parts) -> EnsembleConfig:
         if part not in PARTS:
             raise MburstError(f"--ablate {part!r} is unknown; choose from {', '.join(PARTS)}")
         if PARTS[part] is None:
-            raise MburstError(f"--ablate {part}: not yet: the circuit has no {part} switch (the forward synapses are "
-                              "current-based without STP and every cell keeps its dendrite)")
+            raise MburstError(f"--ablate {part}: not yet: the circuit has no {part} switch (every cell keeps its "
+                              "dendrite)")
         off[PARTS[part]] = False
     return dataclasses.replace(config, **off)

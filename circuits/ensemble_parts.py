@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PopulationRecord", "SynapseRecord", "layer_cells", "feedback_synapses", "interneurons", "bin_counts"]
+__all__ = ["PopulationRecord", "SynapseRecord", "layer_cells", "forward_current", "forward_synapses",
+           "feedback_synapses", "interneurons", "bin_counts"]
+
+V_UNIT_MV = 1.0
+"""With depressing forward synapses, ``I_fwd = (g_ampa - g_gaba) x 1 mV``: the synaptic 'conductances' of the
+shared current carry pA per mV (nS), so :func:`neurons.synapses.connect` and its STP state can drive it."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,102 @@ def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, 
     g.run_on_event("plateau_end", "in_plateau = 0")
     g.unit = np.arange(n_cells) // n_per
     return g
+
+
+def forward_current(name: str, units: int, stp: bool, namespace: dict, dt, reset_dt=None):
+    """The shared forward current of each unit of a layer (group ``cur_<name>``), ``tau_syn dI_fwd/dt = -I_fwd``.
+
+    Without STP ``I_fwd`` is a state variable that the synapses increment; with STP it is
+    ``(g_ampa - g_gaba) x 1 mV`` (:data:`V_UNIT_MV`), two decaying state variables in nS that
+    :func:`forward_synapses` increments through :func:`neurons.synapses.connect`. ``I_bias`` (constant)
+    and ``I_sat`` (the saturated drive, set by the caller) complete it.
+
+    Parameters
+    ----------
+    name : str
+        Layer name.
+    units : int
+        Units of the layer.
+    stp : bool
+        Depressing (conductance-style) synapses instead of plain current jumps.
+    namespace : dict
+        Holds ``tau_syn``.
+    dt : brian2.Quantity
+        Time step.
+    reset_dt : brian2.Quantity, optional
+        Zero the current every ``reset_dt`` (settle mode with reset).
+
+    Returns
+    -------
+    brian2.NeuronGroup
+    """
+    from brian2 import NeuronGroup, mV
+
+    if stp:
+        eqs = ("dg_ampa/dt = -g_ampa/tau_syn : siemens\ndg_gaba/dt = -g_gaba/tau_syn : siemens\n"
+               "I_fwd = (g_ampa - g_gaba)*v_unit : amp\n")
+        namespace = {**namespace, "v_unit": V_UNIT_MV * mV}
+        zero = "g_ampa = 0*siemens\ng_gaba = 0*siemens"
+    else:
+        eqs, zero = "dI_fwd/dt = -I_fwd/tau_syn : amp\n", "I_fwd = 0*amp"
+    cur = NeuronGroup(units, eqs + "I_bias : amp (constant)\nI_sat : amp", method="exact", namespace=namespace,
+                      name=f"cur_{name}", dt=dt)
+    if reset_dt is not None:
+        cur.run_regularly(zero, dt=reset_dt, when="start")
+    return cur
+
+
+def forward_synapses(pre_group, cur, i, j, q_pA, stp: bool, name: str) -> list:
+    """Event-driven forward synapses from cells of ``pre_group`` onto the shared currents ``cur``.
+
+    Each online event (16 ms rule) of presynaptic cell ``i`` adds ``q`` to unit ``j``'s current.
+    With ``stp`` the jump is ``q u x / U``: Tsodyks-Markram depression with the ``ff_soma`` parameters of
+    :data:`circuits.wiring.WIRING` (STD, :func:`neurons.synapses.connect`; its state kept once per
+    presynaptic cell), divided by ``U`` so that an isolated event (x = 1, u = U) transmits ``q`` as the
+    current-based synapse does, while closely spaced events transmit less (the event rate, compressed).
+
+    Parameters
+    ----------
+    pre_group : brian2.NeuronGroup
+        Presynaptic pyramidal cells (with the online ``'event'``).
+    cur : brian2.NeuronGroup
+        From :func:`forward_current`, with the same ``stp``.
+    i, j : numpy.ndarray of int, shape (K,)
+        Presynaptic cell and postsynaptic unit of each synapse.
+    q_pA : numpy.ndarray, shape (K,)
+        Jump per event (pA; signed).
+    stp : bool
+        Depressing synapses.
+    name : str
+        Brian2 name (``_ampa``/``_gaba`` appended with STP, one group per sign).
+
+    Returns
+    -------
+    list of (brian2.Synapses, numpy.ndarray)
+        Each synapse group with the presynaptic cell of its synapses.
+    """
+    from brian2 import Synapses, mV, nS, pA
+
+    from neurons.synapses import connect
+
+    from circuits.wiring import WIRING, stp_of
+
+    if not stp:
+        syn = Synapses(pre_group, cur, model="q_syn : amp (constant)", on_pre="I_fwd_post += q_syn",
+                       on_event={"pre": "event"}, name=name)
+        syn.connect(i=i, j=j)
+        syn.q_syn = q_pA * pA
+        return [(syn, i)]
+    std = stp_of(WIRING["ff_soma"])
+    out = []
+    for receptor, sel in (("ampa", q_pA > 0), ("gaba", q_pA < 0)):
+        if not sel.any():
+            continue
+        syn = connect(pre_group, cur, std, target="soma", receptor=receptor, weight=0 * nS, pathway="event",
+                      i=i[sel], j=j[sel], name=f"{name}_{receptor}")
+        syn.w_syn = np.abs(q_pA[sel]) / float(std.U) * pA / (V_UNIT_MV * mV)
+        out.append((syn, i[sel]))
+    return out
 
 
 def feedback_synapses(post_group, pre_group, pre_u, post_u, w, n_post: int, n_pre: int, fb_gain: float, name: str,

@@ -16,13 +16,14 @@ no torch): :mod:`rate_bridge.convert` maps a trained model onto them. Per layer:
   (group ``cur_<layer>``): the dynamics of ``n_b`` identical copies at ``1/n_b`` of the synaptic
   work (the census counts every cell synapse). The somatic drive ``I = bias_pA + I_fwd``
   saturates softly, ``I_ext_s = i_max - i_soft softplus((i_max - I)/i_soft)`` (computed once per
-  unit after the synapses), plus the cell's offset;
+  unit after the synapses), plus the cell's offset. With ``forward_stp=True`` the synapses depress
+  (Tsodyks-Markram STD on events, jump ``q u x / U``; :func:`circuits.ensemble_parts.forward_synapses`);
 * feedback (``feedback=True``): dendritic STF synapses (Tsodyks-Markram, :data:`neurons.params.STF`)
   from one cell of each upper ensemble onto one cell of each lower one, AMPA for W > 0, GABA for
   W < 0, weight ``fb_gain |W| / max|W|`` in dendritic leak units, every spike transmitted;
 * PV/SOM per layer (``interneurons=True``, as in :mod:`circuits.microcircuit`): ``n/4`` PV cells
   get STD input from the layer's cells and inhibit their somata, ``n/4`` SOM cells get STF input
-  and inhibit their dendrites (weights of reference.md s. 3; p = max(0.05, 4/n)).
+  and inhibit their dendrites (:data:`circuits.wiring.WIRING`; p = max(0.05, 4/n)).
 
 Frames are streamed in real time (``mode='stream'``: one every ``frame_period_ms``, no reset, each
 layer read out after a fixed latency) or held (``mode='settle'``: ``t_settle + t_count`` per frame,
@@ -40,7 +41,7 @@ from neurons.common import MburstError
 
 from circuits.connectivity import conv_pairs, dense_pairs, expand_pre_cells
 from circuits.ensemble_parts import (PopulationRecord, SynapseRecord, bin_counts, feedback_synapses,
-                                     interneurons, layer_cells)
+                                     forward_current, forward_synapses, interneurons, layer_cells)
 from circuits.ensemble_config import PARTS, EnsembleConfig, ablate
 from circuits.streaming import frame_schedule
 
@@ -197,7 +198,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
     MburstError
         For an inconsistent layer specification or invalid times.
     """
-    from brian2 import EventMonitor, Network, NeuronGroup, SpikeMonitor, Synapses, TimedArray, defaultclock, linked_var
+    from brian2 import EventMonitor, Network, SpikeMonitor, TimedArray, defaultclock, linked_var
     from brian2 import ms, pA
     from brian2 import seed as brian_seed
 
@@ -231,8 +232,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
         if cells.quiet:  # deterministic cells: random initial potentials keep an ensemble's cells out of step
             g.v_s = params.E_L + (params.theta_0 - params.E_L) * rng.random(len(g))
         if not s.is_input:  # the ensembles' shared synaptic current and its saturated drive
-            cur = NeuronGroup(s.units, "dI_fwd/dt = -I_fwd/tau_syn : amp\nI_bias : amp (constant)\nI_sat : amp",
-                              method="exact", namespace=ns, name=f"cur_{s.name}", dt=dt)
+            cur = forward_current(s.name, s.units, config.forward_stp, ns, dt, t_frame if config.reset else None)
             cur.I_bias = s.bias_pA * pA
             cur.run_regularly(f"I_sat = i_max - i_soft * (clip({_X_SAT}, 0, inf) + log(1 + exp(-abs({_X_SAT}))))",
                               when="after_synapses", name=f"cur_{s.name}_saturation")
@@ -240,8 +240,6 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             objects.append(cur)
         if config.reset:
             g.run_regularly("v_s = E_L\nv_d = E_L\nw_s = 0*amp\nw_d = 0*amp\ntheta = theta_0", dt=t_frame, when="start")
-            if not s.is_input:
-                cur.run_regularly("I_fwd = 0*amp", dt=t_frame, when="start")
         mon = SpikeMonitor(g, name=f"spk_{s.name}")
         pmon = EventMonitor(g, "plateau", name=f"plat_{s.name}", record=True)
         objects += [g, mon, pmon]
@@ -259,12 +257,9 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             keep = w != 0
             i, j, wc = expand_pre_cells(pre[keep], post[keep], w[keep], pn)
             q = s.weight_pA * wc / (cells.e_ref_hz * config.tau_syn * 1e-3)  # pA * s -> jump in pA
-            syn = Synapses(pg, cur, model="q_syn : amp (constant)", on_pre="I_fwd_post += q_syn",
-                           on_event={"pre": "event"}, name=f"fwd_{src}_{s.name}")
-            syn.connect(i=i, j=j)
-            syn.q_syn = q * pA
-            objects.append(syn)
-            syns.append(SynapseRecord(src, i, "forward", "event", copies=n_per))
+            for syn, pre_cells in forward_synapses(pg, cur, i, j, q, config.forward_stp, f"fwd_{src}_{s.name}"):
+                objects.append(syn)
+                syns.append(SynapseRecord(src, pre_cells, "forward", "event", copies=n_per))
             if config.feedback:
                 fb, fb_syns = feedback_synapses(g, pg, pre[keep], post[keep], w[keep], n_per, pn, config.fb_gain,
                                                 s.name, src)

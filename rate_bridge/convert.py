@@ -358,7 +358,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
         ledger.add_population(p.name, p.layer, p.n, p.spikes, pyramidal=p.pyramidal, plateau_monitor=p.plateaus)
     for syn in run.synapses:
         ledger.add_synapses(syn.pre, syn.pre_index, syn.pathway, syn.trigger, copies=syn.copies)
-    counts = ledger.count(run.window_start_s, run.window_start_s + run.window_s)
+    counts = ledger.count(*np.round([run.window_start_s, run.window_start_s + run.window_s], 12))  # streamed windows abut
     i_out_mid = 0.5 * (cal.i_offset + cal.i_max)
     rate = {s.name: cal.rate_hz_of_current(i_out_mid + i_scale_out * ref.v_out) if s.output else ref.e[s.name] * cal.e_ref
             for s in net.specs}

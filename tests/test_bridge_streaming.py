@@ -35,7 +35,8 @@ def test_default_bridge_streams_in_real_time_and_settle_stays_reachable():
     assert (held.t_frame_ms, held.count_window_ms, held.readout_latency_ms, held.tau_syn) == (350.0, 250.0, 100.0, 80.0)
     assert _config("--mode", "settle", "--t-count", "200", "--reset").reset
     off = _config("--interneurons", "--ablate", "feedback", "--no-interneurons")
-    assert not off.feedback and not off.interneurons
+    assert not off.feedback and not off.interneurons and not off.forward_stp
+    assert _config("--stp").forward_stp and not _config("--ablate", "stp").forward_stp
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -45,7 +46,7 @@ def test_default_bridge_streams_in_real_time_and_settle_stays_reachable():
     (["--t-count", "200"], "--t-count belongs to --mode settle"),
     (["--reset"], "--reset belongs to --mode settle"),
     (["--feedback", "--ablate", "feedback"], "--feedback and --ablate feedback contradict"),
-    (["--ablate", "stp"], "--ablate stp: not yet"),
+    (["--stp", "--ablate", "stp"], "--stp and --ablate stp contradict"),
     (["--ablate", "dendrites"], "--ablate dendrites: not yet"),
     (["--ablate", "pv"], "--ablate 'pv' is unknown; choose from"),
 ])
@@ -78,13 +79,13 @@ def test_streamed_tiny_network_writes_metrics(tmp_path, feedback):
 
     torch.manual_seed(0)
     model = build_model("mburst", ModelConfig(activation="calibrated", **TINY)).eval()
-    a, v = torch.randn(4, 1, 2, 6), torch.randn(4, 1, 4, 6)
-    ibm = (torch.rand(4, 6) > 0.5).float()
+    a, v = torch.randn(6, 1, 2, 6), torch.randn(6, 1, 4, 6)  # 6 frames: abutting windows, one pair off by rounding
+    ibm = (torch.rand(6, 6) > 0.5).float()
     cfg = BridgeConfig(n=3, n_conv=3, latency_ms=40.0, feedback=feedback, target="numpy", seed=0)
     s, res = write_bridge_report(tmp_path, model, a, v, ibm, cfg, progress=False)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert (m["mode"], m["frame_period_ms"], m["latency_ms"], m["latency_frames"], m["frames"]) == (
-        "stream", 40.0, 40.0, 1.0, 4)
+        "stream", 40.0, 40.0, 1.0, 6)
     assert m["f1_spiking"] == pytest.approx(s.spike.f1) and m["f1_rate"] == pytest.approx(s.rate.f1)
     assert m["cells"] == sum(res.cells.values()) and m["wall_s"] >= res.wall_build_run_s > 0
     assert set(m["layers"]) == set(res.rate_hz)
@@ -92,7 +93,7 @@ def test_streamed_tiny_network_writes_metrics(tmp_path, feedback):
         fid = next(r for r in s.layers if r.layer == name)
         assert row["event_r"] == (None if np.isnan(fid.r) else pytest.approx(fid.r))
         assert ("burst_prob_r" in row) == feedback
-    # streamed: 4 frames of 40 ms, the read-out 40 ms behind; every cell updated in every read-out window
+    # streamed: 6 frames of 40 ms, the read-out 40 ms behind; every cell updated in every read-out window
     assert res.count_window_s == pytest.approx(0.04)
-    assert res.counts["out"].neuron_updates == 6 * 3 * 4 * 400
+    assert res.counts["out"].neuron_updates == 6 * 3 * 6 * 400
     assert "streamed: one frame every 40 ms" in (tmp_path / "equivalence.md").read_text()

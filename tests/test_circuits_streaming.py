@@ -68,14 +68,14 @@ def test_bad_stream_settings_are_one_line_errors(kwargs, match):
 
 
 def test_ablations_switch_parts_off_or_are_refused_by_name():
-    full = EnsembleConfig(feedback=True, interneurons=True)
+    full = EnsembleConfig(forward_stp=True, feedback=True, interneurons=True)
     assert not ablate(full, ["feedback"]).feedback and ablate(full, ["feedback"]).interneurons
     both = ablate(full, ["feedback", "interneurons"])
-    assert not both.feedback and not both.interneurons and ablate(full, []) == full
-    for part in ("stp", "dendrites"):
-        with pytest.raises(MburstError, match=f"--ablate {part}: not yet"):
-            ablate(full, [part])
-    with pytest.raises(MburstError, match="--ablate 'som' is unknown; choose from feedback, interneurons, stp"):
+    assert not both.feedback and not both.interneurons and both.forward_stp and ablate(full, []) == full
+    assert not ablate(full, ["stp"]).forward_stp and ablate(full, ["stp"]).feedback
+    with pytest.raises(MburstError, match="--ablate dendrites: not yet"):
+        ablate(full, ["dendrites"])
+    with pytest.raises(MburstError, match="--ablate 'som' is unknown; choose from stp, interneurons, feedback"):
         ablate(full, ["som"])
 
 
@@ -115,3 +115,41 @@ def test_stream_runs_frames_back_to_back_and_reads_them_after_the_latency(stream
     assert np.mean(np.r_[e[0::2, 0] > e[0::2, 1], e[1::2, 1] > e[1::2, 0]]) >= 0.75, e
     # hidden unit 0 reads input unit 0 (+2), unit 1 reads input unit 1: they alternate with the frames
     assert h[0::2, 0].mean() > h[1::2, 0].mean() and h[1::2, 1].mean() > h[0::2, 1].mean(), h
+
+
+def test_depressing_forward_synapses_follow_tsodyks_markram_on_events():
+    """One regularly firing cell onto a unit's shared current (no decay): with STP each event adds q u x / U,
+    with u, x from the Tsodyks-Markram recursion over the actual event times; without, q per event."""
+    from brian2 import EventMonitor, Network, StateMonitor, defaultclock, ms, pA
+
+    from circuits.ensemble_parts import forward_current, forward_synapses
+    from neurons.device import use_target
+    from neurons.params import STD
+    from neurons.pyramidal import pyramidal_group
+
+    use_target("numpy")
+    defaultclock.dt = 0.1 * ms
+    q = 10.0
+    totals = {}
+    for stp in (False, True):
+        pre = pyramidal_group(1, name=f"pre_{int(stp)}")
+        pre.I_ext_s = 900 * pA
+        cur = forward_current(f"u{int(stp)}", 1, stp, {"tau_syn": 1e9 * ms}, defaultclock.dt)
+        (syn, cells), *more = forward_synapses(pre, cur, np.array([0]), np.array([0]), np.array([q]), stp, f"f{int(stp)}")
+        assert more == [] and list(cells) == [0] and ("eff" in syn.variables) == stp
+        ev = EventMonitor(pre, "event", name=f"ev_{int(stp)}")
+        mon = StateMonitor(cur, "I_fwd", record=0, name=f"i_{int(stp)}")
+        Network(pre, cur, syn, ev, mon).run(300 * ms)
+        totals[stp] = (float(mon.I_fwd[0][-1] / pA), np.asarray(ev.t / ms))
+    (plain, t_plain), (dep, t_ev) = totals[False], totals[True]
+    assert len(t_ev) >= 5 and plain == pytest.approx(q * len(t_plain))
+    x, u, last, expected = 1.0, float(STD.U), None, 0.0
+    tau_d, tau_f, big_u, f = float(STD.tau_D / ms), float(STD.tau_F / ms), float(STD.U), float(STD.f)
+    for t in t_ev:
+        if last is not None:
+            x = 1 - (1 - x) * np.exp(-(t - last) / tau_d)
+            u = big_u + (u - big_u) * np.exp(-(t - last) / tau_f)
+        expected += q * u * x / big_u
+        x, u, last = x - u * x, u + f * (1 - u), t
+    assert dep == pytest.approx(expected, rel=1e-6)
+    assert dep < plain * len(t_ev) / len(t_plain)  # closely spaced events are depressed

@@ -65,6 +65,10 @@ def add_bridge_arguments(parser) -> None:
                           "previous frame")
     g.add_argument("--reset", action="store_true",
                    help="settle: reset the cells' state between frames instead of settling")
+    g.add_argument("--stp", action=argparse.BooleanOptionalAction, default=False,
+                   help="forward synapses depress (Tsodyks-Markram STD on events, normalised so an isolated event "
+                        "transmits the current-based jump; default off: the calibration was measured with plain "
+                        "current jumps)")
     g.add_argument("--feedback", action=argparse.BooleanOptionalAction, default=False,
                    help="the feedback Y -> dendritic STF synapses (default off: the calibration was measured without)")
     g.add_argument("--interneurons", action=argparse.BooleanOptionalAction, default=False,
@@ -72,8 +76,7 @@ def add_bridge_arguments(parser) -> None:
     g.add_argument("--ablate", action="append", default=[], metavar="PART",
                    help="switch a circuit part off (repeatable): " + ", ".join(k for k, v in PARTS.items() if v)
                         + "; " + " and ".join(k for k, v in PARTS.items() if v is None)
-                        + ": not yet (refused: forward synapses are current-based, cells always have dendrites); "
-                          "default: none")
+                        + ": not yet (refused: cells always have dendrites); default: none")
     g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
                    default="cpp_standalone",
                    help="Brian2 code generation target (cuda_standalone: an NVIDIA GPU through brian2cuda, if installed)")
@@ -106,12 +109,12 @@ def bridge_config_from_args(args):
             if mode != args.mode:
                 raise MburstError(f"bridge: {flag} belongs to --mode {mode} (this run is --mode {args.mode})")
             times[field] = value
-    for part in ("feedback", "interneurons"):
+    for part in ("stp", "feedback", "interneurons"):
         if getattr(args, part) and part in args.ablate:
             raise MburstError(f"bridge: --{part} and --ablate {part} contradict each other")
-    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, mode=args.mode, tau_syn_ms=args.tau_syn, feedback=args.feedback,
-                       interneurons=args.interneurons, target=args.target, threads=args.threads, seed=args.seed,
-                       build_tag=args.build_tag, **times)
+    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, mode=args.mode, tau_syn_ms=args.tau_syn, forward_stp=args.stp,
+                       feedback=args.feedback, interneurons=args.interneurons, target=args.target,
+                       threads=args.threads, seed=args.seed, build_tag=args.build_tag, **times)
     return ablate(cfg, args.ablate).validate()
 
 

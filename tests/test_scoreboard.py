@@ -115,3 +115,20 @@ def test_spiking_row_and_written_scoreboard(tmp_path):
     assert "J/s Loihi" in header and len(table) == 4
     csv = (tmp_path / "scoreboard.csv").read_text()
     assert csv.count("\n") >= 5 and "Microsoft NsNet2 (published)" in csv
+
+
+def test_frontier_compares_mburst_and_multimodal_at_equal_f1(tmp_path):
+    from rate_bridge.frontier import FrontierPoint, equal_f1_comparison, write_frontier
+
+    def point(model, setting, f1, active, ops, j):
+        return FrontierPoint(model, setting, "run0", f1, active, active / 2,
+                             ScoreRow(model, "rate", ops_per_s=2 * ops, event_ops_per_s=ops, j_per_s={"Loihi": j}))
+
+    pts = [point("mburst", "beta=0.1", 0.50, 0.2, 50.0, 2.0), point("multimodal", "", 0.51, 0.4, 100.0, 5.0),
+           point("multimodal", "", 0.60, 0.1, 10.0, 1.0), point("mburst", "beta=1", 0.30, 0.3, 60.0, 3.0)]
+    text = equal_f1_comparison(pts)
+    assert "MBURST (beta=0.1) / Multimodal at equal F1 (+-0.02, 1 pair): active fraction x0.500, mean e x0.500, " \
+           "event-driven ops x0.500, Loihi J/s x0.400." in text
+    assert "MBURST (beta=1): no Multimodal point within 0.02 F1." in text
+    md = write_frontier(tmp_path, pts + [pts[1]])  # a duplicate point counts once
+    assert md.count("| multimodal |") == 2 and (tmp_path / "frontier.png").stat().st_size > 0

@@ -27,7 +27,8 @@ def add_arguments(parser) -> None:
     from experiments.options import add_data_arguments
     from rate_bridge.energy import device_names
 
-    parser.add_argument("--checkpoint", type=Path, required=True, help="MBURST checkpoint.pt to run as spiking network")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="MBURST checkpoint.pt to run as spiking network (required unless --frontier)")
     parser.add_argument("--rate-checkpoints", type=Path, nargs="*", default=[],
                         help="more rate-model checkpoints for the MAC rows (e.g. unimodal and multimodal)")
     parser.add_argument("--frames", type=int, default=20, help="test frames to run")
@@ -37,6 +38,10 @@ def add_arguments(parser) -> None:
                         help="test utterances enhanced and scored (SI-SNR, STOI, PESQ-WB) for the scoreboard (0: none)")
     parser.add_argument("--spiking", action=argparse.BooleanOptionalAction, default=True,
                         help="run the spiking network (--no-spiking: the rate models' energy rows and scoreboard only)")
+    parser.add_argument("--frontier", type=Path, nargs="+", default=None, metavar="DIR",
+                        help="instead: the energy-fidelity frontier of every trained rate model (checkpoint.pt with its "
+                             "metrics.json) under these folders, e.g. `mburst reproduce` outputs at several --beta; "
+                             "writes frontier.md/.csv/.png")
     add_bridge_arguments(parser)
     add_data_arguments(parser)
 
@@ -180,12 +185,16 @@ def main(args) -> int:
     from rate_bridge.equivalence import check_frames, mask_scores
     from rate_bridge.scoreboard import write_scoreboard
 
+    from neurons.common import MburstError
+
     for d in args.devices or []:
         get_device(d)  # unknown device -> one-line error before any work
     if args.utterances < 0:
-        from neurons.common import MburstError
-
         raise MburstError(f"--utterances must be >= 0, got {args.utterances}")
+    if args.frontier:
+        return frontier(args)
+    if args.checkpoint is None:
+        raise MburstError("--checkpoint is required (or --frontier DIR ...)")
     cfg = bridge_config_from_args(args)
     check_frames(args.frames, 10 ** 12)
     model, state = load_checkpoint(args.checkpoint)
@@ -237,3 +246,48 @@ def scoreboard_rows(args, state: dict, models: dict, paths: dict) -> list:
                                        lc_db=corpus.meta.get("lc_db", 5.0), progress=False)
     audio, visual, _ = frames.batch(spread_frames(min(EVENT_FRAMES, len(frames)), len(frames)))
     return rate_rows(models, audio, visual, quality, f1s)
+
+
+def frontier(args) -> int:
+    """``mburst energy --frontier DIR ...``: every trained rate model under the folders on the frontier."""
+    from experiments.options import corpus_from_args
+    from experiments.training.checkpoints import check_features, load_checkpoint
+    from experiments.training.config import TrainResult
+    from experiments.training.report import LABEL
+    from neurons.common import MburstError
+    from rate_bridge.equivalence import spread_frames
+    from rate_bridge.frontier import FrontierPoint, write_frontier
+    from rate_bridge.scoreboard import quality_from_rows
+
+    ckpts = sorted((p, Path(d)) for d in args.frontier for p in Path(d).rglob("checkpoint.pt")
+                   if (p.parent / "metrics.json").exists())
+    if not ckpts:
+        raise MburstError(f"--frontier: no checkpoint.pt with a metrics.json under {', '.join(map(str, args.frontier))}")
+    corpus = corpus_from_args(args, progress=False)
+    points = []
+    for path, root in ckpts:
+        model, state = load_checkpoint(path)
+        check_features(state, corpus.meta, path)
+        cfg, res = model.config, TrainResult.load(path.parent / "metrics.json")
+        frames = corpus.frames(corpus.split(state["train_config"]["split_seed"])["test"], state["feature_stats"],
+                               cfg.n_bins)
+        audio, visual, _ = frames.batch(spread_frames(min(EVENT_FRAMES, len(frames)), len(frames)))
+        enh = next((read_enhancement_rows(a / "enhancement" / "enhancement.csv") for a in path.parents
+                    if (a / "enhancement" / "enhancement.csv").exists()), None) if path.parent.parent.name == "run0" else None
+        quality = quality_from_rows(enh, LABEL.get(model.name, model.name)) if enh else None
+        row = rate_rows({model.name: model}, audio, visual, [], {})[0]
+        if quality:
+            row.si_snri_db = quality["si_snri_db"]
+        setting = f"c{cfg.channels}/e{cfg.embed}" + (f", beta={cfg.beta:g}, rescale {'on' if cfg.rescale_updates else 'off'}"
+                                                     if model.name == "mburst" else "")
+        act = res.final["test"]
+        points.append(FrontierPoint(model.name, setting, str(path.parent.relative_to(root.parent)),
+                                    res.test_score("f1"), act["active_fraction"].get("overall"),
+                                    act["mean_event_rate"].get("overall"), row))
+    notes = (f"{len(points)} trained models under {', '.join(map(str, args.frontier))}: test F1 and hidden activity as "
+             f"training recorded them (test split); ops and J per second of audio from the layer shapes and "
+             f"{EVENT_FRAMES} test frames' non-zero inputs (rate_bridge.scoreboard.rate_row); SI-SNRi where the folder's "
+             "enhancement stage scored run 0. The spiking circuit's points wait for the rebuilt circuit (issue 15).")
+    write_frontier(args.out, points, notes)
+    print(f"energy: frontier of {len(points)} models -> {args.out}/frontier.md")
+    return 0

@@ -235,8 +235,13 @@ def spiking_row(name: str, counts, frames: int, frame_s: float, f1: float | None
     audio_s = frames * frame_s
     chip_ops = None
     if devices:
-        active, idle = device_updates(counts, get_device(devices[0]))
+        chip = get_device(devices[0])
+        active, idle = device_updates(counts, chip)
         chip_ops = (counts.synops + active + idle) / audio_s
+        assumed = counts.at_step(chip.step_s).assumed_active if chip.step_s is not None else 0
+        if assumed:
+            note += (f"{'; ' if note else ''}{100 * assumed / (active + idle):.0f}% of the {chip.name}-step updates "
+                     "counted active because the ledger was not given those cells' synaptic inputs (an upper bound)")
     return ScoreRow(name, "spiking", f1=f1, alg_latency_ms=alg_latency_ms, compute_ms=compute_ms,
                     ops_per_s=(counts.synops + counts.neuron_updates) / audio_s, event_ops_per_s=chip_ops,
                     j_per_s={d: spiking_energy_j(counts, d) / audio_s for d in devices}, note=note)
@@ -327,8 +332,9 @@ def write_scoreboard(out, rows: list[ScoreRow], notes: str = "", chip: str = CHI
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     every = list(rows) + list(PUBLISHED)
+    row_notes = "".join(f"- {r.model}: {r.note}\n" for r in every if r.note)
     md = ("## Scoreboard (N-DNS metricsboard conventions)\n\n" + markdown_table(*scoreboard_table(every, chip))
-          + "\n" + (notes + "\n\n" if notes else "") + goal_lines(every, chip) + "\n\n" + COUNTS_NOTE
+          + "\n" + row_notes + "\n" + (notes + "\n\n" if notes else "") + goal_lines(every, chip) + "\n\n" + COUNTS_NOTE
           + f"\n\nPublished rows: {NDNS_SOURCE}; their latency is 'enc+dec' compute plus buffering, their SI-SNR on "
             "their own data.\n")
     atomic_write_text(out / "scoreboard.md", "# Scoreboard\n\n" + md)

@@ -132,3 +132,20 @@ def test_frontier_compares_mburst_and_multimodal_at_equal_f1(tmp_path):
     assert "MBURST (beta=1): no Multimodal point within 0.02 F1." in text
     md = write_frontier(tmp_path, pts + [pts[1]])  # a duplicate point counts once
     assert md.count("| multimodal |") == 2 and (tmp_path / "frontier.png").stat().st_size > 0
+
+
+def test_energy_command_needs_a_checkpoint_or_a_frontier(tmp_path, capsys):
+    from experiments import cli
+
+    assert cli.main(["energy", "--out", str(tmp_path / "a")]) == 2
+    assert capsys.readouterr().err.strip() == "mburst energy: error: --checkpoint is required (or --frontier DIR ...)"
+    assert cli.main(["energy", "--frontier", str(tmp_path), "--out", str(tmp_path / "b")]) == 2
+    assert "--frontier: no checkpoint.pt with a metrics.json under" in capsys.readouterr().err
+
+
+def test_spiking_row_says_when_updates_are_assumed_active():
+    counts = LayerCounts(syn_forward=10, neuron_updates=100)
+    counts.device[1e-3] = StepCounts(updates=10, active=10, idle=0, assumed_active=4)
+    row = spiking_row("s", counts, frames=1, frame_s=0.04, f1=None, alg_latency_ms=None, compute_ms=None, note="n")
+    assert row.note == ("n; 40% of the Loihi-step updates counted active because the ledger was not given those "
+                        "cells' synaptic inputs (an upper bound)")

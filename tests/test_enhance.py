@@ -166,7 +166,7 @@ def test_cli_resample_and_downmix_accept(cli_files, capsys, audio, option):
     assert rc == 2 and "needs 25 lip frames (one per 40 ms): the video is shorter than the audio" in capsys.readouterr().err
 
 
-def _real_checkpoint(path, name: str = "mburst"):
+def real_checkpoint(path, name: str = "mburst"):
     """A small randomly initialised rate model saved the way `mburst train` saves it."""
     import torch
 
@@ -186,7 +186,7 @@ def _real_checkpoint(path, name: str = "mburst"):
 def test_checkpoint_masker_runs_the_real_model(tmp_path, name):
     import torch
 
-    model = _real_checkpoint(tmp_path / "c.pt", name)
+    model = real_checkpoint(tmp_path / "c.pt", name)
     fn, stats, state = checkpoint_masker(tmp_path / "c.pt")
     assert state["model_name"] == name and stats.lip_mean == 100.0
     x = np.random.default_rng(0).standard_normal(10 * HOP + 7) * 0.1
@@ -225,7 +225,7 @@ def test_cli_end_to_end_on_grid(grid_root, tmp_path, capsys, stream):
 
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
     ckpt = tmp_path / "model.pt"
-    _real_checkpoint(ckpt)
+    real_checkpoint(ckpt)
     out = tmp_path / "clean.wav"
     argv = ["enhance", "--checkpoint", str(ckpt), "--video", str(mpg), "--out", str(out), "--mask", "binary"]
     assert main(argv + (["--stream"] if stream else [])) == 0

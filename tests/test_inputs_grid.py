@@ -15,7 +15,7 @@ from experiments.data.audio import read_video_audio
 from experiments.data.lip_stream import plan_lips
 from experiments.data.lips import track_lips
 from experiments.data.video import read_timed
-from test_enhance import _real_checkpoint
+from test_enhance import real_checkpoint
 from test_inputs_video import RATES, retime, write_video
 
 
@@ -26,7 +26,7 @@ def clip(grid_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("rates")
     noisy = audio + 0.5 * audio.std() * np.random.default_rng(0).standard_normal(audio.size)
     sf.write(folder / "noisy.wav", noisy, 16_000, subtype="FLOAT")
-    _real_checkpoint(folder / "model.pt")
+    real_checkpoint(folder / "model.pt")
     shown = {}
     for rate in [*RATES, "vfr"]:
         shown[rate], times = retime(len(video.frames), rate)

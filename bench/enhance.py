@@ -13,7 +13,13 @@ RTF = processing time / audio duration (median of ``--repeats``). Target (issue 
 RTF < 0.2 on 2 cores for the rate models. Lip tracking and decoding, done once per
 file by the command, are timed separately.
 
-    python bench/enhance.py [--repeats 3] [--models mburst multimodal unimodal] [--threads 2]
+Memory against length (issue 19): ``mburst enhance`` (offline, the full-size mburst model) on recordings of
+``--minutes`` (default 1, 10, 60), each a GRID s1 video with its own MP2 audio looped to that length
+(:func:`looped_recording`: its packets copied with shifted timestamps, no re-encoding), run as a child
+process; its peak resident memory (``wait4``'s ru_maxrss) against length, as a ratio to the shortest, and its
+whole-command RTF (wall and CPU). Target: below 600 MB at 60 minutes, RTF < 0.2 on 2 cores. Needs the GRID data.
+
+    python bench/enhance.py [--repeats 3] [--models mburst multimodal unimodal] [--threads 2] [--minutes 1 10 60]
 """
 from __future__ import annotations
 
@@ -61,11 +67,119 @@ def inputs(seed: int = 0):
     return noisy, rng.integers(0, 256, (75, 50, 92), dtype=np.uint8), "synthetic noise + random lips", float("nan")
 
 
+def looped_recording(source, minutes: float, out) -> None:
+    """``source`` (a video with audio, e.g. a GRID mpg) looped to ``minutes`` minutes into ``out`` (same container).
+
+    Its packets are copied (no re-encoding) with timestamps shifted by one source length per loop: the
+    video by its frames' duration, the audio by its samples' (so the audio, a little shorter per loop in
+    GRID, ends before the video and the lips cover it). Decoding timestamps are kept increasing (GRID's
+    first two video packets share dts 0).
+
+    Parameters
+    ----------
+    source, out : Path
+    minutes : float
+    """
+    import av
+
+    with av.open(str(source)) as inp:
+        streams = [inp.streams.video[0], inp.streams.audio[0]]
+        packets = [(p.stream.index, p.pts, p.dts, p.duration, bytes(p), p.is_keyframe) for p in inp.demux(streams) if p.size]
+        bases = {s.index: s.time_base for s in streams}
+        with av.open(str(out), "w", format=inp.format.name) as dst:
+            outs = {s.index: dst.add_stream_from_template(s) for s in streams}
+            span = {i: sum(p[3] for p in packets if p[0] == i) for i in outs}  # ticks per loop, per stream
+            loops = int(np.ceil(minutes * 60 / float(span[streams[0].index] * bases[streams[0].index])))
+            last = {i: None for i in outs}
+            for k in range(loops):
+                for index, pts, dts, duration, data, key in packets:
+                    packet = av.Packet(data)
+                    packet.stream, packet.time_base, packet.duration = outs[index], bases[index], duration
+                    packet.pts = None if pts is None else pts + k * span[index]
+                    if dts is not None:
+                        dts += k * span[index]
+                        packet.dts = last[index] = dts if last[index] is None else max(dts, last[index] + 1)
+                    packet.is_keyframe = key
+                    dst.mux(packet)
+
+
+def full_checkpoint(path) -> None:
+    """A randomly initialised full-size mburst model saved as `mburst train` saves it."""
+    import torch
+
+    from experiments.data.features import HOP, N_BINS, SAMPLE_RATE, WIN
+    from experiments.data.frames import Stats
+    from experiments.training.checkpoints import config_dict, save_checkpoint
+    from rate_bridge.burstprop.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig()
+    stats = Stats(np.full(N_BINS, -8.0, np.float32), np.full(N_BINS, 2.0, np.float32), 100.0, 50.0)
+    save_checkpoint(path, {"model_name": "mburst", "model_config": config_dict(cfg),
+                           "model_state": build_model("mburst", cfg).state_dict(), "feature_stats": stats,
+                           "features": {"sample_rate": SAMPLE_RATE, "win": WIN, "hop": HOP, "n_bins": N_BINS}})
+
+
+def peak_memory(argv: list[str], env: dict | None = None) -> tuple[float, float, float]:
+    """Run a child process: (peak resident memory in MB, wall s, CPU s of user + system)."""
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    child = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - t0
+    err = child.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(argv)} failed: {err.strip().splitlines()[-1:]}")
+    return usage.ru_maxrss / 1024.0, wall, usage.ru_utime + usage.ru_stime
+
+
+def memory_profile(minutes: list[float]) -> None:
+    """Print peak memory and RTF of `mburst enhance` against recording length (module doc)."""
+    import tempfile
+    from pathlib import Path
+
+    from experiments.data.paths import data_root
+
+    root = data_root()
+    mpgs = sorted((root / "grid" / "s1").glob("*.mpg")) if root is not None else []
+    if not mpgs:
+        print("memory against length: skipped (no GRID data under MBURST_DATA)")
+        return
+    with tempfile.TemporaryDirectory(prefix="mburst-bench-") as tmp:
+        tmp = Path(tmp)
+        full_checkpoint(tmp / "model.pt")
+        print(f"\nmemory against length: `mburst enhance` (offline, full-size mburst) on {mpgs[0].name} looped, "
+              "one child process each")
+        print("| minutes | peak memory MB | x shortest | wall s | RTF | CPU RTF (2 cores = 2x) |")
+        print("|---|---|---|---|---|---|")
+        first = None
+        for m in minutes:
+            video = tmp / f"loop{m:g}.mpg"
+            looped_recording(mpgs[0], m, video)
+            peak, wall, cpu = peak_memory(["-m", "experiments.cli", "enhance", "--checkpoint", str(tmp / "model.pt"),
+                                           "--video", str(video), "--out", str(tmp / "out.wav")])
+            first = first or peak
+            seconds = _duration(tmp / "out.wav")
+            print(f"| {m:g} | {peak:.0f} | {peak / first:.2f} | {wall:.1f} | {wall / seconds:.3f} | {cpu / seconds:.3f} |",
+                  flush=True)
+            video.unlink()
+
+
+def _duration(wav) -> float:
+    import soundfile as sf
+
+    return sf.info(str(wav)).duration
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=["mburst", "multimodal", "unimodal"])
+    parser.add_argument("--models", nargs="*", default=["mburst", "multimodal", "unimodal"])
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--minutes", type=float, nargs="*", default=[1, 10, 60],
+                        help="recording lengths of the memory profile (none: skip it)")
     args = parser.parse_args()
 
     import torch
@@ -109,6 +223,8 @@ def main() -> None:
               f"{on / duration:.3f} | {on_cpu / duration:.3f} | {per[0]:.2f} / {per[1]:.2f} |")
     print(f"streaming algorithmic latency: {StreamingEnhancer.LATENCY_SAMPLES / SAMPLE_RATE * 1000:.1f} ms "
           "(bound window + hop = 117.75 ms); target: offline RTF < 0.2 on 2 cores")
+    if args.minutes:
+        memory_profile(args.minutes)
 
 
 if __name__ == "__main__":

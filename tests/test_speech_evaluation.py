@@ -77,3 +77,42 @@ def test_summary_means_and_errors():
         evaluate_enhancement(_TinyCorpus(), [], {}, progress=False)
     with pytest.raises(MburstError, match="rows: nothing to report"):
         write_enhancement_report([], "unused")
+
+
+class _Muted:
+    """A model that masks everything: its enhanced audio is all zeros."""
+
+    def __call__(self, audio, visual):
+        return np.zeros((len(audio), 500), np.float32)
+
+
+def test_exclusions_are_counted_and_explained(tmp_path):
+    """A muted system scores the bottom of every scale (counted in the means, SI-SDR -inf left out and said why);
+    an utterance too short for STOI and PESQ leaves those out of its means, with the reason."""
+    from experiments.speech.evaluation import exclusion_note
+    from experiments.speech.metrics import PESQ_WB_MIN
+
+    corpus = _TinyCorpus(snrs=(0.0,))
+    rows = evaluate_enhancement(corpus, [0], {"muted": (_Muted(), random_stats())}, examples=0, progress=False)
+    muted = next(r for r in rows if r["system"] == "muted")
+    assert (muted["stoi"], muted["estoi"], muted["pesq_wb"], muted["si_sdr"]) == (0.0, 0.0, PESQ_WB_MIN, float("-inf"))
+    short = _TinyCorpus(snrs=(0.0,))
+    short.clean, short.noise, short.lips = short.clean[:3200], short.noise[:3200], short.lips[:5]
+    short.utterances[0].n_frames = 5
+    rows += evaluate_enhancement(short, [0], {}, examples=0, progress=False)
+    for r in rows[-3:]:
+        r["snr_db"] = 6.0  # its own table row
+    summary = summarise(rows)
+    by = {(e["snr_db"], e["system"]): e for e in summary}
+    assert by[(0.0, "muted")]["excluded"] == {"si_sdr": {"-inf: estimate without signal": 1}}
+    assert np.isnan(by[(0.0, "muted")]["si_sdr"]) and by[(0.0, "muted")]["stoi"] == 0.0
+    assert by[(6.0, "noisy")]["excluded"] == {m: {f"clean: too little speech for {label}": 1}
+                                             for m, label in (("stoi", "STOI"), ("estoi", "ESTOI"), ("pesq_wb", "PESQ"))}
+    assert by[(0.0, "noisy")]["excluded"] == {}
+    note = exclusion_note(summary)
+    assert "- 0 dB, muted: SI-SDR of 1 utterance (-inf: estimate without signal)" in note
+    assert "- 6 dB, noisy: STOI of 1 utterance (clean: too little speech for STOI)" in note
+    write_enhancement_report(rows, tmp_path)
+    md = (tmp_path / "enhancement.md").read_text()
+    assert "| excluded |" in md and "| 1 (SI-SDR 1) |" in md and "Left out of the means" in md
+    assert "si_sdr" in (tmp_path / "enhancement_summary.csv").read_text().splitlines()[0]

@@ -79,3 +79,17 @@ def test_streaming_bad_inputs(model_fn):
         done.push(np.zeros(HOP), np.zeros((50, 92)))
     with pytest.raises(MburstError, match="already finished"):
         done.finish()
+
+
+@pytest.mark.parametrize("block", [2, 7, 64])
+def test_blocks_of_hops_give_the_same_output(model_fn, stats, block):
+    """Several hops per model call (offline file enhancement) give what one hop at a time gives, with fewer calls."""
+    n = 48_000 + 123
+    x = np.random.default_rng(4).standard_normal(n) * 0.1
+    lips = lips_for(n)
+    one = StreamingEnhancer(model_fn, stats)
+    many = StreamingEnhancer(model_fn, stats)
+    np.testing.assert_allclose(many.run(x, lips, block=block), one.run(x, lips), rtol=1e-5, atol=1e-6)
+    assert many.times.count == one.times.count == frames_for(n)
+    with pytest.raises(MburstError, match=r"hops: expected whole 640-sample hops and one \(50, 92\) lip frame each"):
+        StreamingEnhancer(model_fn).push_hops(np.zeros(2 * HOP), np.zeros((3, 50, 92)))

@@ -162,4 +162,5 @@ def _fmt(value: float, unit: str, sign: bool = False) -> str:
 
     if math.isnan(value):
         return "n/a"
+    value = round(value, 3) + 0.0  # no "-0.000"
     return f"{value:+.3f}{unit}" if sign else f"{value:.3f}{unit}"

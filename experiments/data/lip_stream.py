@@ -91,7 +91,7 @@ class LipPlan:
 
 
 def plan_lips(path: Path, n_samples: int, origin: float | None = None, *, every: int = 10, scale: float = 0.5,
-              source: str | None = None) -> LipPlan:
+              source: str | None = None, progress: bool | None = None) -> LipPlan:
     """Pass 1: detect and track the face on the frames shown at the audio frames of ``n_samples`` samples.
 
     Parameters
@@ -107,6 +107,8 @@ def plan_lips(path: Path, n_samples: int, origin: float | None = None, *, every:
         Detection on every ``every``-th audio frame, downscaled by ``scale``.
     source : str, optional
         Start of the error messages (default: the path).
+    progress : bool, optional
+        A progress bar (default: on a terminal only).
 
     Returns
     -------
@@ -118,12 +120,15 @@ def plan_lips(path: Path, n_samples: int, origin: float | None = None, *, every:
         As :func:`experiments.data.video.decode_frames` and :func:`~experiments.data.video.check_rate`;
         when the video is shorter than the audio, or no face is found.
     """
+    from tqdm import tqdm
+
     source = str(path) if source is None else source
     needed, whole = -(-n_samples // HOP), n_samples // HOP
     rate, detector = FrameRate(), FaceDetector(scale)
     boxes = np.full((needed, 4), np.nan)
     covered, held, image = 0, -1, None
     frames = decode_frames(path, rate, source)
+    bar = tqdm(total=needed, unit="frame", desc="track lips", disable=None if progress is None else not progress)
     try:
         for t, i, frame in at_audio_clock(frames, origin, rate):
             if t >= needed:
@@ -133,8 +138,10 @@ def plan_lips(path: Path, n_samples: int, origin: float | None = None, *, every:
                     image, held = luma(frame), i
                 boxes[t] = detector(image)
             covered = t + 1
+            bar.update()
     finally:
         frames.close()
+        bar.close()
     check_rate(rate, source)
     if covered < whole:
         seen = rate.end - rate.first if rate.n_frames > 1 else 0.0

@@ -81,7 +81,7 @@ class Recording:
 
 
 def open_recording(video: Path, audio: Path | None = None, *, resample: bool = False, downmix: bool = False,
-                   every: int = 10, scale: float = 0.5) -> Recording:
+                   every: int = 10, scale: float = 0.5, progress: bool | None = None) -> Recording:
     """Check the inputs of an enhancement and track the lips (pass 1).
 
     Parameters
@@ -98,6 +98,8 @@ def open_recording(video: Path, audio: Path | None = None, *, resample: bool = F
         Average the channels of a multi-channel wav instead of refusing it.
     every, scale
         Face detection settings (:func:`experiments.data.lip_stream.plan_lips`).
+    progress : bool, optional
+        A progress bar for the lip tracking (default: on a terminal only).
 
     Returns
     -------
@@ -136,7 +138,7 @@ def open_recording(video: Path, audio: Path | None = None, *, resample: bool = F
         track = TrackAudio(video)
         check_source_rate(track.rate, f"--video {video}")
         rate, n_samples, origin = track.rate, track.n_samples(), track.start
-    lips = plan_lips(video, n_samples, origin, every=every, scale=scale, source=f"--video {video}")
+    lips = plan_lips(video, n_samples, origin, every=every, scale=scale, source=f"--video {video}", progress=progress)
     return Recording(video, audio, rate, n_samples, lips, perf_counter() - start)
 
 

@@ -16,7 +16,7 @@ from experiments.speech.enhance import enhance
 from experiments.speech.masking import checkpoint_masker
 from experiments.speech.recording import enhance_recording, open_recording
 from experiments.speech.resynthesis import frames_for
-from test_enhance import _real_checkpoint
+from test_enhance import real_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def bench_module():
 @pytest.mark.parametrize("block", [64, 7, 1])
 def test_recording_equals_in_memory_enhancement(grid_root, tmp_path, block):
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
-    _real_checkpoint(tmp_path / "model.pt")
+    real_checkpoint(tmp_path / "model.pt")
     fn, stats, state = checkpoint_masker(tmp_path / "model.pt")
     assert "model_state" not in state and state["model_name"] == "mburst"
     noisy = read_video_audio(mpg)
@@ -53,7 +53,7 @@ def test_a_failed_enhancement_writes_no_wav(grid_root, tmp_path):
     audio = read_video_audio(mpg)
     audio[30_000] = np.nan
     sf.write(tmp_path / "nan.wav", audio, 16_000, subtype="FLOAT")
-    _real_checkpoint(tmp_path / "model.pt")
+    real_checkpoint(tmp_path / "model.pt")
     fn, stats, _ = checkpoint_masker(tmp_path / "model.pt")
     rec = open_recording(mpg, tmp_path / "nan.wav")
     with pytest.raises(MburstError, match=r"^--audio .*nan\.wav: contains NaN or inf samples$"):
@@ -67,7 +67,7 @@ def test_peak_memory_does_not_grow_with_length(grid_root, tmp_path):
     about 120 MB: a ratio near 1.3)."""
     bench = bench_module()
     mpg = sorted((grid_root / "s1").glob("*.mpg"))[0]
-    _real_checkpoint(tmp_path / "model.pt")
+    real_checkpoint(tmp_path / "model.pt")
     peaks = {}
     for seconds in (15, 60):
         video = tmp_path / f"loop{seconds}.mpg"

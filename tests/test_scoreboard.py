@@ -149,3 +149,21 @@ def test_spiking_row_says_when_updates_are_assumed_active():
     row = spiking_row("s", counts, frames=1, frame_s=0.04, f1=None, alg_latency_ms=None, compute_ms=None, note="n")
     assert row.note == ("n; 40% of the Loihi-step updates counted active because the ledger was not given those "
                         "cells' synaptic inputs (an upper bound)")
+
+
+def test_energy_json_of_a_spiking_run_becomes_its_scoreboard_row(tmp_path):
+    import json
+
+    from experiments.commands.energy import spiking_rows
+    from experiments.spiking.stage import write_energy_report
+
+    tot = LayerCounts(spikes=50, syn_forward=1000, neuron_updates=8000)
+    tot.device[1e-3] = StepCounts(updates=800, active=300, idle=500)
+    rec = {"model": "spiking mburst", "frames": 2, "counts": tot, "layers": {"out": tot}, "f1": 0.5, "units": 10,
+           "r0_hz": 1.0, "readout_latency_ms": 40.0, "wall_s": 3.0}
+    write_energy_report(tmp_path, rec, {}, ["Loihi"])
+    (row,) = spiking_rows(json.loads((tmp_path / "energy.json").read_text()))
+    assert row.ops_per_s == 9000 / 0.08 and row.alg_latency_ms == pytest.approx(98.875 + 40.0)
+    assert row.compute_ms == 1500.0 and row.f1 == 0.5
+    assert row.j_per_s["Loihi"] == pytest.approx((1000 * 23.6 + 300 * 81 + 500 * 52 + 50 * 3.5) * 1e-12 / 0.08)
+    assert spiking_rows(None) == []

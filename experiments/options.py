@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from experiments.data.corpus import load_corpus, prepare_corpus
+from experiments.data.noise import GUARD_S, NOISE_SPLITS, TIME_TEST_SHARE
 from experiments.data.spec import DEFAULT_SYNTHETIC_SIZE, ON_ERROR, SOURCES, CorpusSpec
 from experiments.data.synthetic import NOISES
 from experiments.training.config import POS_WEIGHT_RULES, TrainConfig
@@ -14,16 +15,22 @@ from experiments.training.config import POS_WEIGHT_RULES, TrainConfig
 def add_data_arguments(parser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--corpus", type=Path, default=None, metavar="DIR",
-                       help="a corpus folder already prepared by `mburst prepare` (e.g. on another machine); "
-                            "used as it is, and the raw-data options below are ignored")
+                       help="a corpus already prepared by `mburst prepare`: its --out folder or the cache folder it names "
+                            "(e.g. copied from another machine); used as it is, and the raw-data options below are ignored")
     group.add_argument("--data", choices=tuple(SOURCES), default="synthetic",
                        help="; ".join(f"{k}: {v}" for k, v in SOURCES.items()))
     group.add_argument("--data-root", type=Path, default=None,
                        help="GRID root (default: $MBURST_DATA/grid, else ../shared/data/grid)")
     group.add_argument("--noise-root", type=Path, default=None,
-                       help="folder of noise wav files (mono or multi-channel, mixed down; any sample rate from 12,862 Hz up, "
-                            "resampled to 16 kHz) (default for grid: $MBURST_DATA/noise; synthetic: its own noises, "
-                            f"{', '.join(NOISES)})")
+                       help="noise recordings (wav/flac, mono or multi-channel, mixed down; any sample rate from 12,862 Hz "
+                            "up, resampled to 16 kHz; each at least 3 s): files directly in the folder form one category, "
+                            "each subfolder another (e.g. $MBURST_DATA/ambient/cafe/*.wav); other files are counted and "
+                            "ignored (default for grid: $MBURST_DATA/noise; synthetic: its own noises, "
+                            f"{', '.join(NOISES)}, one category each)")
+    group.add_argument("--noise-split", choices=tuple(NOISE_SPLITS), default="recording",
+                       help="which noise each split hears: " + "; ".join(f"{k}: {v}" for k, v in NOISE_SPLITS.items())
+                            + f". Time cuts give test the last {TIME_TEST_SHARE:.0%} after a {GUARD_S:g} s guard gap. "
+                              "Every sentence is mixed with train and with test noise; test scores the held-out noise")
     group.add_argument("--speakers", nargs="+", default=None, metavar="sN", help="GRID speakers to use (default: all found)")
     group.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB",
                        help="mixture SNRs in dB; every utterance gets one noisy version per SNR")
@@ -39,7 +46,7 @@ def spec_from_args(args) -> CorpusSpec:
     return CorpusSpec(
         source=args.data, data_root=args.data_root, noise_root=args.noise_root,
         speakers=tuple(args.speakers) if args.speakers else None, snrs_db=tuple(args.snrs), lc_db=args.lc_db,
-        n_utterances=args.n_utterances, seed=args.data_seed, on_error=args.on_error,
+        n_utterances=args.n_utterances, seed=args.data_seed, on_error=args.on_error, noise_split=args.noise_split,
     )
 
 

@@ -36,8 +36,8 @@ def test_synthetic_is_deterministic_per_seed():
 
 def test_shapes_and_shared_lips(syn):
     _, _, _, corpus = syn
-    assert len(corpus.cleans) == 40 and len(corpus) == 80
-    assert corpus.log_power.shape == (40 * 2 * 75, 500) and corpus.log_power.dtype == np.float32
+    assert len(corpus.cleans) == 40 and len(corpus) == 160  # 2 SNRs x (train noise, test noise)
+    assert corpus.log_power.shape == (40 * 2 * 2 * 75, 500) and corpus.log_power.dtype == np.float32
     assert corpus.ibm.shape == corpus.log_power.shape and corpus.ibm.dtype == np.uint8
     assert corpus.lips.shape == (40 * 75, 50, 92)  # once per clean utterance, not per SNR
     by_clean = {}
@@ -67,12 +67,18 @@ def test_split_disjoint_by_clean_utterance(syn):
     _, _, _, corpus = syn
     split = corpus.split(seed=1)
     assert len(split["all"]) == len(corpus)
-    cleans = {k: {corpus.utterances[i].clean_id for i in split[k]} for k in ("train", "test", "proxy")}
+    cleans = {k: {corpus.utterances[i].clean_id for i in split[k]} for k in ("train", "test", "proxy", "test_seen")}
     assert not (cleans["train"] & cleans["test"]) and not (cleans["train"] & cleans["proxy"]) and not (cleans["test"] & cleans["proxy"])
-    assert len(cleans["train"]) == 32 and len(cleans["test"]) == 6 and len(cleans["proxy"]) == 2
-    assert sorted(np.concatenate([split[k] for k in ("train", "test", "proxy")])) == list(range(len(corpus)))
-    for k in ("train", "test", "proxy"):  # every SNR copy goes with its sentence
-        assert len(split[k]) == 2 * len(cleans[k])
+    assert cleans["test_seen"] == cleans["test"] and len(cleans["test"]) >= 1
+    assert len(cleans["train"]) + len(cleans["test"]) + len(cleans["proxy"]) == 40
+    assert abs(len(cleans["train"]) - 32) <= 8  # hashed: 80 % on average
+    everything = np.concatenate([split[k] for k in ("train", "test", "proxy", "test_seen")])
+    held = {i for i in range(len(corpus)) if corpus.utterances[i].noise_split == "test"
+            and corpus.utterances[i].clean_id not in cleans["test"]}  # held-out noise of train/proxy sentences: unused
+    assert sorted(everything.tolist() + sorted(held)) == list(range(len(corpus)))
+    for k in ("train", "proxy", "test_seen"):  # every SNR copy goes with its sentence; train noise only
+        assert len(split[k]) == 2 * len(cleans[k]) and {corpus.utterances[i].noise_split for i in split[k]} == {"train"}
+    assert {corpus.utterances[i].noise_split for i in split["test"]} == {"test"}
     assert not np.array_equal(split["train"], corpus.split(seed=2)["train"])
     assert np.array_equal(split["train"], corpus.split(seed=1)["train"])
     with pytest.raises(MburstError, match="fractions"):
@@ -181,7 +187,7 @@ def test_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name]
     monkeypatch.setattr(F, "ideal_binary_mask", real)
     path = C.prepare_corpus(spec, cache_root=tmp_path, progress=False)
-    assert C.load_corpus(path).log_power.shape == (6 * 75, 500)
+    assert C.load_corpus(path).log_power.shape == (6 * 2 * 75, 500)
     with pytest.raises(MburstError, match="not a prepared corpus"):
         C.load_corpus(stale)
 
@@ -189,15 +195,17 @@ def test_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
 def test_report_counts(syn):
     _, _, path, corpus = syn
     report = json.loads((path / "report.json").read_text())
-    assert report["n_clean"] == 40 and report["n_utterances"] == 80 and report["n_frames"] == 6000
+    assert report["n_clean"] == 40 and report["n_utterances"] == 160 and report["n_frames"] == 12000
     assert report["n_skipped"] == 0 and report["noise_names"] == ["babble", "modulated", "transients"]
 
 
 def test_vision_alone_beats_chance(syn):
     _, _, _, corpus = syn
     probe = P.vision_mask_probe(corpus, seed=0)
-    chance = max(probe["f1_all_ones"], probe["f1_shuffled_lips"], probe["prevalence"])
-    assert probe["f1_vision"] > chance + 0.04, probe
+    # tested on held-out noise recordings, whose mask prevalence differs from training's: the shuffled-lips
+    # probe (the same fit without the lip-mask pairing) is the chance level for what the lips carry
+    assert probe["f1_vision"] > probe["f1_shuffled_lips"] + 0.05, probe
+    assert probe["f1_vision"] > max(probe["f1_all_ones"], probe["prevalence"]), probe
     assert probe["f1_vision"] < 0.9, probe  # vision alone must not solve the audio task
 
 

@@ -61,12 +61,17 @@ def test_lip_crop_is_on_the_mouth(real):
 
 def test_real_mixture_snr_and_features(real):
     _, corpus = real
-    assert len(corpus) == 3 * 4
+    assert len(corpus) == 3 * 4 * 2  # every SNR with a train and with a test recording
+    noise = corpus.report["noise"]  # the shared noise/ folder: one category of three recordings, dealt 2 + 1
+    assert noise["categories"] == {"noise": "recordings"}
+    dealt = {k: {p["recording"] for p in v} for k, v in noise["splits"].items()}
+    assert dealt["train"] | dealt["test"] == {"noise/babble", "noise/dishes", "noise/exercise_bike"}
+    assert not dealt["train"] & dealt["test"] and {len(dealt["train"]), len(dealt["test"])} == {1, 2}
     for i, u in enumerate(corpus.utterances):
         clean, noise, noisy = corpus.waveforms(i)
         assert abs(10 * np.log10(np.sum(clean ** 2) / np.sum(noise ** 2)) - u.snr_db) < 0.1
         assert abs(u.snr_measured_db - u.snr_db) < 0.1
-        assert u.noise_name in {"babble", "dishes", "exercise_bike"}
+        assert u.noise_name in dealt[u.noise_split] and u.noise_category == "noise"
     rows = slice(corpus.utterances[5].frame_start, corpus.utterances[5].frame_start + corpus.utterances[5].n_frames)
     assert np.allclose(F.log_power(F.stft(corpus.waveforms(5)[2])), corpus.log_power[rows], atol=1e-3)
     prevalence = corpus.ibm.mean()

@@ -8,7 +8,7 @@ from experiments.data.audio import read_wav
 from experiments.data.resample import MIN_SOURCE_RATE, resample_to
 from experiments.data.grid import parse_alignment
 from experiments.data.lips import LIP_H, LIP_W, crop_lips, track_faces
-from experiments.data.noise import draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
+from experiments.data.noise import Part, draw_segment, load_noise_folder, mixture_snr_db, segment, snr_gain
 from neurons.common import MburstError
 
 
@@ -70,15 +70,21 @@ def test_wrong_sample_rate_names_file(tmp_path):
 
 def test_noise_folder_any_rate_segments_and_empty(tmp_path):
     rng = np.random.default_rng(0)
-    sf.write(tmp_path / "a.wav", 0.1 * rng.standard_normal(22_050), 22_050)
-    sf.write(tmp_path / "b.wav", 0.1 * rng.standard_normal((8_000, 2)), 16_000)
+    sf.write(tmp_path / "a.wav", 0.1 * rng.standard_normal(3 * 22_050), 22_050)
+    sf.write(tmp_path / "b.wav", 0.1 * rng.standard_normal((50_000, 2)), 16_000)
     bank = load_noise_folder(tmp_path)
-    assert sorted(bank) == ["a", "b"]
-    assert abs(len(bank["a"]) - 16_000) <= 1 and len(bank["b"]) == 8_000
-    seg = segment(bank["b"], 7_000, 3_000)  # wraps around the 8,000-sample file
-    assert np.allclose(seg[:1000], bank["b"][7000:]) and np.allclose(seg[1000:], bank["b"][:2000])
-    name, offset = draw_segment(np.random.default_rng(3), bank, 5_000)
-    assert name in bank and 0 <= offset < len(bank[name])
+    cat = tmp_path.name  # files directly in the root: one category named after it
+    assert sorted(bank) == [f"{cat}/a", f"{cat}/b"]
+    assert abs(len(bank[f"{cat}/a"]) - 48_000) <= 1 and len(bank[f"{cat}/b"]) == 50_000
+    b = bank[f"{cat}/b"]
+    seg = segment(b, 49_000, 3_000)  # wraps around the end
+    assert np.allclose(seg[:1000], b[49_000:]) and np.allclose(seg[1000:], b[:2000])
+    parts = [Part(f"{cat}/b", cat, 10_000, 30_000)]
+    for k in range(20):  # a drawn segment lies inside its part, never wrapping
+        name, offset = draw_segment(np.random.default_rng(k), bank, parts, 5_000)
+        assert name == f"{cat}/b" and 10_000 <= offset <= 25_000
+    with pytest.raises(MburstError, match="holds a 1.56 s utterance"):
+        draw_segment(np.random.default_rng(0), bank, parts, 25_000)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(MburstError, match="empty noise folder"):

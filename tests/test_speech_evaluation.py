@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+from experiments.speech.evaluation import evaluate_enhancement, summarise, summarise_by_noise, write_enhancement_report
 from experiments.speech.masking import torch_mask_fn
 from neurons.common import MburstError
 from test_speech_helpers import FS, TinyModel, lips_for, random_stats, speechlike
@@ -17,6 +17,7 @@ class _Utt:
     utt_id: str
     snr_db: float
     noise_name: str
+    noise_category: str
     lip_start: int
     n_frames: int
 
@@ -27,7 +28,7 @@ class _TinyCorpus:
     def __init__(self, snrs=(-6.0, 6.0)):
         self.clean = speechlike(48_000)
         self.noise = np.random.default_rng(5).standard_normal(48_000)
-        self.utterances = [_Utt(f"syn@{s:+g}dB", s, "white", 0, 75) for s in snrs]
+        self.utterances = [_Utt(f"syn@{s:+g}dB", s, "white", "hiss", 0, 75) for s in snrs]
         self.lips = lips_for(48_000)
 
     def waveforms(self, i):
@@ -63,7 +64,20 @@ def test_evaluate_and_report(tmp_path):
     data, rate = sf.read(wavs[0])
     assert rate == FS and data.shape == (48_000,)
     ibm = [e for e in out["summary"] if e["system"] == "oracle-ibm [attenuate]"]
-    assert all(e["ibm_gain_fraction"] == pytest.approx(1.0) for e in ibm)
+    assert all(e["share_of_ibm_d_stoi"] == pytest.approx(1.0) for e in ibm)
+    assert "share of IBM ΔSTOI" in md and "share_of_ibm_d_stoi" in (tmp_path / "enhancement_summary.csv").read_text()
+
+
+def test_summary_by_noise_category_and_recording():
+    rows = [{"snr_db": snr, "system": system, "noise": rec, "noise_category": rec.split("/")[0], "stoi": stoi,
+             "si_sdr": sdr} for snr, system, rec, stoi, sdr in (
+        (0.0, "noisy", "cafe/a", 0.5, 1.0), (6.0, "noisy", "cafe/b", 0.7, float("inf")),
+        (0.0, "tiny", "cafe/a", 0.6, 3.0), (0.0, "noisy", "street/c", 0.4, -2.0))]
+    by = summarise_by_noise(rows)
+    assert by["by_category"]["cafe"]["noisy"] == {"n": 2, "stoi": pytest.approx(0.6), "si_sdr": 1.0}  # +inf left out
+    assert by["by_category"]["cafe"]["tiny"]["si_sdr"] == 3.0 and list(by["by_category"]) == ["cafe", "street"]
+    assert set(by["by_recording"]) == {"cafe/a", "cafe/b", "street/c"}
+    assert sum(e["n"] for r in by["by_recording"].values() for e in r.values()) == len(rows)  # a partition
 
 
 def test_summary_means_and_errors():
@@ -72,7 +86,7 @@ def test_summary_means_and_errors():
     by = {e["system"]: e for e in summarise(rows)}
     assert list(by) == ["noisy", "oracle-ibm", "tiny"]  # references first
     assert by["noisy"]["stoi"] == pytest.approx(0.6) and by["noisy"]["n"] == 2 and np.isnan(by["noisy"]["pesq_wb"])
-    assert by["tiny"]["d_stoi"] == pytest.approx(0.1) and by["tiny"]["ibm_gain_fraction"] == pytest.approx(1 / 3)
+    assert by["tiny"]["d_stoi"] == pytest.approx(0.1) and by["tiny"]["share_of_ibm_d_stoi"] == pytest.approx(1 / 3)
     with pytest.raises(MburstError, match="utt_indices: empty selection"):
         evaluate_enhancement(_TinyCorpus(), [], {}, progress=False)
     with pytest.raises(MburstError, match="rows: nothing to report"):

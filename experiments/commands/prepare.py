@@ -5,8 +5,13 @@ them. A second run with the same settings and input files reuses the cache.
 Videos at any frame rate of at least 15 fps, constant or variable, are read on the audio's clock: each
 40 ms audio frame gets the video frame on display at its centre (experiments/data/video.py).
 
-Writes summary.json (counts, time, cache folder, source video frame rates, skipped utterances with reasons,
-the vision-only mask probe, the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
+Noise: the recordings under --noise-root by category (files directly in it: one category; each subfolder:
+another), split into train and test recordings (--noise-split, experiments/data/noise.py); every sentence is
+mixed at every SNR with a train and with a test recording.
+
+Writes summary.json (counts, time, cache folder, source video frame rates, skipped utterances and files with
+reasons, the noise split: per split which recordings, which part of each and how many seconds of it were mixed
+in, the vision-only mask probe, the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
 box drawn on the source frame, both stored by the preparation: no video is decoded again) into --out.
 """
 from __future__ import annotations
@@ -72,6 +77,7 @@ def main(args) -> int:
         "video_rates": corpus.report["video_rates"],
         "time_s": elapsed, "cache_hit": cache_hit,
         "build": corpus.report, "split_sizes": {k: int(len(v)) for k, v in split.items()},
+        "noise": corpus.report["noise"], "noise_ignored": corpus.report["noise_ignored"],
         "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe, "av_sync": sync,
         "shapes": {"log_power": list(corpus.log_power.shape), "ibm": list(corpus.ibm.shape), "lips": list(corpus.lips.shape)},
     }
@@ -79,6 +85,14 @@ def main(args) -> int:
     _figure(corpus, args.out / "lips.png")
     print(f"{corpus.report['n_clean']} clean utterances -> {len(corpus)} noisy, {len(corpus.log_power)} frames, "
           f"{corpus.report['n_skipped']} skipped; {elapsed:.2f} s this run ({'cache hit' if cache_hit else 'built'})")
+    noise = corpus.report["noise"]
+    print(f"noise split '{noise['mode']}': " + ", ".join(f"{c} ({how})" for c, how in noise["categories"].items()))
+    for name, parts in noise["splits"].items():
+        print(f"  {name}: " + ", ".join(f"{p['recording']} {p['start_s']:.1f}-{p['stop_s']:.1f} s ({p['mixed_s']:.0f} s mixed)"
+                                        for p in parts))
+    if corpus.report["noise_ignored"]:
+        print(f"  {len(corpus.report['noise_ignored'])} non-audio file(s) under the noise root ignored: "
+              + ", ".join(Path(i["id"]).name for i in corpus.report["noise_ignored"]))
     print("source video: " + ", ".join(f"{k} ({v} utterances)" for k, v in corpus.report["video_rates"].items())
           + "; lips taken at the 40 ms audio frames by presentation time")
     print(f"vision-only mask probe (test F1): {probe['f1_vision']:.3f} vs all-ones {probe['f1_all_ones']:.3f}, "

@@ -1,9 +1,11 @@
 """Building a corpus cache folder: load each clean utterance (in worker processes), mix it with noise
 at every SNR, compute features and masks, write the arrays (the format is in :mod:`experiments.data.corpus`).
 
-Per clean utterance s and target SNR, a noise segment n is drawn at random (file, offset) with a
-generator seeded by (seed, crc32(clean id), SNR index) and scaled by g = sqrt(P_s / (P_n 10^(SNR/10)))
-(:mod:`experiments.data.noise`). With X = STFT(s) and N = g STFT(n) (the STFT is linear), the noisy
+The noise recordings are split into train and test recordings (:func:`experiments.data.noise.split_noise`).
+Every clean utterance s is mixed at every target SNR twice: once with a segment of a train recording and once
+with a segment of a test recording (so any utterance split can test on both, :meth:`Corpus.split`). Each
+segment n is drawn at random (category, recording, offset) with a generator seeded by (seed, crc32(clean id),
+SNR index, noise split) and scaled by g = sqrt(P_s / (P_n 10^(SNR/10))) (:mod:`experiments.data.noise`). With X = STFT(s) and N = g STFT(n) (the STFT is linear), the noisy
 features are ln(|X + N|^2 + eps) over bins 1..500 and the target is the IBM (:mod:`experiments.data.features`).
 """
 from __future__ import annotations
@@ -143,18 +145,53 @@ def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> Iterator[dic
 
 # ---------------------------------------------------------------- the build
 
-def _utt_rng(seed: int, clean_id: str, k: int) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(clean_id.encode()), k])
+def _utt_rng(seed: int, clean_id: str, k: int, split: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(clean_id.encode()), k, split])
 
 
-def _noise_bank(spec) -> tuple[dict[str, np.ndarray], str]:
-    from experiments.data.noise import load_noise_folder
+def _noise_set(spec, fail_or_skip) -> tuple[list, list, str]:
+    """The noise recordings (a noise root's, or the synthetic noises, one category each), the non-audio files
+    ignored and the source."""
+    from experiments.data.noise import Recording, load_noise_set
 
     if spec.noise_root is not None:
-        return load_noise_folder(spec.noise_root), str(spec.noise_root)
+        recordings, ignored = load_noise_set(spec.noise_root, fail_or_skip)
+        return recordings, ignored, str(spec.noise_root)
     from experiments.data.synthetic import noise_bank
 
-    return noise_bank(spec.seed), "synthetic"
+    return [Recording(k, k, "synthetic", v) for k, v in noise_bank(spec.seed).items()], [], "synthetic"
+
+
+def noise_report(recordings, parts, how, used: dict, mode: str) -> dict:
+    """What noise went where: per split, each recording's part (s) and the seconds of it mixed in.
+
+    Parameters
+    ----------
+    recordings : list of Recording
+    parts : dict of str to list of Part
+        :func:`experiments.data.noise.split_noise`.
+    how : dict of str to str
+        Per category, how it was split.
+    used : dict of (str, str) to int
+        Samples mixed in per (split, recording).
+    mode : str
+        The ``--noise-split``.
+
+    Returns
+    -------
+    dict
+        ``mode``, ``guard_s``, ``categories`` ({category: how}), ``recordings`` ({name: duration s}) and
+        ``splits``: {split: [{recording, category, start_s, stop_s, seconds, mixed_s}]}.
+    """
+    from experiments.data.noise import GUARD_S
+
+    rate = F.SAMPLE_RATE
+    return {"mode": mode, "guard_s": GUARD_S, "categories": how,
+            "recordings": {r.name: len(r.audio) / rate for r in recordings},
+            "splits": {split: [{"recording": p.recording, "category": p.category, "start_s": p.start / rate,
+                                "stop_s": p.stop / rate, "seconds": (p.stop - p.start) / rate,
+                                "mixed_s": used.get((split, p.recording), 0) / rate} for p in chosen]
+                       for split, chosen in parts.items()}}
 
 
 def _tasks(spec, fail_or_skip) -> list[tuple]:
@@ -199,7 +236,7 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
     """
     from tqdm import tqdm
 
-    from experiments.data.noise import draw_segment, mixture_snr_db, segment, snr_gain
+    from experiments.data.noise import NOISE_SPLIT_NAMES, draw_segment, mixture_snr_db, segment, snr_gain, split_noise
 
     t0 = time.perf_counter() if t0 is None else t0
     skipped: list[dict] = []
@@ -209,7 +246,11 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
             raise MburstError(reason)
         skipped.append({"id": name, "reason": reason})
 
-    bank, noise_source = _noise_bank(spec)
+    recordings, ignored, noise_source = _noise_set(spec, fail_or_skip)
+    parts, how = split_noise(recordings, spec.noise_split, spec.seed, fail_or_skip)
+    bank = {r.name: r.audio for r in recordings}
+    category = {r.name: r.category for r in recordings}
+    used: dict[tuple[str, str], int] = {}
     tasks = _tasks(spec, fail_or_skip)
     t_load = time.perf_counter()
     lp_chunks, ibm_chunks, lip_chunks, wave_chunks = [], [], [], []
@@ -237,17 +278,21 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
         wave_chunks.append(res["audio"])
         x = F.stft(clean)
         for k, snr in enumerate(spec.snrs_db):
-            name, offset = draw_segment(_utt_rng(spec.seed, res["clean_id"], k), bank, len(clean))
-            seg = segment(bank[name], offset, len(clean))
-            gain = snr_gain(clean, seg, snr)
-            nspec = F.stft(seg) * gain
-            lp_chunks.append(F.log_power(x + nspec)[:, :spec.n_bins])
-            ibm_chunks.append(F.ideal_binary_mask(x, nspec, spec.lc_db)[:, :spec.n_bins])
-            utts.append({"utt_id": f"{res['clean_id']}@{snr:+g}dB", "clean_id": res["clean_id"], "clean_index": c_index,
-                         "speaker": res["speaker"], "snr_db": snr, "snr_measured_db": mixture_snr_db(clean, gain * seg),
-                         "noise_name": name, "noise_offset": offset, "noise_gain": gain, "n_frames": n,
-                         "frame_start": frame_pos, "lip_start": lip_pos})
-            frame_pos += n
+            for j, split in enumerate(NOISE_SPLIT_NAMES):
+                name, offset = draw_segment(_utt_rng(spec.seed, res["clean_id"], k, j), bank, parts[split], len(clean))
+                used[(split, name)] = used.get((split, name), 0) + len(clean)
+                seg = segment(bank[name], offset, len(clean))
+                gain = snr_gain(clean, seg, snr)
+                nspec = F.stft(seg) * gain
+                lp_chunks.append(F.log_power(x + nspec)[:, :spec.n_bins])
+                ibm_chunks.append(F.ideal_binary_mask(x, nspec, spec.lc_db)[:, :spec.n_bins])
+                utts.append({"utt_id": f"{res['clean_id']}@{snr:+g}dB/{split}-noise", "clean_id": res["clean_id"],
+                             "clean_index": c_index, "speaker": res["speaker"], "snr_db": snr,
+                             "snr_measured_db": mixture_snr_db(clean, gain * seg), "noise_name": name,
+                             "noise_category": category[name], "noise_split": split,
+                             "noise_offset": offset, "noise_gain": gain, "n_frames": n, "frame_start": frame_pos,
+                             "lip_start": lip_pos})
+                frame_pos += n
         lip_pos += n
         wave_pos += len(clean)
     if not cleans:
@@ -269,6 +314,8 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
         "video_rates": dict(sorted(rates.items())),
         "time_s": elapsed, "decode_features_s": t_write - t_load, "clean_per_s": len(cleans) / max(elapsed, 1e-9),
         "noise_source": noise_source, "noise_names": sorted(bank),
+        "noise": noise_report(recordings, parts, how, used, spec.noise_split),
+        "noise_ignored": [{"id": name, "reason": reason} for name, reason in ignored],
     }
     atomic_write_json(out / "report.json", report)
     meta = dict(spec.feature_config(), cache_key=key, data_root=str(spec.data_root) if spec.data_root else None,

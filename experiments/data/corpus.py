@@ -6,11 +6,15 @@ key over both. The folder holds ``log_power.npy`` [F, 500] float32 (the noisy
 ln(|X + N|^2 + 1e-8) of bins 1..500), ``ibm.npy`` [F, 500] uint8, ``lips.npy``
 [L, 50, 92] uint8 (once per clean utterance, shared by its SNR copies),
 ``clean.npy`` (16 kHz clean audio, concatenated), ``noise.npz`` (the 16 kHz
-noise bank), ``preview.npz`` (source frame and tracked boxes of the first GRID
+noise recordings, by ``<category>/<stem>``), ``preview.npz`` (source frame and tracked boxes of the first GRID
 utterances, for ``mburst prepare``'s figure), ``utterances.json``/``cleans.json``
 (records and mixing recipes), ``report.json`` and ``meta.json``. It is built in
 a temporary folder and renamed into place at the end, so an interrupted run
 leaves no cache. Model inputs: :mod:`experiments.data.frames`.
+
+Every clean sentence is mixed at every SNR twice, with a train and with a test noise recording
+(:mod:`experiments.data.build`). Splits (:meth:`Corpus.split`) are by sentence and stay put: a sentence's
+split is a function of its id and the seed alone (:func:`sentence_splits`), so adding data never moves one.
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from neurons.common import MburstError
 from experiments.data.build import build_corpus
 from experiments.data.frames import FrameSet, Stats
 from experiments.data.paths import cache_root as default_cache_root
-from experiments.data.spec import CorpusSpec
+from experiments.data.spec import FORMAT_VERSION, CorpusSpec
+from experiments.data.splits import SPLIT_FRACTIONS, sentence_splits
 
 __all__ = ["Corpus", "Utterance", "Preview", "corpus_path", "prepare_corpus", "load_corpus"]
 
@@ -126,6 +131,8 @@ class Utterance:
     snr_db: float
     snr_measured_db: float
     noise_name: str
+    noise_category: str
+    noise_split: str  # 'train' or 'test': the split of the noise recording it was mixed with
     noise_offset: int
     noise_gain: float
     n_frames: int
@@ -145,7 +152,8 @@ class Preview:
 
 
 def load_corpus(path: str | os.PathLike) -> "Corpus":
-    """Open a prepared corpus folder (arrays memory-mapped).
+    """Open a prepared corpus folder (arrays memory-mapped), or the ``--out`` folder of ``mburst prepare``
+    (its ``summary.json`` names the corpus folder).
 
     Parameters
     ----------
@@ -158,9 +166,19 @@ def load_corpus(path: str | os.PathLike) -> "Corpus":
     Raises
     ------
     MburstError
-        If the folder is not a complete corpus or a file is corrupt.
+        If the folder is not a complete corpus (nor a prepare folder naming one) or a file is corrupt.
     """
-    return Corpus(Path(path))
+    path = Path(path)
+    summary = path / "summary.json"
+    if not (path / "meta.json").is_file() and summary.is_file():
+        try:
+            cache = Path(json.loads(summary.read_text())["cache"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise MburstError(f"{summary}: unreadable prepare summary ({type(err).__name__}: {err})") from None
+        if not (cache / "meta.json").is_file():
+            raise MburstError(f"{path}: the corpus its summary.json names ({cache}) is gone; prepare again")
+        return Corpus(cache)
+    return Corpus(path)
 
 
 class Corpus:
@@ -169,16 +187,20 @@ class Corpus:
     def __init__(self, path: Path):
         self.path = Path(path)
         if not (self.path / "meta.json").is_file():
-            raise MburstError(f"{self.path}: not a prepared corpus (meta.json missing)")
+            raise MburstError(f"{self.path}: not a prepared corpus (meta.json missing) nor a `mburst prepare --out` "
+                              "folder (summary.json missing)")
         try:
             self.meta = json.loads((self.path / "meta.json").read_text())
+            if self.meta.get("format", 0) < FORMAT_VERSION:
+                raise MburstError(f"{self.path}: prepared by an older mburst (format {self.meta.get('format')}, now "
+                                  f"{FORMAT_VERSION}: noise by recording, splits by sentence hash); prepare it again")
             self.report = json.loads((self.path / "report.json").read_text())
             self.utterances = [Utterance(**u) for u in json.loads((self.path / "utterances.json").read_text())]
             self.cleans = json.loads((self.path / "cleans.json").read_text())
             self.log_power = np.load(self.path / "log_power.npy", mmap_mode="r")
             self.ibm = np.load(self.path / "ibm.npy", mmap_mode="r")
             self.lips = np.load(self.path / "lips.npy", mmap_mode="r")
-        except (OSError, ValueError, TypeError, KeyError) as err:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
             raise MburstError(f"{self.path}: corrupt corpus cache ({type(err).__name__}: {err}); delete it and prepare again") from None
         self._noise = None
         self._clean_audio = None
@@ -208,10 +230,13 @@ class Corpus:
         return f"Corpus({self.path}, {len(self.cleans)} clean, {len(self)} noisy, {len(self.log_power)} frames)"
 
     # -- splits and statistics
-    def split(self, seed: int, fractions: tuple[float, float, float] = (0.8, 0.15, 0.05)) -> dict[str, np.ndarray]:
-        """Utterance indices of train/test/proxy (+ 'all'), split by clean sentence with ``seed``.
+    def split(self, seed: int, fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> dict[str, np.ndarray]:
+        """Utterance indices of each split, by clean sentence (:func:`sentence_splits`) and noise recording.
 
-        Every noisy copy of a sentence lands in the same split.
+        Every noisy copy of a sentence lands in the same sentence split. Train and proxy take the copies
+        mixed with train recordings; test the copies mixed with held-out (test) recordings; ``test_seen``
+        the test sentences mixed with train recordings (unseen speech, heard noise), so that
+        F1(test_seen) - F1(test) is the generalisation gap to unheard noise.
 
         Parameters
         ----------
@@ -222,24 +247,19 @@ class Corpus:
         Returns
         -------
         dict of str to ndarray of int64
-            Keys 'train', 'test', 'proxy', 'all'.
+            Keys 'train', 'test', 'proxy', 'test_seen', 'all'.
 
         Raises
         ------
         MburstError
             If the fractions are not three non-negative numbers summing to 1.
         """
-        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
-            raise MburstError(f"split fractions {fractions}: need three non-negative numbers summing to 1")
-        n_clean = len(self.cleans)
-        order = np.random.default_rng(seed).permutation(n_clean)
-        n_train = int(round(fractions[0] * n_clean))
-        n_test = min(n_clean - n_train, int(round(fractions[1] * n_clean)))
-        part = np.empty(n_clean, dtype=np.int64)
-        part[order[:n_train]], part[order[n_train:n_train + n_test]], part[order[n_train + n_test:]] = 0, 1, 2
-        clean_of = np.array([u.clean_index for u in self.utterances], dtype=np.int64)
-        return {name: np.flatnonzero(part[clean_of] == k) for k, name in enumerate(("train", "test", "proxy"))} | {
-            "all": np.arange(len(self.utterances))}
+        part = sentence_splits([c["clean_id"] for c in self.cleans], seed, fractions)
+        of = part[np.array([u.clean_index for u in self.utterances], dtype=np.int64)]
+        heldout = np.array([u.noise_split == "test" for u in self.utterances])
+        return {"train": np.flatnonzero((of == 0) & ~heldout), "test": np.flatnonzero((of == 1) & heldout),
+                "proxy": np.flatnonzero((of == 2) & ~heldout), "test_seen": np.flatnonzero((of == 1) & ~heldout),
+                "all": np.arange(len(self.utterances))}
 
     def rows(self, utt_indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Where the frames of some utterances are, in utterance order.

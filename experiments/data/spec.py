@@ -13,10 +13,12 @@ import numpy as np
 from neurons.common import MburstError
 
 from experiments.data import features as F
+from experiments.data.noise import NOISE_SPLITS
 from experiments.data.paths import data_root
 
 DEFAULT_SYNTHETIC_SIZE = 200
-FORMAT_VERSION = 3  # 2: preview.npz; 3: lips on the audio clock, source frame rates recorded
+FORMAT_VERSION = 4  # 2: preview.npz; 3: lips on the audio clock, source frame rates recorded;
+# 4: noise by category and recording, every utterance mixed with train and with test recordings
 #: The clean-speech sources (``--data`` choices) and what each is.
 SOURCES = {
     "synthetic": "the embedded procedural corpus (experiments/data/synthetic.py)",
@@ -45,6 +47,7 @@ class CorpusSpec:
     n_utterances: int | None = None  # synthetic size (default DEFAULT_SYNTHETIC_SIZE) / optional GRID limit
     seed: int = 0
     on_error: str = "fail"
+    noise_split: str = "recording"  # a key of experiments.data.noise.NOISE_SPLITS
     detect_every: int = 10  # face detection on every k-th frame, tracked in between
     detect_scale: float = 0.5  # detection on a frame downscaled by this factor
     workers: int = 2
@@ -69,6 +72,8 @@ class CorpusSpec:
         snrs = tuple(float(s) for s in self.snrs_db)
         if not snrs or not all(np.isfinite(snrs)):
             raise MburstError(f"--snrs {self.snrs_db!r}: need at least one finite SNR in dB")
+        if self.noise_split not in NOISE_SPLITS:
+            raise MburstError(f"--noise-split {self.noise_split!r}: expected one of {', '.join(NOISE_SPLITS)}")
         if not np.isfinite(self.lc_db):
             raise MburstError(f"--lc-db {self.lc_db!r}: must be finite")
         if not 1 <= self.n_bins <= F.N_BINS:
@@ -108,7 +113,7 @@ class CorpusSpec:
             "hop": F.HOP, "window": "hamming", "n_bins": self.n_bins, "lc_db": float(self.lc_db),
             "snrs_db": [float(s) for s in self.snrs_db], "context": F.CONTEXT, "seed": self.seed,
             "n_utterances": self.n_utterances, "speakers": list(self.speakers or []),
-            "detect_every": self.detect_every, "detect_scale": self.detect_scale,
+            "detect_every": self.detect_every, "detect_scale": self.detect_scale, "noise_split": self.noise_split,
         }
 
     def input_files(self) -> list[Path]:
@@ -117,7 +122,7 @@ class CorpusSpec:
         Returns
         -------
         list of Path
-            GRID videos, wavs and alignments, then the noise wavs.
+            GRID videos, wavs and alignments, then every file under the noise root (recursively).
 
         Raises
         ------
@@ -133,7 +138,7 @@ class CorpusSpec:
             for it in items:
                 files += [p for p in (it.mpg, it.wav, it.align) if p is not None]
         if spec.noise_root is not None and spec.noise_root.is_dir():
-            files += sorted(spec.noise_root.glob("*.wav"))
+            files += sorted(p for p in spec.noise_root.rglob("*") if p.is_file())
         return files
 
     def cache_key(self) -> str:

@@ -104,7 +104,8 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
     ----------
     corpus : Corpus
         An :class:`experiments.data.corpus.Corpus` (or anything with its ``waveforms(i)``,
-        ``utterances[i]`` with ``utt_id``/``snr_db``/``noise_name``/``lip_start``/``n_frames``, and ``lips``).
+        ``utterances[i]`` with ``utt_id``/``snr_db``/``noise_name``/``noise_category``/``lip_start``/``n_frames``,
+        and ``lips``).
     utt_indices : array_like of int
         Utterances to score (non-empty).
     mask_fns : dict
@@ -118,7 +119,8 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
     Returns
     -------
     EnhancementRows
-        One dict per utterance x system: utt_index, utt_id, snr_db, noise, system, upper, mask,
+        One dict per utterance x system: utt_index, utt_id, snr_db, noise (recording), noise_category, system,
+        upper, mask,
         stoi, estoi, pesq_wb, si_sdr (dB; NaN where undefined) and excluded ({metric: reason}).
 
     Raises
@@ -146,7 +148,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
         for system, (audio, scores) in results.items():
             upper = "" if system == "noisy" else (system.split("[")[-1].rstrip("]") if "[" in system else uppers[0])
             rows.append({"utt_index": i, "utt_id": utt.utt_id, "snr_db": float(utt.snr_db), "noise": utt.noise_name,
-                         "system": system, "upper": upper, "mask": "" if system in ("noisy",) or system.startswith("oracle")
+                         "noise_category": utt.noise_category, "system": system, "upper": upper, "mask": "" if system in ("noisy",) or system.startswith("oracle")
                          else mask, **scores})
         if per_snr.get(utt.snr_db, 0) < examples:
             per_snr[utt.snr_db] = per_snr.get(utt.snr_db, 0) + 1
@@ -168,8 +170,8 @@ def _reason(row: dict, metric: str) -> str:
 
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean of each metric per (SNR, system) over the utterances where it is a finite number, what was
-    excluded and why, ΔSTOI over noisy and the fraction of the oracle IBM's STOI gain (``ibm_gain_fraction``;
-    the IBM with the same upper-bin policy).
+    excluded and why, ΔSTOI over noisy and its share of the oracle IBM's ΔSTOI (``share_of_ibm_d_stoi``, shown as
+    "share of IBM ΔSTOI"; the IBM with the same upper-bin policy).
 
     Parameters
     ----------
@@ -181,7 +183,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     list of dict
         Per (SNR, system), by SNR then noisy, oracles, models: snr_db, system, n (utterances), the metric
         means (NaN when no value is finite), excluded ({metric: {reason: count}} of the values left out
-        of the means: undefined metrics, SI-SDR of +-inf), d_stoi, ibm_gain_fraction.
+        of the means: undefined metrics, SI-SDR of +-inf), d_stoi, share_of_ibm_d_stoi.
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -199,15 +201,40 @@ def summarise(rows: list[dict]) -> list[dict]:
         entry["excluded"] = excluded
         out.append(entry)
     noisy_stoi = {e["snr_db"]: e["stoi"] for e in out if e["system"] == "noisy"}
-    ibm_gain = {}
+    ibm_d_stoi = {}
     for e in out:
         e["d_stoi"] = e["stoi"] - noisy_stoi.get(e["snr_db"], float("nan"))
         if e["system"].startswith("oracle-ibm"):
-            ibm_gain[(e["snr_db"], e["system"][len("oracle-ibm"):])] = e["d_stoi"]
+            ibm_d_stoi[(e["snr_db"], e["system"][len("oracle-ibm"):])] = e["d_stoi"]
     for e in out:
         suffix = e["system"][e["system"].find(" ["):] if " [" in e["system"] else ""
-        gain = ibm_gain.get((e["snr_db"], suffix))
-        e["ibm_gain_fraction"] = e["d_stoi"] / gain if gain and e["system"] != "noisy" else float("nan")
+        gain = ibm_d_stoi.get((e["snr_db"], suffix))
+        e["share_of_ibm_d_stoi"] = e["d_stoi"] / gain if gain and e["system"] != "noisy" else float("nan")
+    return out
+
+
+def summarise_by_noise(rows: list[dict]) -> dict:
+    """Mean STOI and SI-SDR (over finite values) and utterances per system, by noise category and by recording.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`evaluate_enhancement` rows.
+
+    Returns
+    -------
+    dict
+        ``{"by_category": {category: {system: {"n", "stoi", "si_sdr"}}}, "by_recording": {...}}`` (SI-SDR in dB).
+    """
+    out: dict[str, dict] = {"by_category": {}, "by_recording": {}}
+    for group, field in (("by_category", "noise_category"), ("by_recording", "noise")):
+        cells: dict[tuple, list[dict]] = {}
+        for r in rows:
+            cells.setdefault((r[field], r["system"]), []).append(r)
+        for (name, system), g in sorted(cells.items(), key=lambda kv: (kv[0][0], _system_order(kv[0][1]))):
+            means = {m: np.array([r[m] for r in g], dtype=np.float64) for m in ("stoi", "si_sdr")}
+            out[group].setdefault(name, {})[system] = {"n": len(g), **{
+                m: float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan") for m, v in means.items()}}
     return out
 
 
@@ -320,16 +347,16 @@ def write_enhancement_report(rows: EnhancementRows | list[dict], out_dir, title:
         [r.get(k, "") for k in header] + ["; ".join(f"{m}: {why}" for m, why in r.get("excluded", {}).items())]
         for r in rows]))
     summary = summarise(rows)
-    sheader = ["snr_db", "system", "n", *METRIC_NAMES, "d_stoi", "ibm_gain_fraction"]
+    sheader = ["snr_db", "system", "n", *METRIC_NAMES, "d_stoi", "share_of_ibm_d_stoi"]
     atomic_write_text(out / "enhancement_summary.csv", csv_table(sheader + ["excluded"], [
         [e[k] for k in sheader] + [excluded_count(e)] for e in summary]))
     md = [f"# {title}\n",
           "Mean per SNR and system. STOI/ESTOI (pystoi), wideband PESQ (P.862.2), SI-SDR in dB; "
-          "ΔSTOI is over the noisy input, 'IBM gain' the fraction of the oracle IBM's ΔSTOI. "
+          "ΔSTOI is over the noisy input, 'share of IBM ΔSTOI' its fraction of the oracle IBM's ΔSTOI. "
           "oracle-soft is the ideal Wiener gain |S|²/(|S|²+|N|²).\n",
-          markdown_table(["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "IBM gain", "excluded"],
+          markdown_table(["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "share of IBM ΔSTOI", "excluded"],
                          [[e["snr_db"], e["system"], e["n"], e["stoi"], e["estoi"], e["pesq_wb"], e["si_sdr"],
-                           e["d_stoi"], e["ibm_gain_fraction"], excluded_count(e)] for e in summary])]
+                           e["d_stoi"], e["share_of_ibm_d_stoi"], excluded_count(e)] for e in summary])]
     note = exclusion_note(summary)
     if note:
         md.append("\n" + note)

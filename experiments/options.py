@@ -7,7 +7,7 @@ from pathlib import Path
 
 from experiments.data.corpus import load_corpus, prepare_corpus
 from experiments.data.noise import GUARD_S, NOISE_SPLITS, TIME_TEST_SHARE
-from experiments.data.spec import DEFAULT_SYNTHETIC_SIZE, ON_ERROR, SOURCES, CorpusSpec
+from experiments.data.spec import DEFAULT_SYNTHETIC_SIZE, NOISE_SETS, ON_ERROR, SOURCES, CorpusSpec
 from experiments.data.synthetic import NOISES
 from experiments.training.config import POS_WEIGHT_RULES, TrainConfig
 
@@ -25,8 +25,11 @@ def add_data_arguments(parser) -> None:
                        help="noise recordings (wav/flac, mono or multi-channel, mixed down; any sample rate from 12,862 Hz "
                             "up, resampled to 16 kHz; each at least 3 s): files directly in the folder form one category, "
                             "each subfolder another (e.g. $MBURST_DATA/ambient/cafe/*.wav); other files are counted and "
-                            "ignored (default for grid: $MBURST_DATA/noise; synthetic: its own noises, "
+                            "ignored (default for grid: the --noise-set under $MBURST_DATA; synthetic: its own noises, "
                             f"{', '.join(NOISES)}, one category each)")
+    group.add_argument("--noise-set", choices=tuple(NOISE_SETS), default="ambient",
+                       help="GRID's noise when --noise-root is not given, a folder of $MBURST_DATA: "
+                            + "; ".join(f"{k}: {v}" for k, v in NOISE_SETS.items()))
     group.add_argument("--noise-split", choices=tuple(NOISE_SPLITS), default="recording",
                        help="which noise each split hears: " + "; ".join(f"{k}: {v}" for k, v in NOISE_SPLITS.items())
                             + f". Time cuts give test the last {TIME_TEST_SHARE:.0%} after a {GUARD_S:g} s guard gap. "
@@ -47,6 +50,7 @@ def spec_from_args(args) -> CorpusSpec:
         source=args.data, data_root=args.data_root, noise_root=args.noise_root,
         speakers=tuple(args.speakers) if args.speakers else None, snrs_db=tuple(args.snrs), lc_db=args.lc_db,
         n_utterances=args.n_utterances, seed=args.data_seed, on_error=args.on_error, noise_split=args.noise_split,
+        noise_set=args.noise_set,
     )
 
 

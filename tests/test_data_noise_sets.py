@@ -188,3 +188,14 @@ def test_corpus_accepts_the_prepare_out_folder(tmp_path, capsys):
     assert load_corpus(out).path == load_corpus(summary["cache"]).path
     with pytest.raises(MburstError, match="nor a `mburst prepare --out` folder"):
         load_corpus(tmp_path)
+
+
+def test_noise_set_names_a_folder_of_the_shared_data(tmp_path, monkeypatch):
+    for sub in ("grid/s1", "noise"):
+        (tmp_path / sub).mkdir(parents=True)
+    monkeypatch.setenv("MBURST_DATA", str(tmp_path))
+    with pytest.raises(MburstError, match=r"no ambient/ folder under MBURST_DATA .*--noise-set noise picks another"):
+        CorpusSpec(source="grid").resolved()
+    assert CorpusSpec(source="grid", noise_set="noise").resolved().noise_root == (tmp_path / "noise").resolve()
+    with pytest.raises(MburstError, match="--noise-set 'bus'"):
+        CorpusSpec(source="grid", noise_set="bus").resolved()

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from experiments.speech.evaluation import evaluate_enhancement, summarise, summarise_by_noise, write_enhancement_report
+from experiments.speech.evaluation import evaluate_enhancement, summarise, write_enhancement_report
+from experiments.training.noise_report import summarise_by_noise
 from experiments.speech.masking import torch_mask_fn
 from neurons.common import MburstError
 from test_speech_helpers import FS, TinyModel, lips_for, random_stats, speechlike

@@ -164,6 +164,8 @@ def main(args) -> int:
             print("  lips " + "  ".join(f"{mode}: F1 {row['f1']:.4f} ({row['f1'] - counts.f1:+.4f})"
                                         for mode, row in ablated.items()))
         if args.by_snr or args.by_noise:
+            from experiments.training.noise_report import cell_counts, grouped
+
             cells = cell_counts(model, corpus, splits[name], stats, batch)
             if args.by_snr:
                 entry["by_snr"] = grouped(cells, lambda key: f"{key[0]:+g} dB")
@@ -186,8 +188,8 @@ def main(args) -> int:
 
 def _enhance(args, corpus, utt_indices, state, report: dict) -> None:
     """Resynthesise and score ``--enhance`` utterances (spread over the recordings with --by-noise)."""
-    from experiments.speech.evaluation import (evaluate_enhancement, exclusion_note, summarise, summarise_by_noise,
-                                               write_enhancement_report)
+    from experiments.speech.evaluation import evaluate_enhancement, exclusion_note, summarise, write_enhancement_report
+    from experiments.training.noise_report import summarise_by_noise
     from experiments.speech.masking import checkpoint_masker
     from experiments.training.reproduce import spread_utterances
 
@@ -229,64 +231,3 @@ def spread_over_recordings(utt_indices, limit: int, corpus):
             if q and len(chosen) < limit:
                 chosen.append(q.pop(0))
     return np.asarray(chosen, dtype=np.int64)
-
-
-def cell_counts(model, corpus, utt_indices, feature_stats, batch_size: int) -> dict:
-    """Confusion counts, utterances and frames per (SNR in dB, noise category, recording), one model pass.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-    corpus : Corpus
-    utt_indices : array_like of int
-    feature_stats : Stats or dict
-    batch_size : int
-
-    Returns
-    -------
-    dict of (float, str, str) to dict
-        ``{"tp", "fp", "fn", "tn", "utterances", "frames"}`` (counts of time-frequency units; frames of 40 ms).
-    """
-    from experiments.training.train import evaluate
-
-    groups: dict[tuple, list[int]] = {}
-    for i in utt_indices:
-        u = corpus.utterances[int(i)]
-        groups.setdefault((u.snr_db, u.noise_category, u.noise_name), []).append(int(i))
-    out = {}
-    for key, chosen in sorted(groups.items()):
-        counts, _, _ = evaluate(model, corpus.frames(chosen, feature_stats, model.config.n_bins), batch_size)
-        total = counts.tp + counts.fp + counts.fn + counts.tn
-        out[key] = {"tp": counts.tp, "fp": counts.fp, "fn": counts.fn, "tn": counts.tn, "utterances": len(chosen),
-                    "frames": total // model.config.n_bins}
-    return out
-
-
-def grouped(cells: dict, key_of) -> dict:
-    """Cells of :func:`cell_counts` pooled by ``key_of(cell key)``: the rows partition the split.
-
-    Parameters
-    ----------
-    cells : dict
-    key_of : callable
-        Cell key -> group name.
-
-    Returns
-    -------
-    dict of str to dict
-        Per group: f1, accuracy (%), utterances, frames, positive_fraction (of the target IBM) and
-        predicted_fraction (units the model marks as speech).
-    """
-    sums: dict[str, dict] = {}
-    for key, c in cells.items():
-        s = sums.setdefault(key_of(key), dict.fromkeys(c, 0))
-        for k, v in c.items():
-            s[k] += v
-    out = {}
-    for name, s in sums.items():
-        total = s["tp"] + s["fp"] + s["fn"] + s["tn"]
-        denom = 2 * s["tp"] + s["fp"] + s["fn"]
-        out[name] = {"f1": 2 * s["tp"] / denom if denom else 0.0, "accuracy": 100.0 * (s["tp"] + s["tn"]) / total,
-                     "utterances": s["utterances"], "frames": s["frames"],
-                     "positive_fraction": (s["tp"] + s["fn"]) / total, "predicted_fraction": (s["tp"] + s["fp"]) / total}
-    return out

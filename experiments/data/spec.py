@@ -24,6 +24,12 @@ SOURCES = {
     "synthetic": "the embedded procedural corpus (experiments/data/synthetic.py)",
     "grid": "a GRID-layout root (sN/*.mpg, alignments/sN/*.align, optional audio/sN/*.wav)",
 }
+#: The noise sets of the shared data (``--noise-set``; folders under ``MBURST_DATA``) and what each is.
+NOISE_SETS = {
+    "ambient": "eight real ambience recordings in four categories (cafe, street, pedestrian, transport; 15.7 min), "
+               "CHiME-3 stand-ins: whole recordings held out for test",
+    "noise": "three recordings in one category (dishes 71 s, exercise bike 46 s, babble 3.1 s): the earlier set",
+}
 #: What to do with a bad input file (``--on-error`` choices) and what each does.
 ON_ERROR = {
     "fail": "fail with a one-line error naming the file",
@@ -34,8 +40,8 @@ ON_ERROR = {
 @dataclass(frozen=True)
 class CorpusSpec:
     """What to prepare. ``source`` is a key of :data:`SOURCES`; ``data_root``/``noise_root`` default to
-    ``data_root()/grid`` and ``/noise`` for GRID; a synthetic corpus uses its own synthetic noises
-    (:data:`experiments.data.synthetic.NOISES`) unless ``noise_root`` is given."""
+    ``data_root()/grid`` and ``data_root()/<noise_set>`` (:data:`NOISE_SETS`) for GRID; a synthetic corpus uses
+    its own synthetic noises (:data:`experiments.data.synthetic.NOISES`) unless ``noise_root`` is given."""
 
     source: str = "synthetic"
     data_root: Path | None = None
@@ -48,6 +54,7 @@ class CorpusSpec:
     seed: int = 0
     on_error: str = "fail"
     noise_split: str = "recording"  # a key of experiments.data.noise.NOISE_SPLITS
+    noise_set: str = "ambient"  # a key of NOISE_SETS: GRID's noise when noise_root is not given
     detect_every: int = 10  # face detection on every k-th frame, tracked in between
     detect_scale: float = 0.5  # detection on a frame downscaled by this factor
     workers: int = 2
@@ -90,9 +97,13 @@ class CorpusSpec:
                     raise MburstError("--data-root: not given and no GRID data under MBURST_DATA / ../shared/data")
                 droot = base / "grid"
             if nroot is None:
-                if base is None or not (base / "noise").is_dir():
-                    raise MburstError("--noise-root: not given and no noise folder under MBURST_DATA / ../shared/data")
-                nroot = base / "noise"
+                if self.noise_set not in NOISE_SETS:
+                    raise MburstError(f"--noise-set {self.noise_set!r}: expected one of {', '.join(NOISE_SETS)}")
+                if base is None or not (base / self.noise_set).is_dir():
+                    raise MburstError(f"--noise-root: not given and no {self.noise_set}/ folder under MBURST_DATA / "
+                                      f"../shared/data (--noise-set {' or '.join(k for k in NOISE_SETS if k != self.noise_set)} "
+                                      "picks another)")
+                nroot = base / self.noise_set
         return dataclasses.replace(
             self, snrs_db=snrs, lc_db=float(self.lc_db),
             data_root=None if droot is None else Path(droot).resolve(),

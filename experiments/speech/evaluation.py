@@ -189,7 +189,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     for r in rows:
         groups.setdefault((r["snr_db"], r["system"]), []).append(r)
     out = []
-    for (snr, system), g in sorted(groups.items(), key=lambda kv: (kv[0][0], _system_order(kv[0][1]))):
+    for (snr, system), g in sorted(groups.items(), key=lambda kv: (kv[0][0], system_order(kv[0][1]))):
         entry, excluded = {"snr_db": snr, "system": system, "n": len(g)}, {}
         for m in METRIC_NAMES:
             vals = np.array([r[m] for r in g], dtype=np.float64)
@@ -213,29 +213,25 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def summarise_by_noise(rows: list[dict]) -> dict:
-    """Mean STOI and SI-SDR (over finite values) and utterances per system, by noise category and by recording.
+def summary_table(summary: list[dict], excluded: bool = True) -> tuple[list[str], list[list]]:
+    """The enhancement table of ``enhancement.md`` and ``report.md``: header and rows of :func:`summarise`'s entries.
 
     Parameters
     ----------
-    rows : list of dict
-        :func:`evaluate_enhancement` rows.
+    summary : list of dict
+    excluded : bool
+        Add the column of values left out of the means.
 
     Returns
     -------
-    dict
-        ``{"by_category": {category: {system: {"n", "stoi", "si_sdr"}}}, "by_recording": {...}}`` (SI-SDR in dB).
+    header : list of str
+        SNR dB, system, n, STOI, ESTOI, PESQ-WB, SI-SDR dB, ΔSTOI, share of IBM ΔSTOI (, excluded).
+    rows : list of list
     """
-    out: dict[str, dict] = {"by_category": {}, "by_recording": {}}
-    for group, field in (("by_category", "noise_category"), ("by_recording", "noise")):
-        cells: dict[tuple, list[dict]] = {}
-        for r in rows:
-            cells.setdefault((r[field], r["system"]), []).append(r)
-        for (name, system), g in sorted(cells.items(), key=lambda kv: (kv[0][0], _system_order(kv[0][1]))):
-            means = {m: np.array([r[m] for r in g], dtype=np.float64) for m in ("stoi", "si_sdr")}
-            out[group].setdefault(name, {})[system] = {"n": len(g), **{
-                m: float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan") for m, v in means.items()}}
-    return out
+    header = ["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "share of IBM ΔSTOI"]
+    rows = [[e["snr_db"], e["system"], e["n"], e["stoi"], e["estoi"], e["pesq_wb"], e["si_sdr"], e["d_stoi"],
+             e["share_of_ibm_d_stoi"]] + ([excluded_count(e)] if excluded else []) for e in summary]
+    return header + (["excluded"] if excluded else []), rows
 
 
 def excluded_count(entry: dict) -> str:
@@ -278,7 +274,8 @@ def exclusion_note(summary: list[dict]) -> str:
             "metrics are defined in experiments/speech/metrics.py):\n" + "\n".join(lines) + "\n")
 
 
-def _system_order(system: str) -> tuple:
+def system_order(system: str) -> tuple:
+    """Sort key of a system name: noisy, the oracles, then models (any ``" [<policy>]"`` suffix ignored first)."""
     base = system.split(" [")[0]
     return (REFERENCES.index(base) if base in REFERENCES else len(REFERENCES), system)
 
@@ -354,9 +351,7 @@ def write_enhancement_report(rows: EnhancementRows | list[dict], out_dir, title:
           "Mean per SNR and system. STOI/ESTOI (pystoi), wideband PESQ (P.862.2), SI-SDR in dB; "
           "ΔSTOI is over the noisy input, 'share of IBM ΔSTOI' its fraction of the oracle IBM's ΔSTOI. "
           "oracle-soft is the ideal Wiener gain |S|²/(|S|²+|N|²).\n",
-          markdown_table(["SNR dB", "system", "n", "STOI", "ESTOI", "PESQ-WB", "SI-SDR dB", "ΔSTOI", "share of IBM ΔSTOI", "excluded"],
-                         [[e["snr_db"], e["system"], e["n"], e["stoi"], e["estoi"], e["pesq_wb"], e["si_sdr"],
-                           e["d_stoi"], e["share_of_ibm_d_stoi"], excluded_count(e)] for e in summary])]
+          markdown_table(*summary_table(summary))]
     note = exclusion_note(summary)
     if note:
         md.append("\n" + note)

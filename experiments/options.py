@@ -32,8 +32,9 @@ def add_data_arguments(parser) -> None:
                             + "; ".join(f"{k}: {v}" for k, v in NOISE_SETS.items()))
     group.add_argument("--noise-split", choices=tuple(NOISE_SPLITS), default="recording",
                        help="which noise each split hears: " + "; ".join(f"{k}: {v}" for k, v in NOISE_SPLITS.items())
-                            + f". Time cuts give test the last {TIME_TEST_SHARE:.0%} after a {GUARD_S:g} s guard gap. "
-                              "Every sentence is mixed with train and with test noise; test scores the held-out noise")
+                            + f". A time cut gives test the last {100 * TIME_TEST_SHARE:g} %% after a {GUARD_S:g} s guard "
+                              "gap. Every sentence is mixed with train and with test recordings; the test split scores "
+                              "the held-out ones")
     group.add_argument("--speakers", nargs="+", default=None, metavar="sN", help="GRID speakers to use (default: all found)")
     group.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB",
                        help="mixture SNRs in dB; every utterance gets one noisy version per SNR")

@@ -120,6 +120,8 @@ def test_growing_a_corpus_keeps_every_sentence_in_its_split(corpora):
         before, after = sentence_splits(ids[:200], seed), sentence_splits(ids, seed)
         assert np.array_equal(before, after[:200])
         assert 0.7 < np.mean(after == 0) < 0.9 and 0.1 < np.mean(after == 1) < 0.2
+    for seed in range(20):  # a corpus of a few sentences still gets a train and a test sentence
+        assert set(sentence_splits(["a", "b"], seed)) == {0, 1} and {0, 1} <= set(sentence_splits(list("cdef"), seed))
     small, grown, _ = corpora
     small_ids = [c["clean_id"] for c in small.cleans]
     checked = 0

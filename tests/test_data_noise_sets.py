@@ -166,7 +166,7 @@ def test_evaluate_refuses_overlap_and_scores_by_noise(corpora, tmp_path, capsys,
     assert report["training_sentences_in_split"]["all"] == len({grown.utterances[i].clean_id for i in grown.split(0)["train"]})
     # the grown corpus's test split holds none of the small corpus's training sentences: scored, with --by-noise
     rc = cli.main(["evaluate", "--checkpoint", str(ckpt), "--corpus", str(grown.path), "--split", "test", "train",
-                   "--by-noise", "--by-snr", "--out", str(tmp_path / "e3")])
+                   "--by-noise", "--by-snr", "--enhance", "3", "--out", str(tmp_path / "e3")])
     assert rc == 0
     report = json.loads((tmp_path / "e3/metrics.json").read_text())
     test = report["splits"]["test"]
@@ -178,6 +178,8 @@ def test_evaluate_refuses_overlap_and_scores_by_noise(corpora, tmp_path, capsys,
         assert min(f1s) - 1e-12 <= test["f1"] <= max(f1s) + 1e-12
     assert set(test["by_category"]) <= {"cafe", "street", "hum"}
     assert set(report["generalisation"]) == {"test_seen_f1", "test_f1", "gap"}
+    by_rec = report["enhancement_by_noise"]["by_recording"]  # STOI and SI-SDR per recording, spread over them
+    assert len(by_rec) == min(3, len(test["by_recording"])) and all("unimodal" in v and "stoi" in v["unimodal"] for v in by_rec.values())
 
 
 def test_corpus_accepts_the_prepare_out_folder(tmp_path, capsys):

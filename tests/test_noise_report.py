@@ -53,8 +53,9 @@ def test_noise_section(corpus, tmp_path, one_torch_thread):
     md = noise_section(scores, tmp_path)
     assert "F1 by noise category (held-out recordings)" in md and "| cafe |" in md and "| +6 dB |" in md
     assert "gap (seen - held-out)" in md and (tmp_path / "by_noise.json").is_file()
-    line = noise_line(corpus.report["noise"])
+    line, = noise_line(corpus.report["noise"])
     assert line.startswith("- Noise split `recording` over 2 categories:") and "street/" in line
+    assert noise_line(None) == []
 
 
 def test_interval95():

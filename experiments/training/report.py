@@ -264,7 +264,7 @@ def warnings_for(results: dict, angles: dict, fig2_frames: int, min_frames: int 
     if fig2_frames < min_frames:
         lines.append(f"- **Warning: Figure 2 shows only {fig2_frames} frames** (< {min_frames}); the split is short.")
     return lines
-def noise_line(noise: dict | None) -> str:
+def noise_line(noise: dict | None) -> list[str]:
     """The data section's line on which noise recordings each split heard.
 
     Parameters
@@ -274,17 +274,17 @@ def noise_line(noise: dict | None) -> str:
 
     Returns
     -------
-    str
-        A markdown bullet ('' when the corpus records no noise split).
+    list of str
+        One markdown bullet (none when the corpus records no noise split).
     """
     if not noise:
-        return ""
+        return []
     parts = {k: ", ".join(f"{p['recording']} ({p['seconds']:.0f} s)" for p in v) for k, v in noise["splits"].items()}
     cut = [c for c, how in noise["categories"].items() if how != "recordings"]
-    return (f"- Noise split `{noise['mode']}` over {len(noise['categories'])} categories"
+    return [f"- Noise split `{noise['mode']}` over {len(noise['categories'])} categories"
             + (f" ({', '.join(cut)} cut in time with a {noise['guard_s']:g} s guard gap)" if cut else "")
             + f": training and proxy sentences hear {parts['train']}; test sentences are scored on the held-out "
-              f"{parts['test']} (Table I's test rows), and on the training recordings for the generalisation gap.")
+              f"{parts['test']} (Table I's test rows), and on the training recordings for the generalisation gap."]
 
 
 def write_report(out: Path, profile: str, settings: dict, corpus, results: dict, t1, t2, ratios, times: dict,
@@ -344,7 +344,7 @@ def write_report(out: Path, profile: str, settings: dict, corpus, results: dict,
                        "street, pedestrian), which are not available here, so absolute numbers are not comparable "
                        "with the paper's." if real else
                        "synthetic babble, modulated coloured noise and transients; numbers are not comparable with the paper's."),
-        noise_line(corpus.report.get("noise")),
+        *noise_line(getattr(corpus, "report", {}).get("noise")),
         f"- Settings: {json.dumps(settings, sort_keys=True)}",
         "",
         "## Table I: mask F1 and accuracy (mean ± std over runs)",

@@ -16,8 +16,8 @@ file by the command, are timed separately.
 Memory against length (issue 19): ``mburst enhance`` (offline, the full-size mburst model) on recordings of
 ``--minutes`` (default 1, 10, 60), each a GRID s1 video with its own MP2 audio looped to that length
 (:func:`looped_recording`: its packets copied with shifted timestamps, no re-encoding), run as a child
-process; its peak resident memory (``wait4``'s ru_maxrss) against length, as a ratio to the shortest, and its
-whole-command RTF (wall and CPU). Target: below 600 MB at 60 minutes, RTF < 0.2 on 2 cores. Needs the GRID data.
+process; its peak resident memory (``VmHWM`` of its own address space, :func:`peak_memory`) against length, as a
+ratio to the shortest, and its whole-command RTF (wall and CPU). Target: below 600 MB at 60 minutes, RTF < 0.2 on 2 cores. Needs the GRID data.
 
     python bench/enhance.py [--repeats 3] [--models mburst multimodal unimodal] [--threads 2] [--minutes 1 10 60]
 """
@@ -120,19 +120,65 @@ def full_checkpoint(path) -> None:
                            "features": {"sample_rate": SAMPLE_RATE, "win": WIN, "hop": HOP, "n_bins": N_BINS}})
 
 
+#: Run in the child before the measured program: at exit it prints the peak resident memory of the program's own
+#: address space (``VmHWM``). ``wait4``'s ``ru_maxrss`` would not do: Linux carries the parent's peak over into a
+#: child that is forked and exec'd, so a large parent (this bench after its RTF table, or pytest) hides the child's.
+_PEAK_PROBE = """
+import atexit, runpy, sys
+def _peak():
+    with open('/proc/self/status') as f:
+        kb = next(line.split()[1] for line in f if line.startswith('VmHWM:'))
+    print('bench-peak-kB', kb, file=sys.stderr, flush=True)
+atexit.register(_peak)
+sys.argv = sys.argv[1:]
+if sys.argv[0] == '-m':
+    sys.argv = sys.argv[1:]
+    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
+else:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
 def peak_memory(argv: list[str], env: dict | None = None) -> tuple[float, float, float]:
-    """Run a child process: (peak resident memory in MB, wall s, CPU s of user + system)."""
+    """Run ``python *argv`` as a child process: its peak resident memory, wall time and CPU time.
+
+    Parameters
+    ----------
+    argv : list of str
+        Python's arguments: ``["-m", module, ...]`` or ``[script, ...]``.
+    env : dict, optional
+        The child's environment (default: this one's).
+
+    Returns
+    -------
+    peak : float
+        Peak resident memory of the child's own address space (``VmHWM`` at its exit) in MB (2^20 bytes).
+    wall : float
+        Wall time in s.
+    cpu : float
+        User + system CPU time of the child in s.
+
+    Raises
+    ------
+    RuntimeError
+        When the child fails (its last line of standard error) or reports no peak (needs Linux's /proc).
+    """
     import subprocess
     import sys
+    import tempfile
 
     t0 = time.perf_counter()
-    child = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
-    err = child.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"{' '.join(argv)} failed: {err.strip().splitlines()[-1:]}")
-    return usage.ru_maxrss / 1024.0, wall, usage.ru_utime + usage.ru_stime
+    with tempfile.TemporaryFile() as log:  # not a pipe: a child writing more than its buffer would block
+        child = subprocess.Popen([sys.executable, "-c", _PEAK_PROBE, *argv], stdout=subprocess.DEVNULL, stderr=log,
+                                 env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        log.seek(0)
+        lines = log.read().decode(errors="replace").strip().splitlines()
+    peaks = [float(line.split()[1]) for line in lines if line.startswith("bench-peak-kB ")]
+    if os.waitstatus_to_exitcode(status) or not peaks:
+        raise RuntimeError(f"{' '.join(argv)} failed: {[x for x in lines if not x.startswith('bench-peak-kB')][-1:]}")
+    return peaks[-1] / 1024.0, wall, usage.ru_utime + usage.ru_stime
 
 
 def memory_profile(minutes: list[float]) -> None:

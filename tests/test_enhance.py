@@ -232,6 +232,22 @@ def test_cli_end_to_end_on_grid(grid_root, tmp_path, capsys, stream):
     printed = capsys.readouterr().out
     assert "real-time factor" in printed and "model mburst" in printed
     assert ("algorithmic latency 98.9 ms" in printed) == stream
+    note = [line for line in printed.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "GRID corpus utterance" in note[0] and "--audio NOISY.wav" in note[0]
     data, rate = sf.read(str(out))
     assert rate == FS and data.shape == read_video_audio(mpg).shape  # the audio came from the video
     assert np.any(data != 0)
+
+
+def test_a_grid_utterance_is_known_by_its_alignment(tmp_path):
+    """The clean-track note of `mburst enhance` is for corpus videos only: sN/ID.mpg with alignments/sN/ID.align."""
+    from experiments.commands.enhance import is_grid_utterance
+
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "alignments" / "s1").mkdir(parents=True)
+    for name in ("bbaf2n", "other"):
+        (tmp_path / "s1" / f"{name}.mpg").write_bytes(b"")
+    (tmp_path / "alignments" / "s1" / "bbaf2n.align").write_text("0 100 sil\n")
+    assert is_grid_utterance(tmp_path / "s1" / "bbaf2n.mpg")
+    assert not is_grid_utterance(tmp_path / "s1" / "other.mpg")
+    assert not is_grid_utterance(tmp_path / "bbaf2n.mpg")

@@ -8,7 +8,9 @@ with a polyphase filter). The lips are tracked in --video (Viola-Jones + tracker
 92 x 50 crops) on the audio's clock: each 40 ms audio frame gets the video frame
 on display at its centre, by presentation timestamp, so any constant or variable
 frame rate of at least 15 fps works; the video must cover the audio (a final
-partial hop reuses the last lip frame). Any length works: audio, video and the
+partial hop reuses the last lip frame). A GRID corpus video (its alignment file
+beside it) carries the clean speech: without --audio that clean track is what gets
+enhanced, and a one-line note says so. Any length works: audio, video and the
 output wav are streamed, so memory does not grow with the recording's length
 (two passes over the video: face tracking, then crops).
 
@@ -50,7 +52,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stream", action="store_true", help="causal frame-by-frame enhancement; reports latency and per-frame time")
     parser.add_argument("--resample", action="store_true", help="resample an --audio wav that is not at 16 kHz instead of refusing it")
     parser.add_argument("--downmix", action="store_true", help="average the channels of a multi-channel --audio wav instead of refusing it")
-    parser.add_argument("--batch-size", type=int, default=64, help="frames per model call (offline mode)")
+    parser.add_argument("--batch-size", type=int, default=16,
+                        help="frames per model call (offline mode): 16 keeps the peak memory of a full-size model under 600 MB "
+                             "(measured 565-585 MB for 1 to 60 minutes, bench/enhance.py); "
+                             "each frame more adds about 4 MB and saves a little time")
 
 
 def main(args) -> int:
@@ -90,6 +95,10 @@ def main(args) -> int:
         raise MburstError(f"--out {args.out}: the output must be a .wav file")
     if not args.checkpoint.is_file():
         raise MburstError(f"--checkpoint {args.checkpoint}: file not found")
+    if args.audio is None and is_grid_utterance(args.video):
+        print(f"note: {args.video} is a GRID corpus utterance, whose own audio track is the clean speech: it is what "
+              "gets enhanced here; give a noisy recording of it with --audio NOISY.wav (16 kHz mono, starting with "
+              "the video)", flush=True)
     rec = open_recording(args.video, args.audio, resample=args.resample, downmix=args.downmix)
     mask_fn, stats, state = checkpoint_masker(args.checkpoint)
     done = enhance_recording(rec, args.out, mask_fn, stats, block=1 if args.stream else args.batch_size,
@@ -107,6 +116,21 @@ def main(args) -> int:
     if done.clipped:
         print(f"note: {done.clipped} samples above full scale were clipped in {args.out}")
     return 0
+
+
+def is_grid_utterance(video: Path) -> bool:
+    """Whether ``video`` is a GRID corpus utterance: ``<root>/sN/<id>.mpg`` with ``<root>/alignments/sN/<id>.align``.
+
+    Parameters
+    ----------
+    video : Path
+
+    Returns
+    -------
+    bool
+    """
+    video = Path(video)
+    return (video.parent.parent / "alignments" / video.parent.name / f"{video.stem}.align").is_file()
 
 
 def _number(text: str) -> float:

@@ -10,7 +10,9 @@ c_t is before the end of its last frame (its time plus the last frame interval).
 
 At 25 fps with frames at k x 40 ms this picks frame t for audio frame t (the GRID corpus, unchanged); at
 30, 50, 60 fps or a variable rate it picks, by time, the frame shown during that audio frame, so lip
-frame t always shows time c_t (within one source-frame interval) instead of t source frames in. Below
+frame t always shows time c_t (within one source-frame interval) instead of t source frames in. A 25 fps
+video re-timed by FFmpeg (``-r``, the fps filter: each new frame shows the source frame nearest its time) to
+29.97, 30, 50 or 60 fps gives back exactly the source frames at the audio frames (tests/test_inputs_video.py). Below
 :data:`MIN_FPS` mean frames per second, or when a frame carries no presentation time (raw .h264
 streams), a one-line :class:`MburstError` names the file and its rate.
 """

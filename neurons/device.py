@@ -15,12 +15,18 @@ standalone run call :func:`build` after ``run`` (or let ``run`` build: we set
 ``build_on_run=True``). Repeated standalone runs in one process work because
 :func:`use_target` calls ``device.reinit()`` and gives each shape its own
 build folder, so a rerun of the same shape is an incremental (warm) ``make``.
+
+Builds announce themselves on standard error, so a cold compile is never minutes of silence: a standalone
+build prints a line when it starts (cold or warm) and one with its elapsed time (compile and run), and a
+cython run prints a line with the elapsed time of every code object it compiles (those not yet cached).
 """
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 
 from .common import MburstError
@@ -32,7 +38,7 @@ TARGETS = ("numpy", "cython", "cpp_standalone", "cuda_standalone")
 STANDALONE = ("cpp_standalone", "cuda_standalone")
 AUTO_STANDALONE_WORK = 2e8  # neuron-steps (e.g. 2,000 neurons for 10 s at 0.1 ms)
 
-_state = {"standalone_used": False, "directory": None}
+_state = {"standalone_used": False, "directory": None, "cython_compiled": 0, "cython_seconds": 0.0}
 
 
 def _have_compiler() -> bool:
@@ -162,10 +168,70 @@ def use_target(target: str = "auto", *, threads: int = 0, tag: str = "default", 
         set_device(chosen, directory=str(build_dir), build_on_run=True, with_output=False, clean=clean)
         _state["standalone_used"] = True
         _state["directory"] = build_dir
+        _announce_standalone_build(chosen, build_dir)
     else:
         set_device("runtime")
         prefs.codegen.target = chosen
+        if chosen == "cython":
+            _announce_cython_compiles()
     return chosen
+
+
+def _announce_standalone_build(chosen: str, build_dir: Path) -> None:
+    """Wrap the active standalone device's ``build``: a line on stderr when it starts, one with its elapsed time."""
+    from brian2 import get_device
+
+    dev = get_device()
+    build = type(dev).build.__get__(dev)  # the class's method: a device used again is wrapped once, not twice
+
+    def announced(*args, **kwargs):
+        cold = not (build_dir / "main").exists()
+        kind = "cold build (compiles every source file)" if cold else "warm build (make recompiles changed files)"
+        print(f"Brian2 {chosen}: {kind} + run in {build_dir} ...", file=sys.stderr, flush=True)
+        t0, ok = time.perf_counter(), False
+        try:
+            result = build(*args, **kwargs)
+            ok = True
+            return result
+        finally:
+            timers = last_build_timers() if ok else {}
+            parts = [f"{name} {timers[key]:.1f} s" for name, key in (("compile", "make"), ("run", "run_binary"))
+                     if isinstance(timers.get(key), (int, float))]
+            print(f"Brian2 {chosen}: {'built and ran in' if ok else 'build failed after'} "
+                  f"{time.perf_counter() - t0:.1f} s" + (f" ({', '.join(parts)})" if parts else ""),
+                  file=sys.stderr, flush=True)
+
+    dev.build = announced
+
+
+def _announce_cython_compiles() -> None:
+    """Wrap Brian2's Cython module loader: a line on stderr with the elapsed time of every code object compiled.
+
+    Brian2 2.9 has no public hook; its extension manager's ``_load_module(module_path, ...)`` compiles when
+    ``module_path`` is not yet in the cache. Wrapped once per process (the manager is a module-level singleton).
+    """
+    from brian2.codegen.runtime.cython_rt.extension_manager import cython_extension_manager as manager
+    from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
+
+    if getattr(manager._load_module, "mburst_announced", False):
+        return
+    load = manager._load_module
+
+    def announced(module_path, *args, **kwargs):
+        if os.path.isfile(module_path):
+            return load(module_path, *args, **kwargs)
+        t0 = time.perf_counter()
+        result = load(module_path, *args, **kwargs)
+        seconds = time.perf_counter() - t0
+        _state["cython_compiled"] += 1
+        _state["cython_seconds"] += seconds
+        print(f"Brian2 cython: compiled code object {_state['cython_compiled']} in {seconds:.1f} s "
+              f"({_state['cython_seconds']:.0f} s in all; cached in {get_cython_cache_dir()}, so later runs skip it)",
+              file=sys.stderr, flush=True)
+        return result
+
+    announced.mburst_announced = True
+    manager._load_module = announced
 
 
 def last_build_timers() -> dict:

@@ -104,9 +104,9 @@ def main(args) -> int:
 
     wanted = {k: (str(v) if isinstance(v, Quantity) else v) for k, v in asdict(config).items()}
     results = {}
-    from tqdm.auto import tqdm
+    from experiments.progress import Bar
 
-    for seed in tqdm(range(args.seed, args.seed + args.seeds), desc="xor seeds", unit="seed"):
+    for seed in Bar(range(args.seed, args.seed + args.seeds), desc="xor seeds", unit="seed"):
         path = args.out / f"seed_{seed}" / "result.json"
         if path.exists():
             saved = json.loads(path.read_text())

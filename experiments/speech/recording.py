@@ -173,7 +173,7 @@ def _take(crops: Iterator[np.ndarray], k: int, source: str) -> np.ndarray:
 
 def enhance_recording(rec: Recording, out: Path, mask_fn: MaskFn, stats: Stats | None = None, *, block: int = 64,
                       mask: str = "soft", upper: str = "attenuate", floor: float | str = DEFAULT_FLOOR,
-                      progress: bool | None = None) -> EnhancedRecording:
+                      progress: bool = True) -> EnhancedRecording:
     """Enhance a recording into a 16-bit 16 kHz wav, streaming every input and the output (module doc).
 
     Parameters
@@ -189,8 +189,8 @@ def enhance_recording(rec: Recording, out: Path, mask_fn: MaskFn, stats: Stats |
         Hops per model call: 1 for causal streaming, more for offline enhancement.
     mask, upper, floor
         As :func:`experiments.speech.enhance.enhance`.
-    progress : bool, optional
-        A progress bar (default: on a terminal only).
+    progress : bool
+        A progress bar on a terminal, one summary line elsewhere (:class:`experiments.progress.Bar`); False: neither.
 
     Returns
     -------
@@ -202,9 +202,10 @@ def enhance_recording(rec: Recording, out: Path, mask_fn: MaskFn, stats: Stats |
         On bad options or a bad sample in the inputs (the wav is then not written).
     """
     import soundfile as sf
-    from tqdm import tqdm
 
     from neurons.common import atomic_path
+
+    from experiments.progress import Bar
 
     if block < 1:
         raise MburstError(f"block: must be >= 1, got {block}")
@@ -215,8 +216,7 @@ def enhance_recording(rec: Recording, out: Path, mask_fn: MaskFn, stats: Stats |
     pending = np.zeros(0)
     size = block * HOP
     with atomic_path(out) as tmp, sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 1, "PCM_16", format="WAV") as wav, \
-            tqdm(total=rec.n_samples, unit="sample", unit_scale=True, desc="enhance",
-                 disable=None if progress is None else not progress) as bar:
+            Bar(total=rec.n_samples, unit="sample", unit_scale=True, desc="enhance", show=progress) as bar:
         def write(samples: np.ndarray) -> None:
             nonlocal written, clipped
             clipped += int(np.count_nonzero(np.abs(samples) > 1.0))

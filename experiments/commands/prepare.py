@@ -87,7 +87,8 @@ def main(args) -> int:
           f"{corpus.report['n_skipped']} skipped; {elapsed:.2f} s this run ({'cache hit' if cache_hit else 'built'})")
     noise = corpus.report["noise"]
     print(f"noise split '{noise['mode']}': " + ", ".join(f"{c} ({how})" for c, how in noise["categories"].items()))
-    for name, parts in noise["splits"].items():
+    for name in ("train", "test"):
+        parts = noise["splits"][name]
         print(f"  {name}: " + ", ".join(f"{p['recording']} {p['start_s']:.1f}-{p['stop_s']:.1f} s ({p['mixed_s']:.0f} s mixed)"
                                         for p in parts))
     if corpus.report["noise_ignored"]:

@@ -115,6 +115,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
     examples : int
         The first ``examples`` utterances of each SNR keep their audio (for listening and pictures).
     progress : bool
+        A progress bar on a terminal, one summary line elsewhere (:class:`experiments.progress.Bar`); False: neither.
 
     Returns
     -------
@@ -128,7 +129,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
     MburstError
         On an empty selection or bad options.
     """
-    from tqdm import tqdm
+    from experiments.progress import Bar
 
     uppers = (uppers,) if isinstance(uppers, str) else tuple(uppers)
     for upper in uppers:
@@ -139,7 +140,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
         raise MburstError("utt_indices: empty selection")
     skipped = {name: "no model given" for name, fn in mask_fns.items() if fn is None}
     rows, kept, per_snr = EnhancementRows(skipped=skipped), {}, {}
-    for i in tqdm(indices, desc="enhance+score", disable=not progress):
+    for i in Bar(indices, desc="enhance+score", unit="utt", show=progress):
         utt = corpus.utterances[i]
         clean, noise, _ = corpus.waveforms(i)
         lips = np.asarray(corpus.lips[utt.lip_start:utt.lip_start + utt.n_frames])

@@ -1,11 +1,12 @@
 """Energy per frame and the N-DNS-style scoreboard: the spiking MBURST counted spike by spike vs the rate models.
 
-``--checkpoint`` is the MBURST checkpoint to convert (trained with ``--activation
-calibrated``; a ReLU checkpoint is mapped through its calibrated twin and the report says
-so). ``--rate-checkpoints`` adds rate models (Unimodal, Multimodal, ...) to the tables; the
-MBURST checkpoint itself is always included. Writes ``energy.md/.csv``, ``energy.png``,
-``energy.json``, the equivalence tables of the frames run and ``counts.json`` (unless
-``--no-spiking``), and ``scoreboard.md/.csv`` (:mod:`rate_bridge.scoreboard`) into ``--out``.
+``--checkpoint`` is the MBURST checkpoint to convert, trained with a calibrated activation
+(``--activation calibrated-quiet``, as in the README, or ``calibrated``); a ReLU checkpoint is
+mapped through its calibrated twin and the report says so. ``--rate-checkpoints`` adds rate
+models (Unimodal, Multimodal, ...) to the tables; the MBURST checkpoint itself is always
+included. Writes ``energy.md/.csv``, ``energy.png``, ``energy.json``, the equivalence tables of
+the frames run and ``counts.json`` (unless ``--no-spiking``), and ``scoreboard.md/.csv``
+(:mod:`rate_bridge.scoreboard`) into ``--out``.
 
 :func:`scoreboard_stage` is the same scoreboard as a stage of ``mburst reproduce``.
 """

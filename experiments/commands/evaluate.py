@@ -201,9 +201,14 @@ def _enhance(args, corpus, utt_indices, state, report: dict) -> None:
                                 lc_db=corpus.meta.get("lc_db", 5.0))
     write_enhancement_report(rows, args.out / "enhancement")
     report["enhancement"] = summarise(rows)
-    if args.by_noise:
-        report["enhancement_by_noise"] = summarise_by_noise(rows)
     print(f"enhancement: {len(chosen)} utterances scored -> {args.out / 'enhancement' / 'enhancement.md'}")
+    if args.by_noise:
+        report["enhancement_by_noise"] = by_noise = summarise_by_noise(rows)
+        model = state["model_name"]
+        for category, systems in by_noise["by_category"].items():
+            print(f"  {category} ({systems[model]['n']} utterances): STOI noisy {systems['noisy']['stoi']:.3f} -> "
+                  f"{model} {systems[model]['stoi']:.3f}; SI-SDR noisy {systems['noisy']['si_sdr']:.1f} -> "
+                  f"{systems[model]['si_sdr']:.1f} dB")
     print(exclusion_note(report["enhancement"]) or "enhancement: no score left out of the means", end="")
 
 

@@ -209,7 +209,7 @@ def _enhance(args, corpus, utt_indices, state, report: dict) -> None:
             print(f"  {category} ({systems[model]['n']} utterances): STOI noisy {systems['noisy']['stoi']:.3f} -> "
                   f"{model} {systems[model]['stoi']:.3f}; SI-SDR noisy {systems['noisy']['si_sdr']:.1f} -> "
                   f"{systems[model]['si_sdr']:.1f} dB")
-    print(exclusion_note(report["enhancement"]) or "enhancement: no score left out of the means", end="")
+    print(exclusion_note(report["enhancement"]) or "enhancement: no score left out of the means\n", end="")
 
 
 def spread_over_recordings(utt_indices, limit: int, corpus):

@@ -19,7 +19,15 @@ Memory against length (issue 19): ``mburst enhance`` (offline, the full-size mbu
 process; its peak resident memory (``VmHWM`` of its own address space, :func:`peak_memory`) against length, as a
 ratio to the shortest, and its whole-command RTF (wall and CPU). Target: below 600 MB at 60 minutes, RTF < 0.2 on 2 cores. Needs the GRID data.
 
+Frame rates (issue 19, ``--rates N``): N GRID s1 videos re-timed by FFmpeg's fps filter to 25, 29.97, 30, 50 and
+60 fps and to a variable rate (lossless FFV1 .mkv; the helpers of tests/test_inputs_video.py, so pytest must be
+installed), each enhanced (full-size random mburst, noisy audio at 0 dB white noise) against its 25 fps original:
+the share of audio frames whose lip frame shows the original's source frame, the largest offset, the mean crop
+difference, the output's SNR against the 25 fps output, and how far behind the former rule (video frame t for
+audio frame t) left the lips at the last audio frame.
+
     python bench/enhance.py [--repeats 3] [--models mburst multimodal unimodal] [--threads 2] [--minutes 1 10 60]
+    python bench/enhance.py --models --minutes --rates 3         # the frame-rate table only
 """
 from __future__ import annotations
 
@@ -213,6 +221,60 @@ def memory_profile(minutes: list[float]) -> None:
             video.unlink()
 
 
+def frame_rate_table(n_utterances: int) -> None:
+    """Print the frame-rate table (module doc) for the first ``n_utterances`` GRID s1 videos, spread over the list."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    from experiments.data.audio import read_video_audio
+    from experiments.data.lip_stream import plan_lips
+    from experiments.data.paths import data_root
+    from experiments.data.video import FRAME_S, read_timed
+    from experiments.speech.enhance import enhance
+    from experiments.speech.masking import checkpoint_masker
+
+    root = data_root()
+    mpgs = sorted((root / "grid" / "s1").glob("*.mpg")) if root is not None else []
+    if not mpgs:
+        print("frame rates: skipped (no GRID data under MBURST_DATA)")
+        return
+    spec = importlib.util.spec_from_file_location("test_inputs_video", Path(__file__).parents[1] / "tests" / "test_inputs_video.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    rows: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="mburst-rates-") as tmp:
+        tmp = Path(tmp)
+        full_checkpoint(tmp / "model.pt")
+        fn, stats, _ = checkpoint_masker(tmp / "model.pt")
+        for k, mpg in enumerate(mpgs[::max(1, len(mpgs) // n_utterances)][:n_utterances]):
+            video, audio = read_timed(mpg), read_video_audio(mpg)
+            noisy = audio + audio.std() * np.random.default_rng(k).standard_normal(audio.size)
+            original = np.stack(list(plan_lips(mpg, audio.size).crops()))
+            reference = enhance(noisy, original, fn, stats).audio
+            for rate in [*helpers.RATES, "vfr"]:
+                shown, times = helpers.retime(len(video.frames), rate)
+                path = tmp / f"{rate}.mkv"
+                helpers.write_video(path, video.frames[shown], times)
+                plan = plan_lips(path, audio.size)
+                crops = np.stack(list(plan.crops()))
+                offset = shown[read_timed(path).clock_index()][:len(crops)] - np.arange(len(crops))
+                err = np.sum((enhance(noisy, crops, fn, stats).audio - reference) ** 2)
+                rows.setdefault(rate, []).append(dict(
+                    frames=len(times), rate=plan.rate.describe(), same=np.mean(offset == 0), offset=np.abs(offset).max(),
+                    crop=np.abs(crops.astype(float) - original).mean(),
+                    snr=np.inf if err == 0 else 10 * np.log10(np.sum(reference ** 2) / err),
+                    former=(len(crops) - 0.5) * FRAME_S - times[min(len(crops), len(times)) - 1]))
+    print(f"\nframe rates: {n_utterances} GRID s1 videos re-timed by FFmpeg's fps filter (lossless), against 25 fps")
+    print("| rate | frames | reported | audio frames on the 25 fps frame | max offset (frames) | crop difference (grey levels) "
+          "| output SNR vs 25 fps, dB (min) | former rule: lips behind at the end, s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rate, r in rows.items():
+        get = lambda key: np.array([x[key] for x in r])  # noqa: E731
+        print(f"| {rate} | {'/'.join(map(str, sorted(set(get('frames')))))} | {r[0]['rate']} | {100 * get('same').mean():.0f} % | "
+              f"{get('offset').max()} | {get('crop').mean():.2f} | {get('snr').min():.1f} | {get('former').max():.2f} |")
+
+
 def _duration(wav) -> float:
     import soundfile as sf
 
@@ -226,6 +288,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--minutes", type=float, nargs="*", default=[1, 10, 60],
                         help="recording lengths of the memory profile (none: skip it)")
+    parser.add_argument("--rates", type=int, default=0, metavar="N",
+                        help="also the frame-rate table on N GRID videos (0: skip it)")
     args = parser.parse_args()
 
     import torch
@@ -249,9 +313,11 @@ def main() -> None:
     if np.isfinite(prep):
         print(f"decode audio+video and track lips (once per file): {prep:.3f} s (RTF {prep / duration:.3f})")
     print(f"baseline STFT + ISTFT: {base * 1000:.1f} ms wall (RTF {base / duration:.4f}), {base_cpu * 1000:.1f} ms CPU")
-    print("RTF = wall time / duration; CPU RTF = CPU seconds (all threads) / duration")
-    print("| model | offline s | offline RTF | offline CPU RTF | x baseline (wall) | stream RTF | stream CPU RTF | per-frame ms (mean / max) |")
-    print("|---|---|---|---|---|---|---|---|")
+    if args.models:
+        print("RTF = wall time / duration; CPU RTF = CPU seconds (all threads) / duration")
+        print("| model | offline s | offline RTF | offline CPU RTF | x baseline (wall) | stream RTF | stream CPU RTF | "
+              "per-frame ms (mean / max) |")
+        print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         fn = torch_mask_fn(build_model(name, ModelConfig()))
         enhance(noisy, lips, fn)  # warm-up (allocations, oneDNN kernels)
@@ -267,10 +333,13 @@ def main() -> None:
         per = 1000 * np.array([streamer.times.mean, streamer.times.worst])
         print(f"| {name} | {off:.3f} | {off / duration:.3f} | {off_cpu / duration:.3f} | {off / base:.1f} | "
               f"{on / duration:.3f} | {on_cpu / duration:.3f} | {per[0]:.2f} / {per[1]:.2f} |")
-    print(f"streaming algorithmic latency: {StreamingEnhancer.LATENCY_SAMPLES / SAMPLE_RATE * 1000:.1f} ms "
-          "(bound window + hop = 117.75 ms); target: offline RTF < 0.2 on 2 cores")
+    if args.models:
+        print(f"streaming algorithmic latency: {StreamingEnhancer.LATENCY_SAMPLES / SAMPLE_RATE * 1000:.1f} ms "
+              "(bound window + hop = 117.75 ms); target: offline RTF < 0.2 on 2 cores")
     if args.minutes:
         memory_profile(args.minutes)
+    if args.rates:
+        frame_rate_table(args.rates)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class Bar:
         Where to draw or print (default: standard error).
     unit_scale : bool
         Counts with SI prefixes (``48.0M sample``).
+    leave : bool
+        Keep the finished bar on the terminal (tqdm's ``leave``).
 
     Attributes
     ----------
@@ -60,7 +62,7 @@ class Bar:
     """
 
     def __init__(self, iterable: Iterable | None = None, *, desc: str, total: int | None = None, unit: str = "it",
-                 show: bool = True, stream=None, unit_scale: bool = False) -> None:
+                 show: bool = True, stream=None, unit_scale: bool = False, leave: bool = True) -> None:
         from tqdm import tqdm
 
         self.stream = sys.stderr if stream is None else stream
@@ -71,7 +73,7 @@ class Bar:
         drawn = show and is_terminal(self.stream)
         self._summary = show and not drawn
         self._bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit_scale, file=self.stream,
-                         disable=not drawn, dynamic_ncols=True)
+                         disable=not drawn, dynamic_ncols=True, leave=leave)
         self._t0 = time.perf_counter()
 
     def __iter__(self) -> Iterator:
@@ -107,6 +109,16 @@ class Bar:
         """
         self._postfix = text
         self._bar.set_postfix_str(text)
+
+    def set_postfix(self, **values) -> None:
+        """Show ``key=value, ...`` after the bar (and at the end of the summary line).
+
+        Parameters
+        ----------
+        **values
+            Names and their (formatted) values, e.g. ``loss="0.4125"``.
+        """
+        self.set_postfix_str(", ".join(f"{k}={v}" for k, v in values.items()))
 
     def write(self, text: str) -> None:
         """Print a line above the bar (a plain line when there is no bar).

@@ -20,6 +20,10 @@ def test_a_bar_in_a_log_is_one_summary_line():
     seen = list(Bar(range(5), desc="seeds", unit="seed", stream=log))
     assert seen == [0, 1, 2, 3, 4]
     assert re.fullmatch(r"seeds: 5 seed in \d+\.\d s\n", log.getvalue())
+    log = io.StringIO()
+    for _ in (bar := Bar(range(3), desc="epoch 1/4", unit="batch", stream=log, leave=False)):
+        bar.set_postfix(loss="0.4125", f1="0.512")
+    assert re.fullmatch(r"epoch 1/4: 3 batch in \d+\.\d s, loss=0\.4125, f1=0\.512\n", log.getvalue())
 
 
 def test_a_bar_on_a_terminal_draws_and_prints_no_summary():

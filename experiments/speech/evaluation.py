@@ -149,8 +149,8 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
         for system, (audio, scores) in results.items():
             upper = "" if system == "noisy" else (system.split("[")[-1].rstrip("]") if "[" in system else uppers[0])
             rows.append({"utt_index": i, "utt_id": utt.utt_id, "snr_db": float(utt.snr_db), "noise": utt.noise_name,
-                         "noise_category": utt.noise_category, "system": system, "upper": upper, "mask": "" if system in ("noisy",) or system.startswith("oracle")
-                         else mask, **scores})
+                         "noise_category": utt.noise_category, "system": system, "upper": upper,
+                         "mask": "" if system in ("noisy",) or system.startswith("oracle") else mask, **scores})
         if per_snr.get(utt.snr_db, 0) < examples:
             per_snr[utt.snr_db] = per_snr.get(utt.snr_db, 0) + 1
             kept[utt.utt_id] = {"snr_db": float(utt.snr_db), "clean": clean,

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from neurons.common import MburstError
 
 from circuits.streaming import FRAME_PERIOD_MS, LATENCY_MS, MODES, TAU_SYN_MS
-from circuits.wiring import WIRING
 
-__all__ = ["EnsembleConfig", "PARTS", "ablate"]
+__all__ = ["EnsembleConfig", "PARTS", "FORWARD_ONLY", "ablate"]
 
-PARTS = {"stp": "forward_stp", "interneurons": "interneurons", "feedback": "feedback", "dendrites": None}
-"""Circuit parts that :func:`ablate` switches off: the ``EnsembleConfig`` field of each, None where the part
-cannot be switched off yet (``dendrites``: the cells always have their dendrite)."""
+PARTS = {"stp": "stp", "interneurons": "interneurons", "feedback": "feedback", "dendrites": "dendrites"}
+"""Circuit parts that :func:`ablate` switches off: the ``EnsembleConfig`` field of each."""
+FORWARD_ONLY = "forward-only"
+"""The named ablation of the forward-only network (issue 6): no STP, feedback or interneurons, forward
+synapses that transmit the presynaptic 16 ms-rule events as plain current jumps (``forward_pathway='event'``);
+models trained with ``calibrated-quiet`` run in it."""
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,14 @@ class EnsembleConfig:
     """How the ensembles run (times in ms); see the module docstring and :mod:`circuits.streaming`.
 
     ``mode``: ``'stream'`` (``frame_period_ms``, output ``latency_ms``) or ``'settle'`` (``t_settle_ms``,
-    ``t_count_ms``, ``reset``); ``tau_syn_ms``: forward synaptic time constant, None for the mode's
-    default (:data:`circuits.streaming.TAU_SYN_MS`; :attr:`tau_syn` resolves it); ``forward_stp``: the forward
-    synapses depress (STD on events, :func:`circuits.ensemble_parts.forward_synapses`) instead of adding plain
-    current jumps; ``feedback``, ``interneurons``: the other circuit parts (:data:`PARTS`).
+    ``t_count_ms``, ``reset``); ``tau_syn_ms``: time constant of the shared synaptic currents (forward and
+    feedback), None for the mode's default (:data:`circuits.streaming.TAU_SYN_MS`; :attr:`tau_syn` resolves it).
+    Circuit parts (:data:`PARTS`, all on by default; :mod:`circuits.shared_current`): ``stp``: forward synapses
+    depress (STD) and feedback synapses facilitate (STF), else both are static; ``feedback``: the upper layer's
+    spikes reach the lower layer's dendrites (weights tied to the forward ones, Y = W); ``interneurons``: PV and
+    SOM per layer; ``dendrites``: the dendrite is excitable (plateau potentials, the bAP), else passive
+    (``g_d = c = 0``). ``forward_pathway``: what a forward synapse transmits, every ``'spike'`` (the circuit) or
+    the 16 ms-rule ``'event'`` (the forward-only network, :data:`FORWARD_ONLY`).
     """
 
     dt_ms: float = 0.1
@@ -40,10 +46,11 @@ class EnsembleConfig:
     tau_syn_ms: float | None = None
     background: bool = True
     reset: bool = False
-    forward_stp: bool = False
-    feedback: bool = False
-    fb_gain: float = WIRING["fb_dend"].weight  # feedback weight of the largest |W|, in dendritic leak units
-    interneurons: bool = False
+    stp: bool = True
+    feedback: bool = True
+    interneurons: bool = True
+    dendrites: bool = True
+    forward_pathway: str = "spike"
     target: str = "cpp_standalone"
     threads: int = 0
     seed: int = 0
@@ -92,6 +99,8 @@ class EnsembleConfig:
         if self.mode == "stream" and (self.reset or not self.latency_ms >= 0):
             raise MburstError(f"{who}: a stream has latency_ms >= 0 (got {self.latency_ms}) and no reset "
                               f"(reset={self.reset}; reset belongs to mode 'settle')")
+        if self.forward_pathway not in ("spike", "event"):
+            raise MburstError(f"{who}: forward_pathway={self.forward_pathway!r}; expected 'spike' or 'event'")
         if self.t_settle_ms < 0:
             raise MburstError(f"{who}: t_settle_ms={self.t_settle_ms} must be >= 0")
         return self
@@ -105,7 +114,8 @@ def ablate(config: EnsembleConfig, parts) -> EnsembleConfig:
     config : EnsembleConfig
         Any configuration (a subclass keeps its type).
     parts : iterable of str
-        Names of :data:`PARTS`.
+        Names of :data:`PARTS`, or :data:`FORWARD_ONLY` (stp, feedback and interneurons off, forward
+        synapses on events).
 
     Returns
     -------
@@ -115,14 +125,14 @@ def ablate(config: EnsembleConfig, parts) -> EnsembleConfig:
     Raises
     ------
     MburstError
-        For an unknown part, or one that cannot be switched off yet (``stp``, ``dendrites``).
+        For an unknown part.
     """
     off = {}
     for part in parts:
+        if part == FORWARD_ONLY:
+            off.update(stp=False, feedback=False, interneurons=False, forward_pathway="event")
+            continue
         if part not in PARTS:
-            raise MburstError(f"--ablate {part!r} is unknown; choose from {', '.join(PARTS)}")
-        if PARTS[part] is None:
-            raise MburstError(f"--ablate {part}: not yet: the circuit has no {part} switch (every cell keeps its "
-                              "dendrite)")
+            raise MburstError(f"--ablate {part!r} is unknown; choose from {', '.join([*PARTS, FORWARD_ONLY])}")
         off[PARTS[part]] = False
     return dataclasses.replace(config, **off)

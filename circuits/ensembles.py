@@ -7,23 +7,26 @@ no torch): :mod:`rate_bridge.convert` maps a trained model onto them. Per layer:
   (:func:`neurons.pyramidal.pyramidal_group`; Payeur Poisson background unless the cells are
   ``quiet``; dendritic current ``i_dend_pA``; somatic offsets :func:`neurons.transfer_fit.cell_offsets`);
 * input layers: somatic current ``drive_pA[k]`` during frame ``k`` (a ``TimedArray``);
-* other layers: current-based somatic synapses from every cell of ensemble ``a`` onto the shared
-  current of unit ``b`` (:mod:`circuits.connectivity`), transmitting on the pre cell's online
-  *events* (16 ms rule, so bursts do not double the forward signal). The jump per event is
-  ``q = weight_pA W_ba / (e_ref tau_syn n_a)`` with ``dI_fwd/dt = -I_fwd/tau_syn``, so the mean
-  current is ``weight_pA sum_a W_ba E_a / e_ref`` for ensemble event rates ``E_a`` (Hz). All cells of
-  an ensemble receive the same synapses, so their synaptic current is one variable per unit
-  (group ``cur_<layer>``): the dynamics of ``n_b`` identical copies at ``1/n_b`` of the synaptic
-  work (the census counts every cell synapse). The somatic drive ``I = bias_pA + I_fwd``
-  saturates softly, ``I_ext_s = i_max - i_soft softplus((i_max - I)/i_soft)`` (computed once per
-  unit after the synapses), plus the cell's offset. With ``forward_stp=True`` the synapses depress
-  (Tsodyks-Markram STD on events, jump ``q u x / U``; :func:`circuits.ensemble_parts.forward_synapses`);
-* feedback (``feedback=True``): dendritic STF synapses (Tsodyks-Markram, :data:`neurons.params.STF`)
-  from one cell of each upper ensemble onto one cell of each lower one, AMPA for W > 0, GABA for
-  W < 0, weight ``fb_gain |W| / max|W|`` in dendritic leak units, every spike transmitted;
-* PV/SOM per layer (``interneurons=True``, as in :mod:`circuits.microcircuit`): ``n/4`` PV cells
-  get STD input from the layer's cells and inhibit their somata, ``n/4`` SOM cells get STF input
-  and inhibit their dendrites (:data:`circuits.wiring.WIRING`; p = max(0.05, 4/n)).
+* other layers: synapses from every cell of ensemble ``a`` onto the shared somatic current of unit
+  ``b`` (:mod:`circuits.connectivity`, :mod:`circuits.shared_current`): every presynaptic spike,
+  depressing (STD), adds ``q u x / U`` with ``q = weight_pA W_ba / (e_ref tau_syn n_a)`` and
+  ``tau_syn dI/dt = -I``, so the mean current is ``weight_pA sum_a W_ba E_a / e_ref`` for ensemble event
+  rates ``E_a`` (Hz; a burst adds little more than its first spike). The somatic drive
+  ``I = bias_pA + I_fwd`` saturates softly, ``I_ext_s = i_max - i_soft softplus((i_max - I)/i_soft)``
+  (once per unit after the synapses), plus the cell's offset;
+* feedback (the ``fb_dend`` projection of :data:`circuits.wiring.WIRING`): every spike of upper unit
+  ``b``'s cells, facilitating (STF), onto the shared dendritic current of lower unit ``a``, weight tied
+  to the forward one (Y = W): a burst adds ``i_scale_d W_ba / (e_ref tau_syn n_b)``, so the mean
+  dendritic current is ``i_scale_d sum_b W_ba B_b / e_ref`` for burst rates ``B_b`` (Hz), the spiking
+  counterpart of burstprop's ``Y b`` (eq. 5, without the gain h(e));
+* dendrites: a constant current ``i_dend_pA`` (where the burst probability is mid-range), the
+  feedback, and a per-frame current ``dend_pA`` where a layer has one (the output's teaching);
+* PV/SOM per layer (as in :mod:`circuits.microcircuit`): ``n/4`` PV cells get STD input from the
+  layer's cells and inhibit their somata, ``n/4`` SOM cells get STF input and inhibit their dendrites
+  (:data:`circuits.wiring.WIRING`; p = max(0.05, 4/n)).
+
+:class:`EnsembleConfig` switches parts off (:func:`ablate`, :data:`PARTS`); the forward-only network
+of issue 6 (:data:`FORWARD_ONLY`) keeps static synapses on events and no feedback or interneurons.
 
 Frames are streamed in real time (``mode='stream'``: one every ``frame_period_ms``, no reset, each
 layer read out after a fixed latency) or held (``mode='settle'``: ``t_settle + t_count`` per frame,
@@ -32,6 +35,7 @@ see :mod:`circuits.streaming`. :func:`ablate` switches circuit parts off by name
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -40,13 +44,14 @@ import numpy as np
 from neurons.common import MburstError
 
 from circuits.connectivity import conv_pairs, dense_pairs, expand_pre_cells
-from circuits.ensemble_parts import (PopulationRecord, SynapseRecord, bin_counts, feedback_synapses,
-                                     forward_current, forward_synapses, interneurons, layer_cells)
-from circuits.ensemble_config import PARTS, EnsembleConfig, ablate
+from circuits.ensemble_parts import PopulationRecord, SynapseRecord, bin_counts, interneurons, layer_cells
+from circuits.ensemble_config import FORWARD_ONLY, PARTS, EnsembleConfig, ablate
+from circuits.shared_current import V_UNIT_MV, burst_efficacy, shared_current, shared_synapses
 from circuits.streaming import frame_schedule
+from circuits.wiring import WIRING, stp_label, stp_of
 
 __all__ = ["EnsembleLayer", "EnsembleCells", "EnsembleConfig", "EnsembleRun", "PopulationRecord", "SynapseRecord",
-           "PARTS", "ablate", "run_ensembles"]
+           "PARTS", "FORWARD_ONLY", "ablate", "run_ensembles"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class EnsembleLayer:
     Input layers give ``drive_pA`` [frames, units] (pA, saturation included) and no sources;
     the others ``bias_pA`` [units] and ``sources``: ``(layer, offset)`` pairs, the earlier layers
     they read and where each starts in the flattened input (dense layers over concatenated inputs).
+    ``dend_pA`` [frames, units] (pA, optional): dendritic current added during each frame (teaching).
     """
 
     name: str
@@ -73,6 +79,7 @@ class EnsembleLayer:
     sources: tuple = ()
     stride: int = 1
     padding: int = 0
+    dend_pA: np.ndarray | None = None
 
     @property
     def units(self) -> int:
@@ -98,7 +105,11 @@ class EnsembleCells:
     top and softness of the somatic drive's saturation; ``i_dend_pA``: constant dendritic
     current; ``offset_spread_pA``: somatic offsets of an ensemble's cells (+-);
     ``quiet``: the cells were measured without background (deterministic), so they run without it
-    and start at random potentials between rest and threshold.
+    and start at random potentials between rest and threshold; ``i_scale_d_pA``: dendritic current per
+    unit of ``W b`` (feedback); ``burst_isi_ms``: the cells' intra-burst interval (normalises STF);
+    ``i_fb_max_pA``: the feedback current saturates softly, ``I_fb = i_fb_max tanh(I / i_fb_max)``, so the
+    dendrite stays in the range where it sets the burst probability and not the event rate (above it, sustained
+    plateaus drive the soma tonically); burstprop's ``sigma(beta u)`` saturates the same way.
     """
 
     e_ref_hz: float
@@ -107,6 +118,9 @@ class EnsembleCells:
     i_dend_pA: float
     offset_spread_pA: float = 0.0
     quiet: bool = False
+    i_scale_d_pA: float = 100.0
+    burst_isi_ms: float = 6.0
+    i_fb_max_pA: float = 300.0
 
 
 @dataclass
@@ -160,6 +174,9 @@ def _check_layers(layers) -> int:
                 raise MburstError(f"ensembles: layer '{s.name}' drive_pA has shape {np.shape(s.drive_pA)}; expected "
                                   f"[frames, {s.units}]")
             frames.add(np.shape(s.drive_pA)[0])
+        if s.dend_pA is not None and (np.ndim(s.dend_pA) != 2 or np.shape(s.dend_pA)[1] != s.units):
+            raise MburstError(f"ensembles: layer '{s.name}' dend_pA has shape {np.shape(s.dend_pA)}; expected "
+                              f"[frames, {s.units}]")
         for src, _ in s.sources:
             if src not in names:
                 raise MburstError(f"ensembles: layer '{s.name}' reads '{src}', which is not an earlier layer")
@@ -170,7 +187,7 @@ def _check_layers(layers) -> int:
     return frames.pop()
 
 
-_X_SAT = "(i_max - I_bias - I_fwd) / i_soft"
+_X_SAT = "(i_max - I_bias - I) / i_soft"
 
 
 def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress: bool = True) -> EnsembleRun:
@@ -199,7 +216,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
         For an inconsistent layer specification or invalid times.
     """
     from brian2 import EventMonitor, Network, SpikeMonitor, TimedArray, defaultclock, linked_var
-    from brian2 import ms, pA
+    from brian2 import ms, mV, pA
     from brian2 import seed as brian_seed
 
     from neurons.device import use_target
@@ -218,21 +235,37 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
     defaultclock.dt = dt
     brian_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    params = PyramidalParams()
-    groups, objects, pops, syns, deferred = {}, [], [], [], []
+    params = PyramidalParams() if config.dendrites else dataclasses.replace(PyramidalParams(), g_d=0 * pA, c=0 * pA)
+    fwd_stp, fb_stp = (stp_of(WIRING["ff_soma"]), stp_of(WIRING["fb_dend"])) if config.stp else (None, None)
+    fwd_norm = float(fwd_stp.U) if fwd_stp else 1.0  # a lone event transmits q
+    fb_norm = burst_efficacy(fb_stp, cells.burst_isi_ms) if fb_stp else 2.0  # a (two-spike) burst transmits q
+    tau_s = config.tau_syn * 1e-3
+    with_fb = {src for s in layers for src, _ in s.sources} if config.feedback else set()
+    groups, dend, objects, pops, syns, deferred = {}, {}, [], [], [], []
     for s in layers:
         n_per = s.cells_per_unit
-        ns = {"tau_syn": config.tau_syn * ms, "i_max": cells.i_max_pA * pA, "i_soft": cells.i_soft_pA * pA}
+        ns = {"tau_syn": config.tau_syn * ms, "i_max": cells.i_max_pA * pA, "i_soft": cells.i_soft_pA * pA,
+              "v_unit": V_UNIT_MV * mV, "i_fb_max": cells.i_fb_max_pA * pA}  # names of the linked I_fb
         if s.is_input:  # a TimedArray holds its last row after its end
             after = s.drive_pA[-1:] if sched.hold_last else np.zeros((1, s.units))
             ns["i_in"] = TimedArray(np.vstack([s.drive_pA, after]) * pA, dt=t_frame)
-        g = layer_cells(s.name, s.cells, n_per, params, s.is_input, ns, dt)
-        g.I_ext_d = cells.i_dend_pA * pA
+        if s.dend_pA is not None:
+            ns["d_in"] = TimedArray(np.vstack([s.dend_pA, s.dend_pA[-1:] if sched.hold_last else np.zeros((1, s.units))])
+                                    * pA, dt=t_frame)
+        g = layer_cells(s.name, s.cells, n_per, params, s.is_input, ns, dt, s.name in with_fb, s.dend_pA is not None)
+        g.I_dend = cells.i_dend_pA * pA
         g.I_off = np.tile(cell_offsets(n_per, cells.offset_spread_pA), s.units) * pA
         if cells.quiet:  # deterministic cells: random initial potentials keep an ensemble's cells out of step
             g.v_s = params.E_L + (params.theta_0 - params.E_L) * rng.random(len(g))
-        if not s.is_input:  # the ensembles' shared synaptic current and its saturated drive
-            cur = forward_current(s.name, s.units, config.forward_stp, ns, dt, t_frame if config.reset else None)
+        reset_dt = t_frame if config.reset else None
+        if s.name in with_fb:  # the shared dendritic current the upper layers' feedback drives
+            dend[s.name] = shared_current(f"dcur_{s.name}", s.units, "tau_syn", {**ns, "i_fb_max": cells.i_fb_max_pA * pA},
+                                          dt, reset_dt, extra="I_sat_d = i_fb_max*tanh(I/i_fb_max) : amp\n")
+            g.I_fb = linked_var(dend[s.name], "I_sat_d", index=np.arange(len(g)) // n_per)
+            objects.append(dend[s.name])
+        if not s.is_input:  # the ensembles' shared somatic current and its saturated drive
+            cur = shared_current(f"cur_{s.name}", s.units, "tau_syn", ns, dt, reset_dt,
+                                 extra="I_bias : amp (constant)\nI_sat : amp")
             cur.I_bias = s.bias_pA * pA
             cur.run_regularly(f"I_sat = i_max - i_soft * (clip({_X_SAT}, 0, inf) + log(1 + exp(-abs({_X_SAT}))))",
                               when="after_synapses", name=f"cur_{s.name}_saturation")
@@ -255,16 +288,20 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             else:
                 pre, post, w = dense_pairs(s.weight, offset, ps.units)
             keep = w != 0
-            i, j, wc = expand_pre_cells(pre[keep], post[keep], w[keep], pn)
-            q = s.weight_pA * wc / (cells.e_ref_hz * config.tau_syn * 1e-3)  # pA * s -> jump in pA
-            for syn, pre_cells in forward_synapses(pg, cur, i, j, q, config.forward_stp, f"fwd_{src}_{s.name}"):
+            pre, post, w = pre[keep], post[keep], w[keep]
+            i, j, wc = expand_pre_cells(pre, post, w, pn)
+            q = s.weight_pA * wc / (cells.e_ref_hz * tau_s)  # pA * s -> jump in pA per event
+            for syn, pre_cells in shared_synapses(pg, cur, i, j, q, fwd_stp, fwd_norm, config.forward_pathway,
+                                                  f"fwd_{src}_{s.name}"):
                 objects.append(syn)
-                syns.append(SynapseRecord(src, pre_cells, "forward", "event", copies=n_per))
-            if config.feedback:
-                fb, fb_syns = feedback_synapses(g, pg, pre[keep], post[keep], w[keep], n_per, pn, config.fb_gain,
-                                                s.name, src)
-                objects += fb
-                syns += fb_syns
+                syns.append(SynapseRecord(src, pre_cells, "forward", config.forward_pathway, n_per, stp_label(fwd_stp)))
+            if src in with_fb:  # tied feedback Y = W: upper cells of unit b -> lower unit a's dendritic current
+                i, j, wc = expand_pre_cells(post, pre, w, n_per)
+                q = cells.i_scale_d_pA * wc / (cells.e_ref_hz * tau_s)  # per burst
+                for syn, pre_cells in shared_synapses(g, dend[src], i, j, q, fb_stp, fb_norm, "spike",
+                                                      f"fb_{s.name}_{src}"):
+                    objects.append(syn)
+                    syns.append(SynapseRecord(s.name, pre_cells, "feedback", "spike", pn, stp_label(fb_stp)))
         if config.interneurons:
             ins, in_pops = interneurons(g, s.name, rng, deferred)
             objects += ins
@@ -281,7 +318,8 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             network.run(sched.duration_ms * ms - n_frames * t_frame, namespace={})
     wall = time.perf_counter() - t0
     # random connectivity is known only after the run in standalone mode
-    syns += [SynapseRecord(pre_name, np.asarray(syn.i[:]), pathway, "spike") for pre_name, syn, pathway in deferred]
+    syns += [SynapseRecord(pre_name, np.asarray(syn.i[:]), pathway, "spike", stp=stp)
+             for pre_name, syn, pathway, stp in deferred]
     width = sched.window_ms * 1e-3
     rate, pburst, starts = {}, {}, {}
     for s in layers:

@@ -48,11 +48,10 @@ from neurons.common import MburstError
 from neurons.params import check_count, check_nonnegative, check_probability, check_quantity
 
 from circuits.signals import lagged_pearson, pearson, smooth_signals
-from circuits.wiring import REFERENCE_P, WIRING, stp_of
+from circuits.wiring import REFERENCE_P, REFERENCE_SIZES, WIRING, indegree_p, stp_of
 
 __all__ = ["MicrocircuitConfig", "drive_signals", "run_propagation"]
 
-REFERENCE_SIZES = {"n_pyr": 4000, "n_pv": 1000, "n_som": 1000}
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ class MicrocircuitConfig:
         """
         if not self.keep_indegree:
             return float(self.p)
-        return float(min(1.0, self.p * n_ref / n_pre))
+        return indegree_p(n_pre, n_ref, self.p)
 
 
 def drive_signals(config: MicrocircuitConfig, step: float, rng: np.random.Generator) -> np.ndarray:
@@ -247,7 +246,7 @@ def _simulate(config: MicrocircuitConfig, sig: np.ndarray, sig_step: float, seed
     for g in (L1, L2):
         g.namespace["v_init_sd"] = config.v_init_sd
         g.v_s = "E_L + v_init_sd*randn()"
-    n_ref = REFERENCE_SIZES["n_pyr"]
+    n_ref = REFERENCE_SIZES["pyramidal"]
     pp = config.p_for(config.n_pyr, n_ref)
     swapped = config.stp == "swapped"
 
@@ -258,7 +257,7 @@ def _simulate(config: MicrocircuitConfig, sig: np.ndarray, sig_step: float, seed
     objects = [
         wire("ff_soma", L1, L2, pp, config.w_ff_soma, "L1_L2_ff"),
         wire("ff_pv", L1, pv, pp, config.w_ff_pv, "L1_PV"),
-        wire("pv_soma", pv, L2, config.p_for(config.n_pv, REFERENCE_SIZES["n_pv"]), config.w_pv_soma, "PV_L2"),
+        wire("pv_soma", pv, L2, config.p_for(config.n_pv, REFERENCE_SIZES["pv"]), config.w_pv_soma, "PV_L2"),
         wire("fb_dend", L2, L1, pp, config.w_fb_dend, "L2_L1_fb"),
         wire("within_dend", L1, L1, pp, config.w_within_dend, "L1_L1_dend"),
         wire("within_dend", L2, L2, pp, config.w_within_dend, "L2_L2_dend"),
@@ -269,7 +268,7 @@ def _simulate(config: MicrocircuitConfig, sig: np.ndarray, sig_step: float, seed
         som.I_ext = config.i_som
         groups.append(som)
         objects += [wire("fb_som", L2, som, pp, config.w_fb_som, "L2_SOM"),
-                    wire("som_dend", som, L1, config.p_for(config.n_som, REFERENCE_SIZES["n_som"]), config.w_som_dend,
+                    wire("som_dend", som, L1, config.p_for(config.n_som, REFERENCE_SIZES["som"]), config.w_som_dend,
                          "SOM_L1")]
         objects += payeur_background(som, "som")
     for g in groups[2:]:

@@ -25,10 +25,31 @@ from dataclasses import dataclass
 
 from neurons.common import MburstError
 
-__all__ = ["Projection", "WIRING", "REFERENCE_P", "stp_of"]
+__all__ = ["Projection", "WIRING", "REFERENCE_P", "REFERENCE_SIZES", "indegree_p", "stp_of", "stp_label"]
 
 REFERENCE_P = 0.05
 """Connection probability of every projection in the 4000/1000/1000 reference circuit."""
+REFERENCE_SIZES = {"pyramidal": 4000, "pv": 1000, "som": 1000}
+"""Population sizes of the reference circuit (Payeur et al. 2021, Fig. 3)."""
+
+
+def indegree_p(n_pre: int, n_ref: int, p: float = REFERENCE_P) -> float:
+    """Connection probability from ``n_pre`` cells that keeps the reference circuit's in-degree.
+
+    Parameters
+    ----------
+    n_pre, n_ref : int
+        Presynaptic cells here and in the reference circuit (:data:`REFERENCE_SIZES`).
+    p : float, optional
+        Probability in the reference circuit.
+
+    Returns
+    -------
+    float
+        ``min(1, p N_ref / n_pre)``: each postsynaptic cell gets ``p N_ref`` inputs (200 from a pyramidal
+        layer, 50 from its PV or SOM cells) where ``n_pre`` allows, all ``n_pre`` below that.
+    """
+    return float(min(1.0, p * n_ref / max(int(n_pre), 1)))
 
 
 @dataclass(frozen=True)
@@ -87,3 +108,21 @@ def stp_of(projection: Projection, swapped: bool = False):
     if swapped and stp is not None:
         stp = STF if stp is STD else STD
     return stp
+
+
+def stp_label(stp) -> str:
+    """``'STD'``, ``'STF'`` or ``''`` (static) for Tsodyks-Markram parameters (None: static).
+
+    Raises
+    ------
+    MburstError
+        For parameters that are neither :data:`neurons.params.STD` nor :data:`neurons.params.STF`.
+    """
+    from neurons.params import STD, STF
+
+    if stp is None:
+        return ""
+    for label, params in (("STD", STD), ("STF", STF)):
+        if stp == params:
+            return label
+    raise MburstError(f"wiring: STP parameters {stp!r} are neither STD nor STF")

@@ -54,6 +54,8 @@ class Sweeps:
     seed: int
     background: bool = True
     offset_spread: float = 0.0
+    burst_isi_ms: float = float("nan")
+    circuit: str = ""
 
 
 def _level_stats(events: np.ndarray, bursts: np.ndarray, n_levels: int, n_per: int, window: float):
@@ -72,7 +74,7 @@ def _level_stats(events: np.ndarray, bursts: np.ndarray, n_levels: int, n_per: i
 def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixed: float = 100.0,
                    n_per_level: int = 50, duration: float = 2.0, warmup: float = 0.2,
                    target: str = "cython", seed: int = 0, params=None, progress: bool = False,
-                   background: bool = True, offset_spread: float = 0.0) -> Sweeps:
+                   background: bool = True, offset_spread: float = 0.0, attach=None, circuit: str = "") -> Sweeps:
     """Simulate both sweeps in one Brian2 run (one group; a block of cells per level).
 
     With ``background`` every cell gets the Payeur et al. 2021 Poisson background
@@ -108,6 +110,9 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
         Payeur background (True) or the quiet regime.
     offset_spread : float (pA), optional
         Half-width of the per-cell somatic offsets.
+    attach : callable, optional
+        ``attach(group) -> list`` of Brian2 objects run with the cells (e.g. a microcircuit's interneurons,
+        :mod:`circuits.calibration`); ``circuit`` describes them (stored in the fit's meta).
 
     Returns
     -------
@@ -151,7 +156,8 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
         rng = np.random.default_rng(seed)
         group.v_s = group.namespace["E_L"] + (group.namespace["theta_0"] - group.namespace["E_L"]) * rng.random(n)
     spikes = SpikeMonitor(group, name="transfer_spikes")
-    net = Network(group, *(payeur_background(group, "pyramidal") if background else ()), spikes)
+    net = Network(group, *(payeur_background(group, "pyramidal") if background else ()), spikes,
+                  *(attach(group) if attach else ()))
     total = warmup + duration
     if progress and chosen != "cpp_standalone":
         from tqdm import tqdm
@@ -170,13 +176,24 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
     b_window = det.burst_onset_t >= warmup
     bursts = np.bincount(det.burst_i[b_window], minlength=n).astype(float)
     k = n_s * n_per_level
+    isi_ms = _intra_burst_isi_ms(np.asarray(spikes.i[:]), np.asarray(spikes.t[:]), warmup)
     E_s, P_s, E_s_sem, P_s_sem = _level_stats(events[:k], bursts[:k], n_s, n_per_level, duration)
     E_d, P_d, E_d_sem, P_d_sem = _level_stats(events[k:], bursts[k:], n_d, n_per_level, duration)
     return Sweeps(I_s=I_s_levels, E_s=E_s, P_s=P_s, E_s_sem=E_s_sem, P_s_sem=P_s_sem,
                   I_d=I_d_levels, E_d=E_d, P_d=P_d, E_d_sem=E_d_sem, P_d_sem=P_d_sem,
                   I_s_fixed=float(I_s_fixed), I_d_fixed=float(I_d_fixed), n_per_level=int(n_per_level),
                   duration_s=float(duration), warmup_s=float(warmup), target=chosen, seed=int(seed),
-                  background=bool(background), offset_spread=float(offset_spread))
+                  background=bool(background), offset_spread=float(offset_spread), burst_isi_ms=isi_ms,
+                  circuit=circuit)
+
+
+def _intra_burst_isi_ms(i: np.ndarray, t: np.ndarray, t0: float, burst_isi: float = 0.016) -> float:
+    """Mean interval (ms) between consecutive spikes of a cell closer than ``burst_isi`` (s), after ``t0`` (s)."""
+    order = np.lexsort((t, i))
+    i, t = i[order], t[order]
+    isi = np.diff(t)
+    within = (np.diff(i) == 0) & (isi < burst_isi - 5e-5) & (t[1:] >= t0)
+    return float(isi[within].mean() * 1e3) if within.any() else float("nan")
 
 
 def sensitivities(sw: Sweeps) -> dict:
@@ -280,7 +297,10 @@ def fit_transfer(sw: Sweeps, command: str | None = None) -> TransferFit:
                        if sw.background else "none (quiet regime: deterministic cells, random initial potential)"),
         "regime": "payeur" if sw.background else "quiet",
         "offset_spread_pA": sw.offset_spread, "I_s_max": float(np.max(I)),
+        "burst_isi_ms": sw.burst_isi_ms,
     }
+    if sw.circuit:
+        meta["circuit"], meta["regime"] = sw.circuit, "circuit"
     if command:
         meta["command"] = command
     return TransferFit(*map(float, rate_p), *map(float, prob_p), meta=meta)

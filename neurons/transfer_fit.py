@@ -73,6 +73,8 @@ def sigmoid_prob(I, p_lo, p_hi, I_half, width):
 
 
 QUIET_FIT_PATH = Path(__file__).with_name("data") / "transfer_fit_quiet.json"
+CIRCUIT_FIT_PATH = Path(__file__).with_name("data") / "transfer_fit_circuit.json"
+"""A layer measured in place, with its PV/SOM microcircuit and background (:mod:`circuits.calibration`)."""
 
 
 def cell_offsets(n: int, spread: float) -> np.ndarray:

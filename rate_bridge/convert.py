@@ -1,26 +1,30 @@
-"""Convert a trained rate MBURST/Multimodal/Unimodal network into pyramidal ensembles, and read them out.
+"""Convert a trained rate MBURST/Multimodal/Unimodal network into the burst-multiplexing circuit, and read it out.
 
-Mapping (issue 6; Nengo-style: a rate unit's calibrated transfer function is the spiking
-population's measured one, :mod:`rate_bridge.burstprop.calibrated`). :mod:`circuits.ensembles`
-builds and runs the network from plain layer specifications; this module maps a trained model
-onto them (:func:`ensemble_layers`) and reads the result out (:class:`SpikingRun`):
+Mapping (Nengo-style: a rate unit's calibrated transfer function is the spiking layer's measured one,
+:mod:`rate_bridge.burstprop.calibrated`). :mod:`circuits.ensembles` builds and runs the circuit from plain
+layer specifications; this module maps a trained model onto them (:func:`ensemble_layers`) and reads the
+result out (:class:`SpikingRun`):
 
 * each rate unit -> an ensemble of ``n`` cells (conv units: ``n_conv``), event rate ``e_ref e`` (Hz);
-* forward weight ``W_ba`` -> synapses onto unit ``b``'s shared current, ``weight_pA = i_scale``: the
-  mean current is ``i_scale (W e)_b`` as in ``v = W e + c``; bias ``I_bias = i_offset + i_scale c``;
-  the drive saturates softly at ``i_max`` as in the calibrated activation (else cells driven past
-  the measured sweep keep speeding up where the rate model's units have saturated);
+* forward weight ``W_ba`` -> depressing synapses onto unit ``b``'s shared somatic current,
+  ``weight_pA = i_scale``: the mean current is ``i_scale (W e)_b`` as in ``v = W e + c``; bias
+  ``I_bias = i_offset + i_scale c``; the drive saturates softly at ``i_max`` as in the calibrated activation;
+* feedback Y (tied, Y = W) -> facilitating synapses onto the lower unit's shared dendritic current,
+  ``i_scale_d`` pA per unit of ``Y b``; the dendrites sit at ``I_half`` (burst probability mid-range:
+  burstprop's ``u = 0``, alpha = 0) and PV/SOM act on every layer;
 * the first layer of each branch gets ``I_eff(i_offset + i_scale (W * x + c))`` by current injection
-  (input features are not neurons); feedback weights Y (tied: Y = W) -> dendritic STF synapses;
+  (input features are not neurons);
 * the output layer (sigmoid in the rate model) is driven with ``I = I_mid + i_scale_out v_out``:
   ``I_mid = (i_offset + i_max)/2`` puts the decision point mid-curve and ``i_scale_out`` maps the
   95th percentile of |v_out| to ``out_current_pA``; the mask is ``E_out > E(I_mid)``, i.e.
-  ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``;
-* a model trained with ``activation='calibrated-quiet'`` runs in the regime it was measured in: no
-  background, cells offset by :func:`neurons.transfer_fit.cell_offsets`, random initial potentials.
+  ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``. Untaught, its dendrites sit at ``I_half`` (burstprop's
+  ``pbar_L``); with ``teach`` they get :func:`teaching_current` of eq. 3's ``p_L`` for the target (the
+  teacher computes eq. 3 as burstprop does, from the target and the rate output).
 
-Defaults off: ``forward_stp``, ``feedback`` and ``interneurons`` move the cells away from the calibration
-(measured without them; STD at 40 ms: output r 0.76 against 0.82 on compact GRID), reported by the study.
+A model runs in the regime its activation was measured in (:func:`check_regime`): ``calibrated-circuit``
+(a layer with its microcircuit in place, background on) runs the whole circuit and any ablation of it;
+``calibrated-quiet`` (no background, heterogeneous offsets) runs only the forward-only network
+(``--ablate forward-only``); ``calibrated`` (isolated cells with background) runs without interneurons.
 """
 from __future__ import annotations
 
@@ -31,21 +35,24 @@ import numpy as np
 
 from neurons.common import MburstError
 
-from circuits.ensembles import EnsembleCells, EnsembleConfig, EnsembleLayer
+from circuits.ensembles import EnsembleConfig, EnsembleLayer
 from rate_bridge.burstprop.calibrated import Calibration, calibration_of
+from rate_bridge.regime import check_regime, ensemble_cells
 
-__all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "ensemble_cells", "SpikingMBURST",
-           "SpikingRun", "run_frames", "RateReference", "rate_reference", "feedback_burst_prob"]
+__all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "SpikingMBURST",
+           "SpikingRun", "run_frames", "teaching_current"]
 
 
 @dataclass(frozen=True)
 class BridgeConfig(EnsembleConfig):
     """Conversion settings: the circuit's (:class:`circuits.ensembles.EnsembleConfig`: streamed or settle mode,
-    times in ms), cells per unit and the output layer's current (pA) at the 95th percentile of ``|v_out|``."""
+    times in ms, circuit parts), cells per unit, the output layer's current (pA) at the 95th percentile of
+    ``|v_out|`` and ``teach`` (a second run with the target taught at the output)."""
 
     n: int = 16  # cells per unit of dense and output layers
     n_conv: int = 6  # cells per unit of convolutional layers
     out_current_pA: float = 600.0
+    teach: bool = False  # also run with the output taught (burst probabilities against burstprop's p)
     build_tag: str = "bridge"  # standalone build folder; concurrent processes need different tags
 
     def validate(self, who: str = "bridge") -> "BridgeConfig":
@@ -117,10 +124,11 @@ class SpikingRun:
     rate_hz, spike_hz : dict
         Event rate (Hz) expected from the rate model (hidden: ``e_ref e``; output: ``E(I_mid +
         i_scale_out v_out)``) and measured in the ensembles (events per cell and second of counting).
-    burst_prob : dict
-        Ensembles' bursts / events (NaN where no event).
-    rate_burst_prob : dict
-        Burstprop's no-teaching ``pbar`` (:func:`feedback_burst_prob`); empty without feedback.
+    burst_prob, burst_prob_teach : dict
+        Ensembles' bursts / events (NaN where no event), without and with teaching (empty without ``teach``).
+    rate_burst_prob, rate_burst_prob_teach : dict
+        Burstprop's ``pbar`` (no teaching) and ``p`` (the target taught; :func:`rate_bridge.rate_reference.burst_probs`);
+        empty without feedback (and without ``teach``).
     mask_rate, mask_spike : numpy.ndarray of bool, shape (F, bins)
         ``sigmoid(v_out) > 0.5`` and ``E_out > out_threshold_hz``.
     out_threshold_hz : float
@@ -149,22 +157,13 @@ class SpikingRun:
     wall_decode_s: float
     i_scale_out: float
     target: str
+    burst_prob_teach: dict = field(default_factory=dict)
+    rate_burst_prob_teach: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
         """Frames run."""
         return int(self.mask_rate.shape[0])
-
-
-@dataclass
-class RateReference:
-    """The rate model on the frames: ``e`` ``{layer: [F, units]}`` (hidden: calibrated e; ``'out'``: the
-    sigmoid), ``v_out`` [F, bins] (the output's drive) and ``pbar`` ``{layer: [F, units]}`` (burstprop's
-    no-teaching burst probability; empty unless asked for)."""
-
-    e: dict
-    v_out: np.ndarray
-    pbar: dict
 
 
 def network_spec(model) -> tuple[list[LayerSpec], Calibration]:
@@ -220,15 +219,8 @@ def _input_drive(spec: LayerSpec, x: np.ndarray) -> np.ndarray:
     return v.reshape(v.shape[0], -1).numpy()
 
 
-def ensemble_cells(cal: Calibration) -> EnsembleCells:
-    """The ensembles' cell set-up of a calibration: ``e_ref``, the saturation ``i_max``/``i_soft`` (pA), the
-    dendritic current of the measurement (pA), the cells' offset spread (pA) and its regime (quiet or not)."""
-    return EnsembleCells(e_ref_hz=cal.e_ref, i_max_pA=cal.i_max, i_soft_pA=cal.i_soft,
-                         i_dend_pA=float(cal.fit.meta.get("I_d_fixed_for_event_rate", 100.0)),
-                         offset_spread_pA=cal.offset_spread, quiet=cal.quiet)
-
-
-def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_scale_out: float) -> list:
+def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_scale_out: float,
+                    out_dend_pA=None) -> list:
     """The circuit's layers for these frames.
 
     Parameters
@@ -243,6 +235,8 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
         ``{'audio': [F, C, H, W], 'visual': [F, C, H, W] or None}`` (numpy).
     i_scale_out : float
         Output current per unit of ``v_out`` (pA).
+    out_dend_pA : numpy.ndarray, shape (F, bins), optional
+        Dendritic current added to the output's cells in each frame (pA; teaching, :func:`teaching_current`).
 
     Returns
     -------
@@ -269,25 +263,9 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
         else:
             unit_bias = np.repeat(s.bias, s.units // len(s.bias))  # conv: one bias per channel
             bias = i_out_mid + i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)
-            layers.append(EnsembleLayer(**common, bias_pA=bias, sources=tuple(s.sources)))
+            dend = out_dend_pA if s.output else None
+            layers.append(EnsembleLayer(**common, bias_pA=bias, sources=tuple(s.sources), dend_pA=dend))
     return layers
-
-
-def rate_reference(model, audio, visual, feedback: bool = False) -> RateReference:
-    """The rate model on frames ``audio``, ``visual`` [F, C, H, W] (torch; ``visual`` None for audio-only
-    models): a :class:`RateReference` (float64), with burstprop's ``pbar`` when ``feedback``."""
-    import torch
-
-    with torch.no_grad():
-        model.eval()
-        out = model(audio, visual)
-        acts = {k: v.reshape(v.shape[0], -1).double().numpy() for k, v in model.hidden_activities().items()}
-        h = acts["audio_dense"]
-        if model.visual:
-            h = np.concatenate([h, acts["visual_dense"]], 1)
-        v_out = h @ model.out.weight.detach().double().numpy().T + model.out.bias.detach().double().numpy()
-    acts["out"] = out.double().numpy()
-    return RateReference(acts, v_out, feedback_burst_prob(model, audio, visual) if feedback else {})
 
 
 class SpikingMBURST:
@@ -303,19 +281,51 @@ class SpikingMBURST:
         self.config = (config or BridgeConfig()).validate()
         self.model = model
         self.specs, self.cal = network_spec(model)
+        check_regime(self.cal, self.config, model.config.activation)
         self.config.check_countable(self.cal)
 
     def cells(self) -> dict[str, int]:
         """Pyramidal cells per layer."""
         return {s.name: s.units * (self.config.n_conv if s.kind == "conv2d" else self.config.n) for s in self.specs}
 
-    def run(self, audio, visual=None, progress: bool = True) -> SpikingRun:
+    def run(self, audio, visual=None, target=None, progress: bool = True) -> SpikingRun:
         """:func:`run_frames` of this network."""
-        return run_frames(self, audio, visual, progress=progress)
+        return run_frames(self, audio, visual, target, progress=progress)
 
 
-def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) -> SpikingRun:
+def teaching_current(p, pbar: float, cal: Calibration) -> np.ndarray:
+    """The output's teaching current (pA): ``width (logit p - logit pbar)``, clipped to +-2 width.
+
+    The untaught output's dendrites sit at ``I_half``, the operating point of the calibration, standing for
+    burstprop's ``pbar_L``; the teacher moves them by the fit's slope times eq. 3's change of the burst
+    probability's logit (``p_L`` clipped into [0.001, 0.999]), up where the target asks for more of the
+    output and down where it asks for less.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Burstprop's taught output burst probability ``p_L`` (any shape).
+    pbar : float
+        Its untaught ``pbar_L``.
+    cal : Calibration
+        The fit (its ``width``, pA).
+
+    Returns
+    -------
+    numpy.ndarray
+        pA, shaped like ``p``.
+    """
+    x = np.clip(np.asarray(p, float), 1e-3, 1 - 1e-3)
+    w = cal.fit.width
+    return np.clip(w * (np.log(x / (1 - x)) - np.log(pbar / (1 - pbar))), -2 * w, 2 * w)
+
+
+def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bool = True) -> SpikingRun:
     """Run the converted network on these frames and read it out against the rate model.
+
+    With ``config.teach`` the frames stream a second time, right after the first pass and in the same run, with
+    the output taught ``target`` (eq. 3's ``p_L``, :func:`teaching_current`); the counts and event rates are the
+    first pass's.
 
     Parameters
     ----------
@@ -323,78 +333,61 @@ def run_frames(net: SpikingMBURST, audio, visual=None, progress: bool = True) ->
         The converted network.
     audio, visual : array-like, shape (F, C, H, W)
         Features and lip frames (``visual`` None for audio-only models).
+    target : array-like, shape (F, bins), optional
+        The ideal binary mask of the frames; required with ``config.teach``.
     progress : bool
         Frame progress bar (runtime targets).
 
     Returns
     -------
     SpikingRun
-        Both models' rates per layer, burst probabilities, masks, counts, wall times.
+        Both models' rates per layer, burst probabilities, masks, counts (of the run without teaching), wall times.
 
     Raises
     ------
     MburstError
-        No frames, or a missing input.
+        No frames, a missing input, or ``teach`` without a target.
     """
     import torch
 
     from circuits.ensembles import run_ensembles
     from rate_bridge.energy import SpikeLedger
+    from rate_bridge.rate_reference import rate_reference
 
     cfg, cal = net.config, net.cal
     audio = torch.as_tensor(audio, dtype=torch.float32)
     visual = None if visual is None else torch.as_tensor(visual, dtype=torch.float32)
     if int(audio.shape[0]) < 1:
         raise MburstError("bridge: no frames to run")
-    ref = rate_reference(net.model, audio, visual, feedback=cfg.feedback)
+    if cfg.teach and target is None:
+        raise MburstError("bridge: --teach needs the frames' target mask")
+    ref = rate_reference(net.model, audio, visual, target if cfg.teach else None, bursts=cfg.feedback)
     q95 = float(np.percentile(np.abs(ref.v_out), 95)) or 1.0
     i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
-    inputs = {"audio": audio.double().numpy(), "visual": None if visual is None else visual.double().numpy()}
-    layers = ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out)
-    run = run_ensembles(layers, ensemble_cells(cal), cfg, progress=progress)
+    n = int(audio.shape[0])
+    reps = 2 if cfg.teach else 1  # taught: the frames stream a second time, right after the first pass
+    inputs = {"audio": np.tile(audio.double().numpy(), (reps, 1, 1, 1)),
+              "visual": None if visual is None else np.tile(visual.double().numpy(), (reps, 1, 1, 1))}
+    dend = None
+    if cfg.teach:  # first pass untaught (the output's dendrites at I_half, burstprop's pbar_L), then taught
+        dend = np.vstack([np.zeros_like(ref.v_out), teaching_current(ref.p["out"], net.model.config.pbar, cal)])
+    run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend),
+                        ensemble_cells(cal, net.model.config.beta), cfg, progress=progress)
+    teach_p = {k: v[n:] for k, v in run.burst_prob.items()} if cfg.teach else {}
     t1 = time.perf_counter()
     ledger = SpikeLedger(dt=run.dt_s)
     for p in run.populations:
         ledger.add_population(p.name, p.layer, p.n, p.spikes, pyramidal=p.pyramidal, plateau_monitor=p.plateaus)
     for syn in run.synapses:
         ledger.add_synapses(syn.pre, syn.pre_index, syn.pathway, syn.trigger, copies=syn.copies)
-    counts = ledger.count(*np.round([run.window_start_s, run.window_start_s + run.window_s], 12))  # streamed windows abut
+    starts = run.window_start_s[:n]
+    counts = ledger.count(*np.round([starts, starts + run.window_s], 12))  # streamed windows abut
     i_out_mid = 0.5 * (cal.i_offset + cal.i_max)
     rate = {s.name: cal.rate_hz_of_current(i_out_mid + i_scale_out * ref.v_out) if s.output else ref.e[s.name] * cal.e_ref
             for s in net.specs}
     e0 = float(cal.rate_hz_of_current(i_out_mid))
-    return SpikingRun(rate, run.event_rate_hz, run.burst_prob, ref.pbar, ref.e["out"] > 0.5, run.event_rate_hz["out"] > e0,
-                      e0, counts, run.cells, run.window_s, run.wall_s, time.perf_counter() - t1, i_scale_out, run.target)
-
-
-def feedback_burst_prob(model, audio, visual) -> dict:
-    """Burstprop's no-teaching burst probability ``pbar = bbar / e`` per layer (empty for backprop).
-
-    One burstprop pass with the output's teaching signal switched off (target = the model's own
-    output, so ``p_L = pbar_L``): what the network's feedback alone sets in each layer, the quantity
-    the spiking network's dendrites see when its feedback synapses are on. Parameter gradients of
-    the pass are discarded.
-
-    Parameters
-    ----------
-    model : rate_bridge.burstprop.models.AVMaskNet
-        The model.
-    audio, visual : torch.Tensor, shape (F, C, H, W)
-        Frames (``visual`` None for audio-only models).
-
-    Returns
-    -------
-    dict
-        ``{layer: pbar [F, units]}`` (float64, 0..1); ``{}`` when the model does not learn with burstprop.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    if model.learning_rule != "burstprop":
-        return {}
-    model.eval()
-    with torch.enable_grad():
-        out = model(audio, visual)
-        F.binary_cross_entropy(out, out.detach()).backward()
-    model.zero_grad(set_to_none=True)
-    return {k: s.pbar.reshape(s.pbar.shape[0], -1).double().numpy() for k, s in model.layer_states().items()}
+    spike_hz = {k: v[:n] for k, v in run.event_rate_hz.items()}
+    return SpikingRun(rate, spike_hz, {k: v[:n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
+                      spike_hz["out"] > e0,
+                      e0, counts, run.cells, run.window_s, run.wall_s, time.perf_counter() - t1, i_scale_out, run.target,
+                      teach_p, ref.p)

@@ -41,7 +41,8 @@ class LayerFidelity:
     (``sum|E_spk - E_rate| / sum E_rate``) of the event rates, their means ``rate_hz`` and
     ``spike_hz`` (Hz), the ensembles' mean ``burst_prob``, burstprop's mean no-teaching ``p_rate`` and
     ``p_r``, its Pearson r with the ensembles' burst probability (where they had events; both NaN
-    without feedback); ``units`` and pyramidal ``cells``."""
+    without feedback); the same with the output taught the target (``burst_prob_teach``, burstprop's
+    ``p_rate_teach`` and ``p_r_teach``; NaN without teaching); ``units`` and pyramidal ``cells``."""
 
     layer: str
     units: int
@@ -53,6 +54,18 @@ class LayerFidelity:
     burst_prob: float
     p_rate: float
     p_r: float
+    burst_prob_teach: float = float("nan")
+    p_rate_teach: float = float("nan")
+    p_r_teach: float = float("nan")
+
+
+def _burst_fidelity(p_spk, p_rate) -> tuple[float, float, float]:
+    """(mean spiking burst probability, mean burstprop's, their Pearson r where the ensembles had events)."""
+    if p_spk is None or p_rate is None:
+        return float("nan"), float("nan"), float("nan")
+    seen = np.isfinite(p_spk)
+    return (float(np.nanmean(p_spk)) if seen.any() else float("nan"), float(p_rate.mean()),
+            pearson(p_rate[seen], p_spk[seen]))
 
 
 def layer_fidelity(result) -> list[LayerFidelity]:
@@ -61,15 +74,14 @@ def layer_fidelity(result) -> list[LayerFidelity]:
     for name, rate in result.rate_hz.items():
         spk = result.spike_hz[name]
         pb = result.burst_prob[name]
-        p_rate = result.rate_burst_prob.get(name)
-        seen = np.isfinite(pb) if p_rate is not None else None
+        _, p_rate, p_r = _burst_fidelity(pb, result.rate_burst_prob.get(name))
+        teach = _burst_fidelity(result.burst_prob_teach.get(name), result.rate_burst_prob_teach.get(name))
         rows.append(LayerFidelity(
             layer=name, units=int(rate.shape[1]), cells=int(result.cells[name]), r=pearson(rate, spk),
             rel_err=float(np.abs(spk - rate).sum() / max(np.abs(rate).sum(), 1e-12)),
             rate_hz=float(rate.mean()), spike_hz=float(spk.mean()),
             burst_prob=float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan"),
-            p_rate=float(p_rate.mean()) if p_rate is not None else float("nan"),
-            p_r=pearson(p_rate[seen], pb[seen]) if p_rate is not None else float("nan")))
+            p_rate=p_rate, p_r=p_r, burst_prob_teach=teach[0], p_rate_teach=teach[1], p_r_teach=teach[2]))
     return rows
 
 
@@ -126,11 +138,13 @@ def summarise(result, ibm) -> BridgeSummary:
 
 @dataclass(frozen=True)
 class ScalingPoint:
-    """One setting of a scaling study: what varied (``vary``: 'n', 'n_conv' or 'T'), the setting (``window_ms``:
-    the read-out window, i.e. the frame period when streaming), F1 of both models, output r, spikes and synaptic
-    events per frame, wall time (s)."""
+    """One setting of a scaling study (the frontier): what varied (``vary``: 'n', 'n_conv', 'T' or 'ablate'),
+    the setting (``ablated``: the circuit part switched off, '' for none; ``window_ms``: the read-out window, i.e.
+    the frame period when streaming), F1 of both models, output r, spikes and synaptic events per frame, wall
+    time (s)."""
 
     vary: str
+    ablated: str
     n: int
     n_conv: int
     window_ms: float
@@ -142,10 +156,13 @@ class ScalingPoint:
     wall_s: float
 
 
-def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), progress: bool = True) -> list:
-    """Run the same frames for each n in ``ns``, each n_conv in ``n_convs`` and each read-out window in
-    ``ts_ms`` (ms; the frame period when ``base`` streams, the counting window in settle mode), the other
-    settings at ``base`` (a BridgeConfig); returns a list of :class:`ScalingPoint`."""
+def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), ablates=(),
+                  progress: bool = True) -> list:
+    """Run the same frames for each n in ``ns``, each n_conv in ``n_convs``, each read-out window in
+    ``ts_ms`` (ms; the frame period when ``base`` streams, the counting window in settle mode) and each
+    circuit part in ``ablates`` switched off (:func:`circuits.ensembles.ablate`), the other settings at
+    ``base`` (a BridgeConfig); returns a list of :class:`ScalingPoint`."""
+    from circuits.ensembles import ablate
     from rate_bridge.convert import SpikingMBURST
 
     rows = []
@@ -153,10 +170,12 @@ def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), 
     settings = [("n", n, dataclasses.replace(base, n=int(n))) for n in ns]
     settings += [("n_conv", n, dataclasses.replace(base, n_conv=int(n))) for n in n_convs]
     settings += [("T", t, dataclasses.replace(base, **{window: float(t)})) for t in ts_ms]
+    settings += [("ablate", part, dataclasses.replace(ablate(base, [part]), teach=False)) for part in ablates]
     for what, value, cfg in settings:
         t0 = time.perf_counter()
-        s = summarise(SpikingMBURST(model, cfg).run(audio, visual, progress=progress), ibm)
-        rows.append(ScalingPoint(what, cfg.n, cfg.n_conv, cfg.count_window_ms, s.spike.f1, s.rate.f1, s.r_out,
+        s = summarise(SpikingMBURST(model, dataclasses.replace(cfg, teach=False)).run(audio, visual, progress=progress),
+                      ibm)
+        rows.append(ScalingPoint(what, value if what == "ablate" else "", cfg.n, cfg.n_conv, cfg.count_window_ms, s.spike.f1, s.rate.f1, s.r_out,
                                  s.spikes_per_frame, s.synops_per_frame, time.perf_counter() - t0))
     return rows
 
@@ -236,22 +255,25 @@ def plot_scaling(rows: list, path) -> None:
 
     from neurons.common import atomic_savefig
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for what, marker in (("n", "o"), ("n_conv", "^"), ("T", "s")):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for what, marker in (("n", "o"), ("n_conv", "^"), ("T", "s"), ("ablate", "x")):
         sel = [r for r in rows if r.vary == what]
         if not sel:
             continue
         x = [r.spikes_per_frame for r in sel]
-        ax.plot(x, [r.f1_spike for r in sel], marker=marker, label=f"spiking, varying {what}")
+        ax.plot(x, [r.f1_spike for r in sel], marker=marker, ls="-" if what != "ablate" else "none",
+                label=f"spiking, varying {what}" if what != "ablate" else "spiking, one part off")
         for r in sel:
-            lab = {"n": f"n={r.n}", "n_conv": f"n_conv={r.n_conv}", "T": f"T={r.window_ms:g} ms"}[what]
-            ax.annotate(lab, (r.spikes_per_frame, r.f1_spike), fontsize=7)
+            lab = {"n": f"n={r.n}", "n_conv": f"n_conv={r.n_conv}", "T": f"T={r.window_ms:g} ms",
+                   "ablate": f"no {r.ablated}"}[what]
+            ax.annotate(lab, (r.spikes_per_frame, r.f1_spike), fontsize=9)
     if rows:
         ax.axhline(rows[0].f1_rate, color="k", ls="--", label="rate model")
     ax.set_xscale("log")
-    ax.set_xlabel("spikes per frame")
-    ax.set_ylabel("mask F1")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("spikes per frame (pyramidal and interneurons, read-out windows)")
+    ax.set_ylabel("mask F1 against the ideal binary mask")
+    ax.set_title("Fidelity against cost of the spiking circuit", fontsize=10)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     atomic_savefig(fig, path)
     plt.close(fig)

@@ -39,3 +39,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_trained():
+    """A tiny Multimodal trained on a learnable target with the circuit's calibration (calibrated-circuit):
+    ``(model, audio [64, 1, 2, 6], visual [64, 1, 4, 6], target [64, 6])``."""
+    import torch
+    import torch.nn.functional as F
+
+    from rate_bridge.burstprop.models import ModelConfig, build_model
+
+    torch.manual_seed(1)
+    model = build_model("multimodal", ModelConfig(activation="calibrated-circuit", n_bins=6, context=2, lip_hw=(4, 6),
+                                                  channels=1, embed=4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    a, v = torch.randn(64, 1, 2, 6), torch.randn(64, 1, 4, 6)
+    target = (a[:, 0, -1] + 0.5 * a[:, 0, 0] > 0).float()
+    for _ in range(100):
+        opt.zero_grad()
+        F.binary_cross_entropy(model(a, v), target).backward()
+        opt.step()
+    return model.eval(), a, v, target

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from neurons.common import MburstError
 from rate_bridge.burstprop import calibrated as C
 from circuits.connectivity import conv_pairs, dense_pairs, expand_pre_cells
+from circuits.ensembles import ablate
 from rate_bridge.convert import BridgeConfig, SpikingMBURST
 from rate_bridge.burstprop.models import ModelConfig, build_model
 
@@ -103,34 +104,31 @@ def test_bad_input_errors():
     relu = build_model("mburst", ModelConfig(**TINY))
     with pytest.raises(MburstError, match="no spiking calibration"):
         SpikingMBURST(relu, BridgeConfig())
-    cal_model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    cal_model = build_model("mburst", ModelConfig(activation="calibrated-circuit", **TINY))
     with pytest.raises(MburstError, match="too short to count a spike"):
         SpikingMBURST(cal_model, BridgeConfig(n=1, n_conv=1, mode="settle", t_count_ms=20.0))
-
-
-def _tiny_trained():
-    torch.manual_seed(1)
-    model = build_model("multimodal", ModelConfig(activation="calibrated", **TINY))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    a, v = torch.randn(64, 1, 2, 6), torch.randn(64, 1, 4, 6)
-    target = (a[:, 0, -1] + 0.5 * a[:, 0, 0] > 0).float()
-    for _ in range(100):
-        opt.zero_grad()
-        F.binary_cross_entropy(model(a, v), target).backward()
-        opt.step()
-    return model.eval(), a, v, target
+    # a checkpoint trained in another regime than the bridge is asked for
+    quiet = build_model("mburst", ModelConfig(activation="calibrated-quiet", **TINY))
+    with pytest.raises(MburstError, match="'calibrated-quiet' was measured in the forward-only network's regime.*"
+                                          "--ablate forward-only"):
+        SpikingMBURST(quiet, BridgeConfig())
+    SpikingMBURST(quiet, ablate(BridgeConfig(), ["forward-only"]))
+    isolated = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    with pytest.raises(MburstError, match="'calibrated' was measured on cells without PV/SOM: run it with --ablate "
+                                          "interneurons"):
+        SpikingMBURST(isolated, BridgeConfig())
 
 
 @pytest.mark.slow
-def test_conversion_reproduces_tiny_trained_network():
+def test_conversion_reproduces_tiny_trained_network(tiny_trained):
     from rate_bridge.equivalence import layer_fidelity
 
-    model, a, v, _ = _tiny_trained()
+    model, a, v, _ = tiny_trained
     net = SpikingMBURST(model, BridgeConfig(n=60, n_conv=20, mode="settle", t_settle_ms=150.0, t_count_ms=300.0, tau_syn_ms=40.0, seed=0))
     res = net.run(a[:24], v[:24], progress=False)
     rows = {r.layer: r for r in layer_fidelity(res)}
     assert rows["out"].r >= 0.95, rows
-    assert res.counts["out"].neuron_updates == 6 * 60 * 24 * 3000
+    assert res.counts["out"].neuron_updates == (6 * 60 + 2 * (6 * 60 // 4)) * 24 * 3000  # pyramidal, PV, SOM
 
 
 @pytest.mark.slow
@@ -152,18 +150,23 @@ def test_cuda_target_needs_brian2cuda():
         choose_target("cuda_standalone")
 
 
-def test_feedback_burst_prob_is_the_no_teaching_pbar():
-    from rate_bridge.convert import feedback_burst_prob
+def test_burst_probs_are_burstprops_without_and_with_teaching():
+    from rate_bridge.rate_reference import burst_probs
 
     torch.manual_seed(0)
-    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    model = build_model("mburst", ModelConfig(activation="calibrated-circuit", **TINY))
     a, v = torch.randn(5, 1, 2, 6), torch.randn(5, 1, 4, 6)
-    p = feedback_burst_prob(model, a, v)
-    np.testing.assert_allclose(p["out"], model.config.pbar)  # no teaching: the output bursts at pbar_L
-    assert p["audio_conv1"].shape == (5, 12) and 0 < p["audio_dense"].min() and p["audio_dense"].max() < 1
-    assert p["audio_dense"].std() > 0  # set by the feedback, unit by unit
+    pbar, p = burst_probs(model, a, v)
+    assert p == {}
+    np.testing.assert_allclose(pbar["out"], model.config.pbar)  # no teaching: the output bursts at pbar_L
+    assert pbar["audio_conv1"].shape == (5, 12) and 0 < pbar["audio_dense"].min() and pbar["audio_dense"].max() < 1
+    assert pbar["audio_dense"].std() > 0  # set by the feedback, unit by unit
     assert all(w.grad is None for w in model.parameters())
-    assert feedback_burst_prob(build_model("multimodal", ModelConfig(activation="calibrated", **TINY)), a, v) == {}
+    ones, zeros = burst_probs(model, a, v, np.ones((5, 6)))[1], burst_probs(model, a, v, np.zeros((5, 6)))[1]
+    assert (ones["out"] > model.config.pbar).all() and (zeros["out"] < model.config.pbar).all()  # eq. 3
+    np.testing.assert_allclose(burst_probs(model, a, v, np.ones((5, 6)))[0]["audio_dense"], pbar["audio_dense"])
+    assert np.abs(ones["audio_dense"] - zeros["audio_dense"]).max() > 1e-4  # teaching reaches the hidden layers
+    assert burst_probs(build_model("multimodal", ModelConfig(activation="calibrated", **TINY)), a, v) == ({}, {})
 
 
 @pytest.mark.slow
@@ -171,9 +174,9 @@ def test_feedback_run_reports_burst_probabilities():
     from rate_bridge.equivalence import layer_fidelity
 
     torch.manual_seed(0)
-    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY)).eval()
+    model = build_model("mburst", ModelConfig(activation="calibrated-circuit", **TINY)).eval()
     a, v = torch.randn(6, 1, 2, 6), torch.randn(6, 1, 4, 6)
-    res = SpikingMBURST(model, BridgeConfig(n=20, n_conv=10, mode="settle", t_settle_ms=50.0, t_count_ms=200.0, feedback=True,
+    res = SpikingMBURST(model, BridgeConfig(n=20, n_conv=10, mode="settle", t_settle_ms=50.0, t_count_ms=200.0,
                                             seed=0)).run(a, v, progress=False)
     rows = {r.layer: r for r in layer_fidelity(res)}
     assert rows["out"].p_rate == pytest.approx(model.config.pbar)
@@ -193,7 +196,7 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
     from rate_bridge.equivalence import BridgeSummary
 
     torch.manual_seed(0)
-    model = build_model("multimodal", ModelConfig(activation="calibrated", **TINY)).eval()
+    model = build_model("multimodal", ModelConfig(activation="calibrated-circuit", **TINY)).eval()
     a, v = torch.randn(2, 1, 2, 6), torch.randn(2, 1, 4, 6)
     ibm = (torch.rand(2, 6) > 0.5).float()
     cfg = BridgeConfig(n=3, n_conv=3, mode="settle", t_settle_ms=20.0, t_count_ms=40.0, target="numpy", seed=0)
@@ -208,7 +211,7 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
     assert res.rate_burst_prob == {} and res.count_window_s == pytest.approx(0.04) and res.target == "numpy"
     spikes = sum(c.spikes for c in res.counts.values())
     assert spikes > 0 and s.spikes_per_frame == pytest.approx(spikes / 2)
-    assert res.counts["out"].neuron_updates == 6 * 3 * 2 * 400  # cells x steps of the counting windows
+    assert res.counts["out"].neuron_updates == (6 * 3 + 2 * (6 * 3 // 4)) * 2 * 400  # cells x steps of the windows
     assert s.r_out == next(r.r for r in s.layers if r.layer == "out")
     counts = json.loads((tmp_path / "counts.json").read_text())
     assert counts["out"]["spikes"] == res.counts["out"].spikes

@@ -27,16 +27,20 @@ def test_default_bridge_streams_in_real_time_and_settle_stays_reachable():
     cfg = _config()
     assert (cfg.mode, cfg.frame_period_ms, cfg.latency_ms, cfg.tau_syn) == ("stream", 40.0, LATENCY_MS,
                                                                             TAU_SYN_MS["stream"])
-    assert not cfg.feedback and not cfg.interneurons and (cfg.n, cfg.n_conv) == (16, 6)
-    fast = _config("--frame-period", "80", "--latency", "20", "--tau-syn", "15", "--feedback", "--interneurons")
-    assert (fast.t_frame_ms, fast.readout_latency_ms, fast.tau_syn, fast.feedback, fast.interneurons) == (
+    # the whole circuit by default
+    assert (cfg.stp, cfg.feedback, cfg.interneurons, cfg.dendrites, cfg.forward_pathway, cfg.teach) == (
+        True, True, True, True, "spike", False) and (cfg.n, cfg.n_conv) == (16, 6)
+    fast = _config("--frame-period", "80", "--latency", "20", "--tau-syn", "15", "--teach")
+    assert (fast.t_frame_ms, fast.readout_latency_ms, fast.tau_syn, fast.feedback, fast.teach) == (
         80.0, 20.0, 15.0, True, True)
     held = _config("--mode", "settle")  # issue 6's network: 100 ms settle + 250 ms count, tau_syn 80 ms
     assert (held.t_frame_ms, held.count_window_ms, held.readout_latency_ms, held.tau_syn) == (350.0, 250.0, 100.0, 80.0)
     assert _config("--mode", "settle", "--t-count", "200", "--reset").reset
-    off = _config("--interneurons", "--ablate", "feedback", "--no-interneurons")
-    assert not off.feedback and not off.interneurons and not off.forward_stp
-    assert _config("--stp").forward_stp and not _config("--ablate", "stp").forward_stp
+    off = _config("--ablate", "feedback", "--ablate", "interneurons", "--ablate", "dendrites")
+    assert not off.feedback and not off.interneurons and not off.dendrites and off.stp
+    assert not _config("--no-feedback").feedback and not _config("--ablate", "stp").stp
+    fo = _config("--ablate", "forward-only")
+    assert (fo.stp, fo.feedback, fo.interneurons, fo.forward_pathway) == (False, False, False, "event")
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -45,10 +49,9 @@ def test_default_bridge_streams_in_real_time_and_settle_stays_reachable():
     (["--mode", "settle", "--latency", "40"], "--latency belongs to --mode stream"),
     (["--t-count", "200"], "--t-count belongs to --mode settle"),
     (["--reset"], "--reset belongs to --mode settle"),
-    (["--feedback", "--ablate", "feedback"], "--feedback and --ablate feedback contradict"),
-    (["--stp", "--ablate", "stp"], "--stp and --ablate stp contradict"),
-    (["--ablate", "dendrites"], "--ablate dendrites: not yet"),
-    (["--ablate", "pv"], "--ablate 'pv' is unknown; choose from"),
+    (["--teach", "--no-feedback"], "--teach compares burst probabilities that only the feedback carries"),
+    (["--ablate", "pv"], "--ablate 'pv' is unknown; choose from stp, interneurons, feedback, dendrites, "
+                         "forward-only"),
 ])
 def test_bad_bridge_options_are_one_line_errors_naming_the_option(argv, match):
     with pytest.raises(MburstError, match=match) as err:
@@ -57,7 +60,7 @@ def test_bad_bridge_options_are_one_line_errors_naming_the_option(argv, match):
 
 
 def test_too_short_a_frame_period_for_the_ensembles_is_refused():
-    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY))
+    model = build_model("mburst", ModelConfig(activation="calibrated-circuit", **TINY))
     with pytest.raises(MburstError, match="frame_period_ms=16 with n_conv=1 .* too short to count a spike"):
         SpikingMBURST(model, BridgeConfig(n=64, n_conv=1, frame_period_ms=16.0))
     SpikingMBURST(model, BridgeConfig(n=64, n_conv=8, frame_period_ms=16.0))  # more cells make it countable
@@ -78,10 +81,10 @@ def test_streamed_tiny_network_writes_metrics(tmp_path, feedback):
     from experiments.spiking.stage import write_bridge_report
 
     torch.manual_seed(0)
-    model = build_model("mburst", ModelConfig(activation="calibrated", **TINY)).eval()
+    model = build_model("mburst", ModelConfig(activation="calibrated-circuit", **TINY)).eval()
     a, v = torch.randn(6, 1, 2, 6), torch.randn(6, 1, 4, 6)  # 6 frames: abutting windows, one pair off by rounding
     ibm = (torch.rand(6, 6) > 0.5).float()
-    cfg = BridgeConfig(n=3, n_conv=3, latency_ms=40.0, feedback=feedback, target="numpy", seed=0)
+    cfg = BridgeConfig(n=3, n_conv=3, latency_ms=40.0, feedback=feedback, teach=feedback, target="numpy", seed=0)
     s, res = write_bridge_report(tmp_path, model, a, v, ibm, cfg, progress=False)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert (m["mode"], m["frame_period_ms"], m["latency_ms"], m["latency_frames"], m["frames"]) == (
@@ -92,8 +95,22 @@ def test_streamed_tiny_network_writes_metrics(tmp_path, feedback):
     for name, row in m["layers"].items():
         fid = next(r for r in s.layers if r.layer == name)
         assert row["event_r"] == (None if np.isnan(fid.r) else pytest.approx(fid.r))
-        assert ("burst_prob_r" in row) == feedback
+        assert ("burst_prob_r" in row) == ("burst_prob_r_teach" in row) == feedback
     # streamed: 6 frames of 40 ms, the read-out 40 ms behind; every cell updated in every read-out window
     assert res.count_window_s == pytest.approx(0.04)
-    assert res.counts["out"].neuron_updates == 6 * 3 * 6 * 400
+    assert res.counts["out"].neuron_updates == 6 * (3 * 6 + 2 * (3 * 6 // 4)) * 400  # pyramidal, PV and SOM cells
     assert "streamed: one frame every 40 ms" in (tmp_path / "equivalence.md").read_text()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15's target is not met yet: the whole circuit at 40 ms gives output r "
+                                      "0.25 on this network (0.38-0.40 on compact GRID); see the README's spiking section")
+def test_tiny_trained_network_streams_at_40_ms_through_the_whole_circuit(tiny_trained):
+    """A tiny trained model, converted onto the whole circuit (STP, feedback, PV/SOM, excitable dendrites) and
+    streamed at 40 ms per frame: the output ensembles' event rates follow the rate model's frame by frame."""
+    from rate_bridge.equivalence import layer_fidelity
+
+    model, a, v, _ = tiny_trained
+    cfg = BridgeConfig(n=40, n_conv=10, seed=0, target="numpy")
+    res = SpikingMBURST(model, cfg).run(a[:16], v[:16], progress=False)
+    rows = {r.layer: r for r in layer_fidelity(res)}
+    assert rows["out"].r >= 0.9, {k: round(r.r, 3) for k, r in rows.items()}

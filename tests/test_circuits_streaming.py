@@ -67,18 +67,6 @@ def test_bad_stream_settings_are_one_line_errors(kwargs, match):
     assert "\n" not in str(err.value)
 
 
-def test_ablations_switch_parts_off_or_are_refused_by_name():
-    full = EnsembleConfig(forward_stp=True, feedback=True, interneurons=True)
-    assert not ablate(full, ["feedback"]).feedback and ablate(full, ["feedback"]).interneurons
-    both = ablate(full, ["feedback", "interneurons"])
-    assert not both.feedback and not both.interneurons and both.forward_stp and ablate(full, []) == full
-    assert not ablate(full, ["stp"]).forward_stp and ablate(full, ["stp"]).feedback
-    with pytest.raises(MburstError, match="--ablate dendrites: not yet"):
-        ablate(full, ["dendrites"])
-    with pytest.raises(MburstError, match="--ablate 'som' is unknown; choose from stp, interneurons, feedback"):
-        ablate(full, ["som"])
-
-
 def test_wiring_table_is_the_one_source_of_the_microcircuits():
     from circuits.microcircuit import MicrocircuitConfig
     from circuits.wiring import WIRING, stp_of
@@ -88,7 +76,7 @@ def test_wiring_table_is_the_one_source_of_the_microcircuits():
     for key, field in (("ff_soma", "w_ff_soma"), ("ff_pv", "w_ff_pv"), ("pv_soma", "w_pv_soma"),
                        ("fb_som", "w_fb_som"), ("som_dend", "w_som_dend"), ("within_dend", "w_within_dend")):
         assert getattr(cfg, field) == WIRING[key].weight
-    assert EnsembleConfig().fb_gain == WIRING["fb_dend"].weight == 0.37 and cfg.w_fb_dend == 0.45  # stated deviation
+    assert WIRING["fb_dend"].weight == 0.37 and cfg.w_fb_dend == 0.45  # stated deviation
     assert stp_of(WIRING["ff_soma"]) is STD and stp_of(WIRING["fb_dend"]) is STF and stp_of(WIRING["pv_soma"]) is None
     assert stp_of(WIRING["ff_pv"], swapped=True) is STF and stp_of(WIRING["fb_som"], swapped=True) is STD
     assert {(w.pre, w.post) for w in WIRING.values() if w.receptor == "gaba"} == {
@@ -97,9 +85,10 @@ def test_wiring_table_is_the_one_source_of_the_microcircuits():
 
 @pytest.fixture(scope="module")
 def stream():
-    """8 frames streamed at 40 ms, read out 15 ms after each frame's onset (input 5 ms, hidden 10 ms)."""
+    """8 frames streamed at 40 ms, read out 15 ms after each frame's onset (input 5 ms, hidden 10 ms); the
+    forward-only network of quiet cells (the streaming mechanics, without the circuit's noise)."""
     cfg = EnsembleConfig(frame_period_ms=40.0, latency_ms=15.0, tau_syn_ms=10.0, target="numpy", seed=1)
-    return run_ensembles(_chain(8, n_per=8), CELLS, cfg, progress=False)
+    return run_ensembles(_chain(8, n_per=8), CELLS, ablate(cfg, ["forward-only"]), progress=False)
 
 
 def test_stream_runs_frames_back_to_back_and_reads_them_after_the_latency(stream):
@@ -117,39 +106,54 @@ def test_stream_runs_frames_back_to_back_and_reads_them_after_the_latency(stream
     assert h[0::2, 0].mean() > h[1::2, 0].mean() and h[1::2, 1].mean() > h[0::2, 1].mean(), h
 
 
-def test_depressing_forward_synapses_follow_tsodyks_markram_on_events():
-    """One regularly firing cell onto a unit's shared current (no decay): with STP each event adds q u x / U,
-    with u, x from the Tsodyks-Markram recursion over the actual event times; without, q per event."""
-    from brian2 import EventMonitor, Network, StateMonitor, defaultclock, ms, pA
+@pytest.mark.parametrize("kind", ["static", "STD", "STF"])
+def test_shared_synapses_follow_tsodyks_markram(kind):
+    """One regularly bursting cell onto a unit's shared current (no decay): each transmitted spike adds q u x / norm,
+    with u, x from the Tsodyks-Markram recursion over the actual spike times (static: q per spike)."""
+    from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, ms, pA
 
-    from circuits.ensemble_parts import forward_current, forward_synapses
+    from circuits.shared_current import burst_efficacy, shared_current, shared_synapses
     from neurons.device import use_target
-    from neurons.params import STD
+    from neurons.params import STD, STF
     from neurons.pyramidal import pyramidal_group
 
     use_target("numpy")
     defaultclock.dt = 0.1 * ms
+    stp = {"static": None, "STD": STD, "STF": STF}[kind]
+    norm = {"static": 1.0, "STD": float(STD.U), "STF": burst_efficacy(STF, 6.0)}[kind]
     q = 10.0
-    totals = {}
-    for stp in (False, True):
-        pre = pyramidal_group(1, name=f"pre_{int(stp)}")
-        pre.I_ext_s = 900 * pA
-        cur = forward_current(f"u{int(stp)}", 1, stp, {"tau_syn": 1e9 * ms}, defaultclock.dt)
-        (syn, cells), *more = forward_synapses(pre, cur, np.array([0]), np.array([0]), np.array([q]), stp, f"f{int(stp)}")
-        assert more == [] and list(cells) == [0] and ("eff" in syn.variables) == stp
-        ev = EventMonitor(pre, "event", name=f"ev_{int(stp)}")
-        mon = StateMonitor(cur, "I_fwd", record=0, name=f"i_{int(stp)}")
-        Network(pre, cur, syn, ev, mon).run(300 * ms)
-        totals[stp] = (float(mon.I_fwd[0][-1] / pA), np.asarray(ev.t / ms))
-    (plain, t_plain), (dep, t_ev) = totals[False], totals[True]
-    assert len(t_ev) >= 5 and plain == pytest.approx(q * len(t_plain))
-    x, u, last, expected = 1.0, float(STD.U), None, 0.0
-    tau_d, tau_f, big_u, f = float(STD.tau_D / ms), float(STD.tau_F / ms), float(STD.U), float(STD.f)
-    for t in t_ev:
+    pre = pyramidal_group(1, name=f"pre_{kind}")
+    pre.I_ext_s, pre.I_ext_d = 600 * pA, 700 * pA  # bursts
+    cur = shared_current(f"u_{kind}", 1, "tau", {"tau": 1e9 * ms}, defaultclock.dt)
+    (syn, cells), *more = shared_synapses(pre, cur, np.array([0]), np.array([0]), np.array([q]), stp, norm, "spike",
+                                          f"s_{kind}")
+    assert more == [] and list(cells) == [0] and ("eff" in syn.variables) == (stp is not None)
+    spk = SpikeMonitor(pre, name=f"sp_{kind}")
+    mon = StateMonitor(cur, "I", record=0, name=f"i_{kind}")
+    Network(pre, cur, syn, spk, mon).run(300 * ms)
+    got, t_sp = float(mon.I[0][-1] / pA), np.asarray(spk.t / ms)
+    assert len(t_sp) >= 5 and np.min(np.diff(t_sp)) < 16  # it bursts
+    if stp is None:
+        assert got == pytest.approx(q * len(t_sp))
+        return
+    x, u, last, expected = 1.0, float(stp.U), None, 0.0
+    tau_d, tau_f, big_u, f = float(stp.tau_D / ms), float(stp.tau_F / ms), float(stp.U), float(stp.f)
+    for t in t_sp:
         if last is not None:
             x = 1 - (1 - x) * np.exp(-(t - last) / tau_d)
             u = big_u + (u - big_u) * np.exp(-(t - last) / tau_f)
-        expected += q * u * x / big_u
+        expected += q * u * x / norm
         x, u, last = x - u * x, u + f * (1 - u), t
-    assert dep == pytest.approx(expected, rel=1e-6)
-    assert dep < plain * len(t_ev) / len(t_plain)  # closely spaced events are depressed
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_burst_passes_far_more_through_facilitating_than_depressing_synapses():
+    """STD transmits about one q per event, STF about one q per burst and little for a lone spike (Payeur Fig. 3)."""
+    from circuits.shared_current import burst_efficacy
+    from neurons.params import STD, STF
+    from neurons.stp import tm_efficacies
+
+    lone_std, burst_std = 1.0, float(np.sum(tm_efficacies(STD, 6e-3, 2)) / float(STD.U))
+    lone_stf = float(STF.U) / burst_efficacy(STF, 6.0)
+    assert burst_std < 1.4 * lone_std  # a two-spike burst is about one event forward (1.34 q)
+    assert lone_stf < 0.2  # a lone spike is a small fraction of a burst backward (0.15 q)

@@ -138,7 +138,7 @@ def test_evaluate_scores_checkpoint(tmp_path, cache_env, reference_run):
                     "--out", str(out)], cache_env)
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "metrics.json").read_text())
-    assert set(report["splits"]) == {"train", "test"}  # 12 sentences leave the 5 % proxy split empty
+    assert set(report["splits"]) == {"train", "test", "proxy"}
     test = report["splits"]["test"]
     trained = json.loads((reference_run / "metrics.json").read_text())["final"]["test"]
     assert test["f1"] == pytest.approx(trained["f1"], abs=1e-9)

@@ -1,16 +1,15 @@
-"""Rate-vs-spike equivalence of a trained checkpoint (issue 6).
+"""Rate-vs-spike equivalence of a trained checkpoint on the burst-multiplexing circuit.
 
-The checkpoint (trained with ``--activation calibrated``) is converted into a Brian2
-network of pyramidal ensembles (:mod:`rate_bridge.convert` maps it, :mod:`circuits.ensembles` runs it);
-``--frames`` test frames go through the rate model and the spiking network: streamed in real time by
-default (consecutive frames, one every ``--frame-period`` ms, read out after ``--latency`` ms;
-:mod:`circuits.streaming`), or held one by one with ``--mode settle`` (frames spread evenly over the
-test split). Writes into ``--out``: ``metrics.json`` (frame period, latency, frames, both F1, per-layer
-event r and, with feedback, burst-probability r, wall time, cells),
-``equivalence.md/.csv`` (per layer r and relative error, mask F1/accuracy of both),
-``scaling.md/.csv`` and ``scaling.png`` (F1 against spikes per frame over ``--scan-n``, ``--scan-n-conv`` and
-``--scan-t``), ``counts.json`` (per-layer spikes/events/bursts/plateaus/synaptic events)
-and ``bridge.json`` (everything, with wall times).
+The checkpoint (trained with ``--preset spiking``: activation ``calibrated-circuit``) is converted into the
+circuit of :mod:`circuits.ensembles` (:mod:`rate_bridge.convert` maps it): pyramidal ensembles with
+excitable dendrites, depressing forward and facilitating feedback synapses, PV and SOM per layer.
+``--frames`` consecutive test frames are streamed in real time by default (one every ``--frame-period`` ms,
+read out after ``--latency`` ms; :mod:`circuits.streaming`), or held one by one with ``--mode settle``.
+``--teach`` runs the frames a second time with the target mask taught at the output. Writes into
+``--out``: ``metrics.json`` (frame period, latency, frames, both F1, per-layer event r and, with feedback,
+burst-probability r without and with teaching, wall time, cells), ``equivalence.md/.csv``,
+``scaling.md/.csv`` and ``scaling.png`` (the frontier: F1 against spikes per frame over ``--scan-n``,
+``--scan-n-conv``, ``--scan-t`` and ``--scan-ablate``), ``counts.json`` and ``bridge.json``.
 """
 from __future__ import annotations
 
@@ -23,26 +22,33 @@ HELP = "convert a checkpoint to spiking pyramidal ensembles and compare with the
 def add_arguments(parser) -> None:
     from experiments.options import add_data_arguments
 
-    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt trained with --activation calibrated")
+    parser.add_argument("--checkpoint", type=Path, required=True,
+                        help="checkpoint.pt trained with a calibrated activation: calibrated-circuit (mburst train "
+                             "--preset spiking) for the circuit, calibrated-quiet for --ablate forward-only")
     parser.add_argument("--frames", type=int, default=200,
-                        help="test frames to run, spread evenly over the test split (first and last included)")
+                        help="test frames to run: consecutive ones from the middle of the test split when streaming, "
+                             "spread evenly over it with --mode settle")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
     parser.add_argument("--scan-n-conv", type=int, nargs="*", default=[],
                         help="cells per convolutional unit to scan (scaling table)")
-    parser.add_argument("--scan-t", type=float, nargs="*", default=[], help="read-out windows T (ms) to scan: the frame period when streaming (the frontier's axis), "
+    parser.add_argument("--scan-t", type=float, nargs="*", default=[],
+                        help="read-out windows T (ms) to scan: the frame period when streaming (the frontier's axis), "
                              "the counting window with --mode settle")
+    parser.add_argument("--scan-ablate", nargs="*", default=[], metavar="PART",
+                        help="circuit parts to switch off one at a time for the frontier (stp, interneurons, feedback, "
+                             "dendrites, forward-only)")
     add_data_arguments(parser)
 
 
 def add_bridge_arguments(parser) -> None:
     import argparse
 
-    from circuits.ensembles import PARTS
+    from circuits.ensembles import FORWARD_ONLY, PARTS
     from circuits.streaming import FRAME_PERIOD_MS, LATENCY_MS, MODES, TAU_SYN_MS
 
-    g = parser.add_argument_group("spiking conversion (default: streamed in real time, one frame every 40 ms; "
-                                  "--mode settle is the held-frame network of issue 6)")
+    g = parser.add_argument_group("spiking circuit (default: the whole burst-multiplexing circuit, streamed in real "
+                                  "time, one frame every 40 ms)")
     g.add_argument("--mode", choices=MODES, default="stream",
                    help="stream: frames arrive every --frame-period, no reset, no settle window, the mask read out "
                         "after a fixed --latency (consecutive test frames); settle: each frame held for --t-settle + "
@@ -65,18 +71,16 @@ def add_bridge_arguments(parser) -> None:
                           "previous frame")
     g.add_argument("--reset", action="store_true",
                    help="settle: reset the cells' state between frames instead of settling")
-    g.add_argument("--stp", action=argparse.BooleanOptionalAction, default=False,
-                   help="forward synapses depress (Tsodyks-Markram STD on events, normalised so an isolated event "
-                        "transmits the current-based jump; default off: the calibration was measured with plain "
-                        "current jumps)")
-    g.add_argument("--feedback", action=argparse.BooleanOptionalAction, default=False,
-                   help="the feedback Y -> dendritic STF synapses (default off: the calibration was measured without)")
-    g.add_argument("--interneurons", action=argparse.BooleanOptionalAction, default=False,
-                   help="PV/SOM inhibition per layer (default off)")
+    g.add_argument("--feedback", action=argparse.BooleanOptionalAction, default=True,
+                   help="the upper layers' spikes reach the lower layers' dendrites through facilitating synapses "
+                        "(Y = W; default on; --no-feedback is --ablate feedback)")
+    g.add_argument("--teach", action="store_true",
+                   help="run the frames a second time with the ideal binary mask taught at the output's dendrites "
+                        "(eq. 3) and compare every layer's burst probability with burstprop's p")
     g.add_argument("--ablate", action="append", default=[], metavar="PART",
-                   help="switch a circuit part off (repeatable): " + ", ".join(k for k, v in PARTS.items() if v)
-                        + "; " + " and ".join(k for k, v in PARTS.items() if v is None)
-                        + ": not yet (refused: cells always have dendrites); default: none")
+                   help="switch a circuit part off (repeatable): " + ", ".join(PARTS)
+                        + f"; {FORWARD_ONLY}: the forward-only network (static synapses on events, no feedback or "
+                          "PV/SOM; calibrated-quiet models run only in it); default: the whole circuit")
     g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
                    default="cpp_standalone",
                    help="Brian2 code generation target (cuda_standalone: an NVIDIA GPU through brian2cuda, if installed)")
@@ -91,8 +95,8 @@ def bridge_config_from_args(args):
     ------
     MburstError
         An option of the other mode (``--frame-period``/``--latency`` with ``--mode settle``, ``--t-settle``/
-        ``--t-count``/``--reset`` while streaming), a part both asked for and ablated, an unknown or not yet
-        ablatable part, or invalid settings.
+        ``--t-count``/``--reset`` while streaming), an unknown part, ``--teach`` without feedback, or invalid
+        settings.
     """
     from circuits.ensembles import ablate
     from neurons.common import MburstError
@@ -109,13 +113,13 @@ def bridge_config_from_args(args):
             if mode != args.mode:
                 raise MburstError(f"bridge: {flag} belongs to --mode {mode} (this run is --mode {args.mode})")
             times[field] = value
-    for part in ("stp", "feedback", "interneurons"):
-        if getattr(args, part) and part in args.ablate:
-            raise MburstError(f"bridge: --{part} and --ablate {part} contradict each other")
-    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, mode=args.mode, tau_syn_ms=args.tau_syn, forward_stp=args.stp,
-                       feedback=args.feedback, interneurons=args.interneurons, target=args.target,
-                       threads=args.threads, seed=args.seed, build_tag=args.build_tag, **times)
-    return ablate(cfg, args.ablate).validate()
+    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, mode=args.mode, tau_syn_ms=args.tau_syn, teach=args.teach,
+                       target=args.target, threads=args.threads, seed=args.seed, build_tag=args.build_tag, **times)
+    cfg = ablate(cfg, [*args.ablate, *([] if args.feedback else ["feedback"])]).validate()
+    if cfg.teach and not cfg.feedback:
+        raise MburstError("bridge: --teach compares burst probabilities that only the feedback carries; drop "
+                          "--no-feedback/--ablate feedback")
+    return cfg
 
 
 def load_test_frames(args, state, n_frames: int):
@@ -144,7 +148,8 @@ def main(args) -> int:
     model, state = load_checkpoint(args.checkpoint)
     audio, visual, ibm = load_test_frames(args, state, args.frames)
     summary, _ = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
-                                     scan_n=args.scan_n, scan_t=args.scan_t, scan_n_conv=args.scan_n_conv)
+                                     scan_n=args.scan_n, scan_t=args.scan_t, scan_n_conv=args.scan_n_conv,
+                                     scan_ablate=args.scan_ablate)
     print(f"bridge ({cfg.mode}, {cfg.t_frame_ms:g} ms per frame, read-out latency {cfg.readout_latency_ms:g} ms): "
           f"{args.frames} frames, rate F1 {summary.rate.f1:.4f}, spiking F1 {summary.spike.f1:.4f}, "
           f"output r {summary.r_out:.3f}, {summary.spikes_per_frame:.0f} spikes/frame, "

@@ -1,8 +1,8 @@
 """Reproduce the MBURST paper: Tables I-II and Figures 2-3, plus report.md.
 
 Profiles: quick (embedded synthetic corpus, small models, minutes; the
-README's main job), cpu (the shared GRID speaker-1 utterances with the shared
-noises, reduced widths; hours on 2 cores), paper (the paper's sizes
+README's main job), cpu (the shared GRID speaker-1 utterances with the ambient
+noise set, held-out recordings for test, reduced widths; hours on 2 cores), paper (the paper's sizes
 and 40 epochs x 4 runs; pass --device cuda). Options given explicitly
 override the profile. Re-running with the same --out resumes.
 """
@@ -45,7 +45,15 @@ def add_arguments(parser) -> None:
                         help="a corpus folder already prepared by `mburst prepare` (e.g. on another machine), used as it "
                              "is; --data, --n-utterances and the raw-data options are then ignored")
     parser.add_argument("--data-root", type=Path, default=None, help="GRID root (default: $MBURST_DATA/grid)")
-    parser.add_argument("--noise-root", type=Path, default=None, help="noise folder (default for grid: $MBURST_DATA/noise)")
+    from experiments.data.noise import NOISE_SPLITS
+    from experiments.data.spec import NOISE_SETS
+
+    over.add_argument("--noise-set", choices=tuple(NOISE_SETS), default=S,
+                      help="GRID's noise, a folder of $MBURST_DATA: " + "; ".join(f"{k}: {v}" for k, v in NOISE_SETS.items()))
+    parser.add_argument("--noise-root", type=Path, default=None,
+                        help="noise recordings, one category per subfolder (default for grid: the profile's --noise-set)")
+    parser.add_argument("--noise-split", choices=tuple(NOISE_SPLITS), default="recording",
+                        help="; ".join(f"{k}: {v}" for k, v in NOISE_SPLITS.items()))
     parser.add_argument("--snrs", type=float, nargs="+", default=[-12.0, -6.0, 0.0, 6.0], metavar="DB", help="mixture SNRs in dB")
     parser.add_argument("--lc-db", type=float, default=5.0, help="IBM local criterion in dB")
     parser.add_argument("--on-error", choices=("fail", "skip"), default="fail", help="bad input files: fail or count and skip")
@@ -79,7 +87,8 @@ def main(args) -> int:
     settings.update({k: getattr(args, k) for k in settings if hasattr(args, k)})
     spec = CorpusSpec(source=settings["data"], data_root=args.data_root, noise_root=args.noise_root,
                       snrs_db=tuple(args.snrs), lc_db=args.lc_db, n_utterances=settings["n_utterances"],
-                      seed=args.seed, on_error=args.on_error)
+                      seed=args.seed, on_error=args.on_error, noise_set=settings["noise_set"],
+                      noise_split=args.noise_split)
     corpus = open_corpus(args.corpus, spec)
     settings["data"] = corpus.meta.get("source", settings["data"])
     model_cfg = ModelConfig(channels=settings["channels"], embed=settings["embed"], beta=settings["beta"],
@@ -96,12 +105,16 @@ def main(args) -> int:
                        enhancement_stage(corpus, settings["enhance_utterances"])))
     if settings["spiking_frames"] > 0:
         from experiments.spiking.stage import spiking_section
+        from experiments.training.config import PRESETS
 
         def spiking(out, results):
             section = spiking_section(out, results, corpus, frames=settings["spiking_frames"])
             return section, [str(f.relative_to(out)) for f in sorted((out / "spiking").rglob("*")) if f.is_file()]
 
-        stages.append(("spiking", {"frames": settings["spiking_frames"]}, spiking))
+        stages.append(("spiking", {"frames": settings["spiking_frames"], "preset": PRESETS["spiking"]}, spiking))
+    from experiments.training.reproduce import noise_stage
+
+    stages.insert(0, ("noise", {"runs": settings["runs"]}, noise_stage(corpus, settings["runs"])))
     from experiments.commands.energy import scoreboard_stage
 
     stages.append(("scoreboard", {"utterances": settings["enhance_utterances"],

@@ -12,8 +12,13 @@ HELP = "train one model (mburst | multimodal | unimodal)"
 
 def add_arguments(parser) -> None:
     from experiments.options import add_data_arguments, add_model_arguments, add_threads_argument, add_train_arguments
+    from experiments.training.config import PRESETS
     from rate_bridge.burstprop.models import MODEL_NAMES
 
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                        help="named settings; options you give override them. spiking: "
+                             + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in PRESETS["spiking"].items())
+                             + " (a compact MBURST in the regime of the default mburst bridge)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="mburst",
                         help="mburst: burstprop; multimodal: the same network with backprop; unimodal: audio branch, backprop")
     parser.add_argument("--resume", action="store_true", help="continue from --out DIR/checkpoint.pt if it exists")
@@ -21,12 +26,23 @@ def add_arguments(parser) -> None:
     add_threads_argument(parser)
     add_model_arguments(parser)
     add_data_arguments(parser)
+    parser.set_defaults(_parser_defaults={k: parser.get_default(k) for k in PRESETS["spiking"]})
+
+
+def apply_preset(args) -> None:
+    """Fill ``args`` from ``args.preset`` where an option still has its parser default (given options win)."""
+    from experiments.training.config import PRESETS
+
+    for key, value in PRESETS.get(args.preset, {}).items():
+        if getattr(args, key) == args._parser_defaults[key]:
+            setattr(args, key, value)
 
 
 def main(args) -> int:
     from experiments.options import corpus_from_args, model_config_from_args, train_config_from_args, use_threads
     from experiments.training.train import train
 
+    apply_preset(args)
     model_cfg, train_cfg = model_config_from_args(args), train_config_from_args(args)
     train_cfg.validate()  # bad settings fail before the corpus is prepared, not a minute later
     print(f"train: {use_threads(args.threads)} torch thread(s)")

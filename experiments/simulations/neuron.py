@@ -51,9 +51,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--offset-spread", type=float, default=0.0,
                         help="transfer: somatic offsets of the cells of a level, evenly spaced over +-this many pA "
                              "(a heterogeneous ensemble; smooths the quiet regime's threshold)")
+    parser.add_argument("--in-circuit", action="store_true",
+                        help="transfer: measure a layer in place, with its PV/SOM microcircuit (STP inputs, inhibition "
+                             "of soma and dendrite) and the background (circuits.calibration): the calibrated-circuit "
+                             "activation")
     parser.add_argument("--write-default-fit", action="store_true",
-                        help="also write neurons/data/transfer_fit.json (transfer_fit_quiet.json with --no-background; "
-                             "transfer only)")
+                        help="also write neurons/data/transfer_fit.json (transfer_fit_quiet.json with --no-background, "
+                             "transfer_fit_circuit.json with --in-circuit; transfer only)")
 
 
 def _levels(lo: float, hi: float, n: int) -> np.ndarray:
@@ -67,12 +71,21 @@ def _levels(lo: float, hi: float, n: int) -> np.ndarray:
 
 
 def _sweeps(args):
+    from circuits.calibration import measure_circuit_transfer
     from neurons.transfer import measure_sweeps
 
     if args.cells_per_level < 2:
         raise MburstError(f"--cells-per-level={args.cells_per_level} must be >= 2")
     if args.duration <= 0:
         raise MburstError(f"--duration={args.duration} must be positive")
+    if args.in_circuit:
+        if args.no_background or args.offset_spread:
+            raise MburstError("--in-circuit measures the circuit's regime (background, no offsets); drop "
+                              "--no-background/--offset-spread")
+        return measure_circuit_transfer(_levels(*args.i_s_range, args.levels), _levels(*args.i_d_range, args.levels),
+                                        I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1],
+                                        n_per_level=args.cells_per_level, duration=args.duration, warmup=0.2,
+                                        target=args.target, seed=args.seed, progress=True)
     return measure_sweeps(_levels(*args.i_s_range, args.levels), _levels(*args.i_d_range, args.levels),
                           I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1], n_per_level=args.cells_per_level,
                           duration=args.duration, warmup=0.2, target=args.target, seed=args.seed, progress=True,
@@ -113,7 +126,7 @@ def run_transfer(args) -> int:
         ``--duration <= 0``, or as :func:`neurons.transfer.measure_sweeps` / :func:`~neurons.transfer.fit_transfer`.
     """
     from neurons.transfer import fit_transfer, plot_transfer, save_sweeps
-    from neurons.transfer_fit import DEFAULT_FIT_PATH, QUIET_FIT_PATH
+    from neurons.transfer_fit import CIRCUIT_FIT_PATH, DEFAULT_FIT_PATH, QUIET_FIT_PATH
 
     out = args.out
     sw = _sweeps(args)
@@ -122,9 +135,10 @@ def run_transfer(args) -> int:
                f"--i-s-range {args.i_s_range[0]:g} {args.i_s_range[1]:g} "
                f"--i-d-range {args.i_d_range[0]:g} {args.i_d_range[1]:g} "
                f"--fixed {args.fixed[0]:g} {args.fixed[1]:g} --seed {args.seed}"
-               + (" --no-background" if args.no_background else "")
+               + (" --no-background" if args.no_background else "") + (" --in-circuit" if args.in_circuit else "")
                + (f" --offset-spread {args.offset_spread:g}" if args.offset_spread else ""))
-    default_path = QUIET_FIT_PATH if args.no_background else DEFAULT_FIT_PATH
+    default_path = (CIRCUIT_FIT_PATH if args.in_circuit else QUIET_FIT_PATH if args.no_background
+                    else DEFAULT_FIT_PATH)
     fit = fit_transfer(sw, command=command)
     save_sweeps(sw, out / "sweeps.npz")
     fit.save(out / "transfer_fit.json")

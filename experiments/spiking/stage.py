@@ -29,7 +29,7 @@ ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 
                "not know count as active), at the simulation step for devices without one.")
 
 
-def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), scan_n_conv=(),
+def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), scan_n_conv=(), scan_ablate=(),
                         progress: bool = True):
     """Run the equivalence (and optional n/T scans) and write the bridge tables.
 
@@ -69,13 +69,15 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     net = SpikingMBURST(model, cfg)
-    result = net.run(audio, visual, progress=progress)
+    result = net.run(audio, visual, ibm, progress=progress)
     s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
     wall = time.perf_counter() - t0
-    header = ["layer", "units", "cells", "Pearson r", "relative error", "rate model Hz", "spiking Hz",
-              "burst prob (spiking)", "pbar (rate, feedback)", "burst prob r"]
+    header = ["layer", "units", "cells", "event r", "event rel. error", "rate model Hz", "spiking Hz",
+              "burst prob (spiking)", "pbar (burstprop)", "burst prob r", "burst prob taught (spiking)",
+              "p taught (burstprop)", "burst prob r taught"]
     rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.rel_err, 4), round(r.rate_hz, 3),
-             round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4)]
+             round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4),
+             round(r.burst_prob_teach, 3), round(r.p_rate_teach, 3), round(r.p_r_teach, 4)]
             for r in s.layers]
     mh = ["system", "F1", "accuracy %", "frames"]
     mrows = [["rate model", round(s.rate.f1, 4), round(s.rate.accuracy, 2), s.frames],
@@ -84,18 +86,22 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
               f"each frame's onset ({cfg.latency_ms / cfg.frame_period_ms:g} frames) for {cfg.frame_period_ms:g} ms"
               if cfg.mode == "stream" else f"settle mode: T = {cfg.t_settle_ms:g} ms settle + {cfg.t_count_ms:g} ms count")
     text = (f"# Rate vs spike equivalence\n\n{s.frames} test frames; {sum(result.cells.values())} pyramidal cells; "
-            f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; {timing}; tau_syn {cfg.tau_syn:g} ms; feedback "
-            f"{'on' if cfg.feedback else 'off'}, interneurons {'on' if cfg.interneurons else 'off'}; target "
-            f"{result.target}; build+run {result.wall_build_run_s:.1f} s.\n\n"
+            f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; {timing}; tau_syn {cfg.tau_syn:g} ms; "
+            f"{circuit_parts(cfg)}; target {result.target}; build+run {result.wall_build_run_s:.1f} s.\n\n"
             + markdown_table(header, rows) + "\n" + markdown_table(mh, mrows)
             + f"\nSpiking F1 − rate F1: {s.spike.f1 - s.rate.f1:+.4f}. "
-              f"Spikes/frame {s.spikes_per_frame:.0f}, synaptic events/frame {s.synops_per_frame:.0f}.\n")
+              f"Spikes/frame {s.spikes_per_frame:.0f}, synaptic events/frame {s.synops_per_frame:.0f}.\n\n"
+            + "Event r and relative error compare each layer's ensemble event rates with the rate model's "
+              "(e_ref e) over frames x units; burst prob r compares the ensembles' bursts/events with burstprop's "
+              "burst probability (pbar: no teaching; p: the output taught the ideal binary mask, eq. 3), where "
+              "the ensembles had events in the frame's read-out window.\n")
     atomic_write_text(out / "equivalence.md", text)
     atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
     atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result.counts.items()})
     scan = []
-    if scan_n or scan_t or scan_n_conv:
-        scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, scan_n_conv, progress=progress)
+    if scan_n or scan_t or scan_n_conv or scan_ablate:
+        scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, scan_n_conv, scan_ablate,
+                             progress=progress)
         sh = [f.name for f in dataclasses.fields(scan[0])]
         srows = [[round(v, 4) if isinstance(v, float) else v for v in dataclasses.astuple(r)] for r in scan]
         atomic_write_text(out / "scaling.md", markdown_table(sh, srows))
@@ -107,6 +113,15 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
                                             "config": dataclasses.asdict(cfg), "i_scale_out": result.i_scale_out,
                                             "cells": result.cells})
     return s, result
+
+
+def circuit_parts(cfg) -> str:
+    """One line naming the circuit parts on and off in ``cfg``."""
+    parts = {"STP": cfg.stp, "feedback": cfg.feedback, "PV/SOM": cfg.interneurons, "excitable dendrites": cfg.dendrites}
+    on = [k for k, v in parts.items() if v]
+    off = [k for k, v in parts.items() if not v]
+    return (f"circuit parts on: {', '.join(on) or 'none'}; off: {', '.join(off) or 'none'}; forward synapses on "
+            f"every {cfg.forward_pathway}")
 
 
 def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
@@ -130,8 +145,9 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
         ``latency_ms`` (output window start after a frame's onset) and ``latency_frames``, ``window_ms``,
         ``tau_syn_ms``, ``frames``, ``f1_spiking``, ``f1_rate``, ``accuracy_spiking``/``accuracy_rate`` (%),
         ``layers.<name>`` with ``event_r``, ``event_rel_err`` and, with feedback, ``burst_prob_r`` (against
-        burstprop's no-teaching pbar), ``feedback``, ``interneurons``, ``spikes_per_frame``, ``wall_s``,
-        ``cells`` (pyramidal cells).
+        burstprop's no-teaching pbar) and with ``teach`` ``burst_prob_r_teach`` (against its p with the target
+        taught), ``feedback``, ``interneurons``, ``stp``, ``dendrites``, ``forward_pathway``, ``teach``,
+        ``spikes_per_frame``, ``wall_s``, ``cells`` (pyramidal cells).
     """
     def num(x):
         return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
@@ -141,12 +157,16 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
         layers[r.layer] = {"event_r": num(r.r), "event_rel_err": num(r.rel_err)}
         if cfg.feedback:
             layers[r.layer] |= {"burst_prob_r": num(r.p_r), "burst_prob": num(r.burst_prob), "pbar": num(r.p_rate)}
+        if cfg.feedback and cfg.teach:
+            layers[r.layer] |= {"burst_prob_r_teach": num(r.p_r_teach), "burst_prob_teach": num(r.burst_prob_teach),
+                                "p_teach": num(r.p_rate_teach)}
     return {"mode": cfg.mode, "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms,
             "latency_frames": cfg.readout_latency_ms / cfg.t_frame_ms, "window_ms": cfg.count_window_ms,
             "tau_syn_ms": cfg.tau_syn, "frames": summary.frames, "f1_spiking": summary.spike.f1,
             "f1_rate": summary.rate.f1, "accuracy_spiking": summary.spike.accuracy,
             "accuracy_rate": summary.rate.accuracy, "layers": layers, "feedback": cfg.feedback,
-            "interneurons": cfg.interneurons, "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
+            "interneurons": cfg.interneurons, "stp": cfg.stp, "dendrites": cfg.dendrites,
+            "forward_pathway": cfg.forward_pathway, "teach": cfg.teach, "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
             "cells": int(sum(result.cells.values()))}
 
 
@@ -236,13 +256,13 @@ def _plot_energy(header, rows, path) -> None:
 
 
 def calibrated_twin(model):
-    """The same weights with the calibrated hidden activation (for ReLU checkpoints: approximate mapping)."""
-    from rate_bridge.burstprop.calibrated import calibrated_names
+    """The same weights with the circuit's calibrated activation (for ReLU checkpoints: an approximate mapping)."""
+    from rate_bridge.burstprop.calibrated import CALIBRATED_CIRCUIT, calibrated_names
     from rate_bridge.burstprop.models import build_model
 
     if model.config.activation in calibrated_names():
         return model, False
-    twin = build_model(model.name, dataclasses.replace(model.config, activation="calibrated"))
+    twin = build_model(model.name, dataclasses.replace(model.config, activation=CALIBRATED_CIRCUIT))
     twin.load_state_dict(model.state_dict())
     twin.eval()
     return twin, True
@@ -277,41 +297,69 @@ def spiking_record(summary, result, model_name: str, r0_hz: float, readout_laten
             "r0_hz": r0_hz, "readout_latency_ms": readout_latency_ms, "wall_s": result.wall_build_run_s}
 
 
-def spiking_section(out_dir, results, corpus, frames: int = 4, cfg=None, split_seed: int | None = None) -> str:
-    """Markdown for ``mburst reproduce``: a few test frames of run 0's MBURST through the spiking network,
-    the equivalence table and the energy table (rate models from run 0's checkpoints).
+def spiking_model(corpus, run_dir, progress: bool = True):
+    """The MBURST the spiking stage converts: trained (or resumed) with the ``spiking`` preset, the regime of the
+    circuit (:data:`experiments.training.config.PRESETS`), in ``run_dir``; returns ``(model, checkpoint state)``."""
+    from experiments.training.checkpoints import load_checkpoint
+    from experiments.training.config import PRESETS, TrainConfig
+    from experiments.training.train import train
+    from rate_bridge.burstprop.models import ModelConfig
 
-    ``results`` is reproduce's ``{model: [result per run]}``; checkpoints are read from
-    ``out_dir/runs/run0/<model>/checkpoint.pt``.
-    """
+    p = PRESETS["spiking"]
+    model_cfg = ModelConfig(n_bins=p["bins"], channels=p["channels"], embed=p["embed"], beta=p["beta"],
+                            activation=p["activation"])
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.json").exists():
+        train(corpus, p["model"], model_cfg, TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"]), run_dir,
+              resume=True, progress=progress)
+    return load_checkpoint(run_dir / "checkpoint.pt")
+
+
+def frames_with_speech(ibm, n_frames: int) -> np.ndarray:
+    """``n_frames`` consecutive indices of the frames ``ibm`` [F, bins] whose ideal binary mask holds the most
+    speech (positives), so that a short stream's F1 means something; the first such window in time order."""
+    from rate_bridge.equivalence import check_frames
+
+    check_frames(n_frames, len(ibm))
+    per_frame = np.asarray(ibm, float).reshape(len(ibm), -1).sum(1)
+    window = np.convolve(per_frame, np.ones(n_frames), mode="valid")
+    start = int(np.argmax(window))
+    return np.arange(start, start + n_frames)
+
+
+def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, progress: bool = True) -> str:
+    """Markdown for ``mburst reproduce``: an MBURST trained in the circuit's regime (:func:`spiking_model`) streams
+    ``frames`` consecutive test frames through the whole circuit (taught a second time), the equivalence table, and
+    the energy table beside the rate models of run 0 (``out_dir/runs/run0/<model>/checkpoint.pt``)."""
     from experiments.training.checkpoints import load_checkpoint
     from rate_bridge.burstprop.calibrated import calibration_of
     from rate_bridge.convert import BridgeConfig
-    from rate_bridge.equivalence import spread_frames
 
     out_dir = Path(out_dir)
     spk_dir = out_dir / "spiking"
-    ckpts = {m: out_dir / "runs" / "run0" / m / "checkpoint.pt" for m in ("unimodal", "multimodal", "mburst")}
-    if not ckpts["mburst"].exists():
-        raise MburstError(f"spiking stage: {ckpts['mburst']} not found (run the training stage first)")
-    model, state = load_checkpoint(ckpts["mburst"])
-    splits = corpus.split(state["train_config"]["split_seed"] if split_seed is None else split_seed)
+    model, state = spiking_model(corpus, spk_dir / "model", progress=progress)
+    splits = corpus.split(state["train_config"]["split_seed"])
     fs = corpus.frames(splits["test"], state["feature_stats"], model.config.n_bins)
-    audio, visual, ibm = fs.batch(spread_frames(min(frames, len(fs)), len(fs)))
-    twin, approx = calibrated_twin(model)
-    cfg = cfg or BridgeConfig(n=4, n_conv=1, mode="settle", t_settle_ms=20.0, t_count_ms=100.0, tau_syn_ms=40.0)
-    summary, result = write_bridge_report(spk_dir, twin, audio, visual, ibm, cfg, progress=False)
+    ibm_all = fs.batch(np.arange(len(fs)))[2]
+    audio, visual, ibm = fs.batch(frames_with_speech(ibm_all, frames))
+    cfg = cfg or BridgeConfig(teach=True, build_tag="reproduce_spiking")
+    summary, result = write_bridge_report(spk_dir, model, audio, visual, ibm, cfg, progress=progress)
     rate = {}
-    for m, path in ckpts.items():
+    for m in ("unimodal", "multimodal", "mburst"):
+        path = out_dir / "runs" / "run0" / m / "checkpoint.pt"
         if path.exists():
             rm, _ = load_checkpoint(path)
             f1 = float(np.mean([r.test_score("f1") for r in results[m]])) if m in results else None
             rate[m] = rate_entry(rm, audio, visual, f1)
-    rec = spiking_record(summary, result, "mburst", float(calibration_of(twin.config.activation).fit.r0))
+    rec = spiking_record(summary, result, "mburst", float(calibration_of(model.config.activation).fit.r0),
+                        cfg.readout_latency_ms)
     md = write_energy_report(spk_dir, rec, rate)
-    note = ("The MBURST checkpoint uses ReLU; the spiking network maps the same weights with the calibrated "
-            "transfer function, so its reference is that calibrated twin (train with --activation calibrated for an "
-            "exact mapping). " if approx else "")
+    note = (f"The MBURST the circuit runs is trained for it (`mburst train --preset spiking`: activation "
+            f"{model.config.activation}, {model.config.n_bins} bands, {model.config.channels} channels, embedding "
+            f"{model.config.embed}, beta {model.config.beta:g}; `spiking/model/`), so the spiking and rate models share "
+            f"their transfer functions; {frames} consecutive test frames (the stretch with the most speech) stream "
+            "through the circuit, then again with the ideal binary mask taught at the output.\n\n")
     eq = (spk_dir / "equivalence.md").read_text().split("\n", 2)[2]
-    return ("## Spiking stage (rate_bridge)\n\n" + note + eq + "\n" + md
-            + "\nFiles: `spiking/equivalence.md`, `spiking/energy.md/.csv/.png`, `spiking/counts.json`.\n")
+    return ("## Spiking stage (the burst-multiplexing circuit)\n\n" + note + eq + "\n" + md
+            + "\nFiles: `spiking/equivalence.md`, `spiking/metrics.json`, `spiking/energy.md/.csv/.png`, "
+              "`spiking/counts.json`.\n")

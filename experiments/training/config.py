@@ -16,6 +16,16 @@ from rate_bridge.burstprop.models import MODEL_NAMES
 #: w+ from the training masks' class ratio r = negatives/positives: 'sqrt' = sqrt(r) (default), 'ratio' = r.
 POS_WEIGHT_RULES = ("sqrt", "ratio")
 
+#: Named training settings (``mburst train --preset``, reproduce's spiking stage); given options override them.
+PRESETS = {
+    "spiking": dict(model="mburst", activation="calibrated-circuit", bins=100, channels=2, embed=32, beta=1.0,
+                    epochs=4, batch_size=256),
+}
+"""``spiking``: a compact MBURST in the regime the default ``mburst bridge`` runs: the transfer functions of a
+layer of the circuit measured in place (``calibrated-circuit``), beta 1 (the circuit's dendritic current is
+``beta x width`` pA per unit of ``u``: the calibration's own slope), 100 bands, 2 channels, 32-wide embeddings,
+4 epochs of batches of 256."""
+
 
 @dataclass
 class TrainConfig:

@@ -25,13 +25,15 @@ it the fit is an extrapolation, and the converter saturates the cells' drive the
 unsaturated cells keep speeding up past the model's cap), and burstprop's ``h(e) = f_cal'(v) / e``
 (e >= r0/e_ref > 0, so no guard is needed). Everything is pure torch and differentiable.
 
-Two calibrations are built in (:func:`calibrated_names`), and
+Three calibrations are built in (:func:`calibrated_names`), and
 :mod:`rate_bridge.burstprop.activations` offers each as an activation of the same name:
 ``'calibrated'`` (default fit and scales) and ``'calibrated-quiet'``, the same cells measured
 without the Poisson background as a heterogeneous ensemble (``neurons/data/transfer_fit_quiet.json``:
 threshold-linear, 0.04 Hz/pA up to 46 Hz at 1.5 nA, no bursts without dendritic input). Spike
 trains in that regime are regular, so an ensemble's count carries far less noise; the converter
-then runs the network without background and with the measured per-cell offsets.  Each fit file
+then runs the network without background and with the measured per-cell offsets. ``'calibrated-circuit'``
+(``neurons/data/transfer_fit_circuit.json``) is a layer measured in place, with its PV/SOM microcircuit and the
+background (:mod:`circuits.calibration`): the regime of the full circuit the bridge runs by default.  Each fit file
 is read on first use (:func:`calibration_of`), not at import.  This module imports nothing of the
 activation registry (the dependency runs one way: activations -> calibrated).
 
@@ -49,16 +51,17 @@ import torch
 import torch.nn.functional as F
 
 from neurons.common import MburstError
-from neurons.transfer_fit import QUIET_FIT_PATH, TransferFit, load_default_fit
+from neurons.transfer_fit import CIRCUIT_FIT_PATH, QUIET_FIT_PATH, TransferFit, load_default_fit
 
 from rate_bridge.burstprop.functional import Activation
 
 __all__ = ["Calibration", "default_calibration", "calibrated_activation",
            "event_rate", "event_rate_deriv", "burst_prob", "inverse_event_rate", "calibration_of", "calibrated_names",
-           "CALIBRATED", "CALIBRATED_QUIET"]
+           "CALIBRATED", "CALIBRATED_QUIET", "CALIBRATED_CIRCUIT"]
 
 CALIBRATED = "calibrated"
 CALIBRATED_QUIET = "calibrated-quiet"
+CALIBRATED_CIRCUIT = "calibrated-circuit"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,12 @@ class Calibration:
     def quiet(self) -> bool:
         """Measured without the Payeur background (deterministic cells; ``neurons.transfer`` quiet regime)."""
         return self.fit.meta.get("regime") == "quiet"
+
+    @property
+    def regime(self) -> str:
+        """Where the cells were measured: ``'circuit'`` (a layer with its microcircuit in place,
+        :mod:`circuits.calibration`), ``'payeur'`` (isolated cells with background) or ``'quiet'``."""
+        return str(self.fit.meta.get("regime", "payeur"))
 
     @property
     def offset_spread(self) -> float:
@@ -300,5 +309,6 @@ def calibration_of(name: str = CALIBRATED) -> Calibration:
 
 #: The calibrated activations: name -> how to build its calibration (read lazily, then kept in _LOADED).
 _BUILT_IN = {CALIBRATED: default_calibration,
-             CALIBRATED_QUIET: lambda: default_calibration(TransferFit.load(QUIET_FIT_PATH))}
+             CALIBRATED_QUIET: lambda: default_calibration(TransferFit.load(QUIET_FIT_PATH)),
+             CALIBRATED_CIRCUIT: lambda: default_calibration(TransferFit.load(CIRCUIT_FIT_PATH))}
 _LOADED: dict[str, Calibration] = {}

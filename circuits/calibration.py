@@ -1,0 +1,80 @@
+"""Transfer functions of a layer measured in place: with its PV/SOM microcircuit, their STP and the background.
+
+The rate model trains with the cells' measured transfer functions (:mod:`rate_bridge.burstprop.calibrated`):
+event rate against somatic current, ``E(I_s)``, and burst probability against dendritic current,
+``P(I_d)`` (the forms of :mod:`neurons.transfer`). Measured on isolated cells they leave out what the
+circuit does to a layer: its PV cells (depressing input from the layer, somatic inhibition) take rate
+away as the layer fires more, its SOM cells (facilitating input, dendritic inhibition) take burst
+probability away as it bursts more. Here the same measurement (:func:`neurons.transfer.measure_sweeps`,
+one block of cells per current level, the Payeur Poisson background) runs on a layer that has its
+PV and SOM in place, wired as every layer of the converted network is
+(:func:`circuits.ensemble_parts.interneurons`, :data:`circuits.wiring.WIRING`), so the fit is the
+transfer function of a layer of the circuit. The interneurons read the whole layer, so their
+inhibition is the layer's average, as in the network.
+
+The forward and feedback inputs reach a layer of the converted network as shared synaptic currents
+(:mod:`circuits.shared_current`) whose means are ``I_s`` and ``I_d``; here they are injected as those
+means, so their fluctuations are not part of the measured curve.
+
+The committed ``neurons/data/transfer_fit_circuit.json`` (activation ``calibrated-circuit``) records the
+``mburst calibrate`` command that made it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["measure_circuit_transfer", "CIRCUIT_DESCRIPTION"]
+
+CIRCUIT_DESCRIPTION = ("layer in place: PV (STD in, somatic GABA) and SOM (STF in, dendritic GABA), n/4 each, "
+                       "p = max(0.05, 4/n), Payeur background on every cell (circuits.calibration)")
+
+
+def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fixed: float, n_per_level: int = 100,
+                             duration: float = 2.0, warmup: float = 0.3, target: str = "cpp_standalone",
+                             seed: int = 0, interneurons: bool = True, progress: bool = False):
+    """Both transfer sweeps of a layer with its microcircuit in place.
+
+    Parameters
+    ----------
+    I_s_levels, I_d_levels : array_like of float (pA), shape (n,), n >= 2
+        Somatic and dendritic current levels.
+    I_s_fixed, I_d_fixed : float (pA)
+        Somatic current during the dendritic sweep, dendritic during the somatic one (the circuit's
+        operating point: hidden units near their event rate unit ``e_ref``, dendrites mid-range).
+    n_per_level : int, optional
+        Cells per level (>= 2).
+    duration, warmup : float (s), optional
+        Measured window and discarded start.
+    target : str, optional
+        Brian2 target.
+    seed : int, optional
+        Seed of Brian2, the background and the interneurons' connections.
+    interneurons : bool, optional
+        PV and SOM in place (False: the isolated-cell measurement with background, for comparison).
+    progress : bool, optional
+        Progress bar (runtime targets).
+
+    Returns
+    -------
+    neurons.transfer.Sweeps
+        E (Hz), P per level, the intra-burst interval (ms), and ``circuit`` describing the set-up.
+
+    Raises
+    ------
+    MburstError
+        Invalid levels or times (:func:`neurons.transfer.measure_sweeps`).
+    """
+    from neurons.transfer import measure_sweeps
+
+    from circuits.ensemble_parts import interneurons as layer_interneurons
+
+    rng = np.random.default_rng(seed)
+
+    def attach(group):
+        objects, _ = layer_interneurons(group, "calibration", rng, [])
+        return objects
+
+    return measure_sweeps(I_s_levels, I_d_levels, I_s_fixed=I_s_fixed, I_d_fixed=I_d_fixed, n_per_level=n_per_level,
+                          duration=duration, warmup=warmup, target=target, seed=seed, progress=progress,
+                          attach=attach if interneurons else None,
+                          circuit=CIRCUIT_DESCRIPTION if interneurons else "")

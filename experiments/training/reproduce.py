@@ -26,7 +26,7 @@ from experiments.training.train import train
 #: Settings per profile; command-line options override them.
 PROFILES = {
     "quick": dict(data="synthetic", n_utterances=40, noise_set="ambient", channels=8, embed=32, epochs=3, runs=2,
-                  batch_size=64, beta=0.1, enhance_utterances=8, spiking_frames=2,
+                  batch_size=64, beta=0.1, enhance_utterances=8, spiking_frames=24,
                   note="embedded synthetic corpus, small models; a smoke test of the whole pipeline (< 10 min on 2 cores)"),
     "cpu": dict(data="grid", n_utterances=None, noise_set="ambient", channels=8, embed=128, epochs=4, runs=4,
                 batch_size=64, beta=0.1, enhance_utterances=80, spiking_frames=0,

@@ -54,6 +54,24 @@ def discover(package) -> list:
     return modules
 
 
+def default_run_dir(command: str, stamp: str) -> Path:
+    """The default run folder of ``command``: ``runs/<command>-<stamp>``, spaces as hyphens
+    (``runs/simulate-neuron-20260101-120000``).
+
+    Parameters
+    ----------
+    command : str
+        The command name, e.g. ``"train"`` or ``"simulate neuron"``.
+    stamp : str
+        The time stamp (``%Y%m%d-%H%M%S``), or ``"<timestamp>"`` for the help text.
+
+    Returns
+    -------
+    Path
+    """
+    return Path("runs") / f"{command.replace(' ', '-')}-{stamp}"
+
+
 def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
     """``--out`` and ``--seed``, shared by every command that writes a run folder.
 
@@ -62,11 +80,11 @@ def add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     command : str
-        The command name, for the default folder ``runs/<command>-<timestamp>``.
+        The command name, for the default folder (:func:`default_run_dir`).
     """
     parser.add_argument(
         "--out", type=Path, default=None, metavar="DIR",
-        help=f"output folder (default: runs/{command}-<timestamp>); config.json is written there",
+        help=f"output folder (default: {default_run_dir(command, '<timestamp>')}); config.json is written there",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed for everything in the run (default: 0)")
 
@@ -138,7 +156,7 @@ def prepare_run_dir(args: argparse.Namespace) -> Path:
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed options with ``out`` (None: ``runs/<command>-<timestamp>``, set on ``args``) and ``_command``.
+        Parsed options with ``out`` (None: :func:`default_run_dir`, set on ``args``) and ``_command``.
 
     Returns
     -------
@@ -151,8 +169,7 @@ def prepare_run_dir(args: argparse.Namespace) -> Path:
         If the folder or file cannot be written.
     """
     if args.out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        args.out = Path("runs") / f"{args._command.replace(' ', '-')}-{stamp}"
+        args.out = default_run_dir(args._command, time.strftime("%Y%m%d-%H%M%S"))
     args.out.mkdir(parents=True, exist_ok=True)
     options = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     path = args.out / "config.json"

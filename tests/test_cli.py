@@ -124,3 +124,16 @@ def test_phase_lines_say_when_a_long_phase_starts_and_how_long_it_took():
     lines = out.getvalue().splitlines()
     assert lines[0] == "build ..." and re.fullmatch(r"build: done in \d+\.\d s", lines[1])
     assert lines[2] == "run ..." and re.fullmatch(r"run: failed after \d+\.\d s", lines[3])
+
+
+def test_default_run_folder_of_a_simulate_command_has_no_space(tmp_path, monkeypatch, capsys):
+    """`simulate neuron` runs into runs/simulate-neuron-<timestamp>, and its --help says so."""
+    import argparse
+
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "neuron", "--help"])
+    assert "runs/simulate-neuron-<timestamp>" in "".join(capsys.readouterr().out.split())
+    monkeypatch.chdir(tmp_path)
+    out = cli.prepare_run_dir(argparse.Namespace(out=None, seed=0, _command="simulate neuron"))
+    assert re.fullmatch(r"simulate-neuron-\d{8}-\d{6}", out.name) and out.parent.name == "runs"
+    assert (tmp_path / out / "config.json").exists()

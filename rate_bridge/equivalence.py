@@ -22,7 +22,7 @@ import numpy as np
 
 from neurons.common import MburstError
 
-__all__ = ["pearson", "LayerFidelity", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
+__all__ = ["pearson", "LayerFidelity", "counting_ceiling", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
            "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames",
            "consecutive_frames"]
 
@@ -42,7 +42,8 @@ class LayerFidelity:
     ``spike_hz`` (Hz), the ensembles' mean ``burst_prob``, burstprop's mean no-teaching ``p_rate`` and
     ``p_r``, its Pearson r with the ensembles' burst probability (where they had events; both NaN
     without feedback); the same with the output taught the target (``burst_prob_teach``, burstprop's
-    ``p_rate_teach`` and ``p_r_teach``; NaN without teaching); ``units`` and pyramidal ``cells``."""
+    ``p_rate_teach`` and ``p_r_teach``; NaN without teaching); ``units`` and pyramidal ``cells``;
+    ``r_ceiling``: the event r that counting noise alone allows (:func:`counting_ceiling`)."""
 
     layer: str
     units: int
@@ -57,6 +58,36 @@ class LayerFidelity:
     burst_prob_teach: float = float("nan")
     p_rate_teach: float = float("nan")
     p_r_teach: float = float("nan")
+    r_ceiling: float = float("nan")
+
+
+def counting_ceiling(rate_hz, spike_hz, cells_per_unit: float, window_s: float) -> float:
+    """The Pearson r between a layer's rate-model event rates and a perfect spiking layer's measured ones, if the only
+    error were the counting noise of its read-out windows.
+
+    An ensemble of ``n`` cells counting ``n T E`` events in a window of ``T`` seconds, Poisson-like, measures
+    ``E`` with variance ``E / (n T)``; against the rate model's variance over frames x units, ``var_s``, the
+    correlation is at most ``sqrt(var_s / (var_s + mean(E) / (n T)))``. Regular (quiet) cells count with less
+    noise than Poisson, so for them this is a lower bound on the ceiling.
+
+    Parameters
+    ----------
+    rate_hz, spike_hz : numpy.ndarray, shape (F, units)
+        The rate model's expected and the ensembles' measured event rates (Hz).
+    cells_per_unit : float
+        Cells of an ensemble.
+    window_s : float
+        Read-out window (s).
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when the rate model's rates do not vary.
+    """
+    var_s = float(np.var(rate_hz))
+    if var_s == 0:
+        return float("nan")
+    return float(np.sqrt(var_s / (var_s + float(np.mean(spike_hz)) / (cells_per_unit * window_s))))
 
 
 def _burst_fidelity(p_spk, p_rate) -> tuple[float, float, float]:
@@ -81,7 +112,8 @@ def layer_fidelity(result) -> list[LayerFidelity]:
             rel_err=float(np.abs(spk - rate).sum() / max(np.abs(rate).sum(), 1e-12)),
             rate_hz=float(rate.mean()), spike_hz=float(spk.mean()),
             burst_prob=float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan"),
-            p_rate=p_rate, p_r=p_r, burst_prob_teach=teach[0], p_rate_teach=teach[1], p_r_teach=teach[2]))
+            p_rate=p_rate, p_r=p_r, burst_prob_teach=teach[0], p_rate_teach=teach[1], p_r_teach=teach[2],
+            r_ceiling=counting_ceiling(rate, spk, result.cells[name] / rate.shape[1], result.count_window_s)))
     return rows
 
 

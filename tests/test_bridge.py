@@ -218,3 +218,19 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
     report = json.loads((tmp_path / "bridge.json").read_text())
     assert report["summary"]["spike"]["f1"] == pytest.approx(s.spike.f1) and report["cells"] == res.cells
     assert (tmp_path / "equivalence.csv").read_text().count("\n") == len(net.specs) + 1
+
+
+def test_counting_ceiling_is_the_poisson_limit_of_a_read_out_window():
+    from rate_bridge.equivalence import counting_ceiling
+
+    rate = np.array([[5.0, 15.0], [15.0, 5.0]])  # variance 25 Hz^2
+    spk = np.full((2, 2), 10.0)  # 10 Hz, 16 cells, 40 ms: noise variance 10 / 0.64 = 15.625 Hz^2
+    assert counting_ceiling(rate, spk, 16, 0.04) == pytest.approx(np.sqrt(25 / (25 + 15.625)))
+    assert counting_ceiling(rate, spk, 1600, 0.04) > 0.99  # many cells: no limit
+    assert np.isnan(counting_ceiling(np.ones((2, 2)), spk, 16, 0.04))
+    # a Poisson ensemble measured at the rate model's rates reaches about the ceiling
+    rng = np.random.default_rng(0)
+    r_true = rng.uniform(2, 20, (400, 8))
+    meas = rng.poisson(r_true * 16 * 0.04) / (16 * 0.04)
+    from rate_bridge.equivalence import pearson
+    assert pearson(r_true, meas) == pytest.approx(counting_ceiling(r_true, meas, 16, 0.04), abs=0.03)

@@ -72,10 +72,10 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     result = net.run(audio, visual, ibm, progress=progress)
     s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
     wall = time.perf_counter() - t0
-    header = ["layer", "units", "cells", "event r", "event rel. error", "rate model Hz", "spiking Hz",
+    header = ["layer", "units", "cells", "event r", "r ceiling (counting)", "event rel. error", "rate model Hz", "spiking Hz",
               "burst prob (spiking)", "pbar (burstprop)", "burst prob r", "burst prob taught (spiking)",
               "p taught (burstprop)", "burst prob r taught"]
-    rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.rel_err, 4), round(r.rate_hz, 3),
+    rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.r_ceiling, 3), round(r.rel_err, 4), round(r.rate_hz, 3),
              round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4),
              round(r.burst_prob_teach, 3), round(r.p_rate_teach, 3), round(r.p_r_teach, 4)]
             for r in s.layers]
@@ -92,7 +92,8 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
             + f"\nSpiking F1 − rate F1: {s.spike.f1 - s.rate.f1:+.4f}. "
               f"Spikes/frame {s.spikes_per_frame:.0f}, synaptic events/frame {s.synops_per_frame:.0f}.\n\n"
             + "Event r and relative error compare each layer's ensemble event rates with the rate model's "
-              "(e_ref e) over frames x units; burst prob r compares the ensembles' bursts/events with burstprop's "
+              "(e_ref e) over frames x units; the r ceiling is what the counting noise of n cells in one read-out "
+              "window alone would allow (Poisson-like counts; rate_bridge.equivalence.counting_ceiling); burst prob r compares the ensembles' bursts/events with burstprop's "
               "burst probability (pbar: no teaching; p: the output taught the ideal binary mask, eq. 3), where "
               "the ensembles had events in the frame's read-out window.\n")
     atomic_write_text(out / "equivalence.md", text)
@@ -154,7 +155,7 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
 
     layers = {}
     for r in summary.layers:
-        layers[r.layer] = {"event_r": num(r.r), "event_rel_err": num(r.rel_err)}
+        layers[r.layer] = {"event_r": num(r.r), "event_r_ceiling": num(r.r_ceiling), "event_rel_err": num(r.rel_err)}
         if cfg.feedback:
             layers[r.layer] |= {"burst_prob_r": num(r.p_r), "burst_prob": num(r.burst_prob), "pbar": num(r.p_rate)}
         if cfg.feedback and cfg.teach:

@@ -1,6 +1,7 @@
 """Each bad input gives a one-line error naming the file, or (--on-error skip) a counted, reported skip."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -156,6 +157,10 @@ def test_cli_one_line_error_and_skip_summary(tmp_path, noise_dir, capsys):
     rc = cli.main(["prepare", "--data", "synthetic", "--n-utterances", "3", "--snrs", "0", "--cache", str(tmp_path / "c"),
                    "--out", str(tmp_path / "run2"), "--workers", "1"])
     assert rc == 0
+    err = capsys.readouterr().err  # not a terminal: no bar updates, one summary line per bar
+    assert "\r" not in err and "%|" not in err
+    assert re.search(r"^decode\+detect: 3 utt in \d+\.\d s$", err, re.M), err
+    assert re.search(r"^write cache: 6 file in \d+\.\d s$", err, re.M), err
     summary = json.loads((tmp_path / "run2/summary.json").read_text())
     assert summary["build"]["n_clean"] == 3 and summary["shapes"]["lips"] == [225, 50, 92]
     assert (tmp_path / "run2/lips.png").stat().st_size > 1000 and (tmp_path / "run2/config.json").is_file()

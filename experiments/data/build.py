@@ -10,6 +10,7 @@ features are ln(|X + N|^2 + eps) over bins 1..500 and the target is the IBM (:mo
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +26,7 @@ from neurons.common import MburstError, atomic_write_json
 from experiments.data import features as F
 from experiments.data.lips import LIP_H, LIP_W
 from experiments.data.spec import DEFAULT_SYNTHETIC_SIZE
+from experiments.progress import Bar
 
 #: Clean utterances (the first ones kept) whose source video frame and tracked boxes are stored for
 #: ``mburst prepare``'s lips.png, so it never decodes a video again.
@@ -119,9 +121,7 @@ def _worker_init() -> None:
 
 
 def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> Iterator[dict]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(tasks), desc="decode+detect", unit="utt", disable=not progress)
+    bar = Bar(total=len(tasks), desc="decode+detect", unit="utt", show=progress)
     try:
         if workers > 1 and len(tasks) >= 4 * workers:
             # fork: workers only decode/detect (no torch), and it works from any __main__
@@ -234,8 +234,6 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
     MburstError
         On a bad input file with ``spec.on_error == 'fail'``, or when no utterance is usable.
     """
-    from tqdm import tqdm
-
     from experiments.data.noise import NOISE_SPLIT_NAMES, draw_segment, mixture_snr_db, segment, snr_gain, split_noise
 
     t0 = time.perf_counter() if t0 is None else t0
@@ -258,47 +256,48 @@ def build_corpus(spec, key: str, out: Path, progress: bool = True, t0: float | N
     frame_pos = lip_pos = wave_pos = 0
     truncated = 0  # audio and video one frame apart, aligned by truncation
     rates: dict[str, int] = {}  # source frame rates of the clean utterances kept
-    for res in _run_tasks(tasks, spec.workers, progress):
-        if "error" in res:
-            fail_or_skip(res["clean_id"], res["error"])
-            continue
-        n, clean = res["n_frames"], res["audio"].astype(np.float64)
-        if res["covered_frames"] != res["audio_frames"]:
-            truncated += 1
-        rates[res["video_rate"]["describe"]] = rates.get(res["video_rate"]["describe"], 0) + 1
-        c_index = len(cleans)
-        if res["preview"] is not None and c_index < N_PREVIEW:
-            previews.update({f"{k}{c_index}": np.asarray(v) for k, v in res["preview"].items()})
-        cleans.append({"clean_id": res["clean_id"], "speaker": res["speaker"], "n_frames": n, "lip_start": lip_pos,
-                       "wave_start": wave_pos, "n_samples": len(clean), "video_frames": res["video_frames"],
-                       "covered_frames": res["covered_frames"], "audio_frames": res["audio_frames"],
-                       "video_fps": res["video_rate"]["fps"], "video_rate": res["video_rate"]["describe"],
-                       "detections": res["detections"], "words": res["words"]})
-        lip_chunks.append(res["lips"])
-        wave_chunks.append(res["audio"])
-        x = F.stft(clean)
-        for k, snr in enumerate(spec.snrs_db):
-            for j, split in enumerate(NOISE_SPLIT_NAMES):
-                name, offset = draw_segment(_utt_rng(spec.seed, res["clean_id"], k, j), bank, parts[split], len(clean))
-                used[(split, name)] = used.get((split, name), 0) + len(clean)
-                seg = segment(bank[name], offset, len(clean))
-                gain = snr_gain(clean, seg, snr)
-                nspec = F.stft(seg) * gain
-                lp_chunks.append(F.log_power(x + nspec)[:, :spec.n_bins])
-                ibm_chunks.append(F.ideal_binary_mask(x, nspec, spec.lc_db)[:, :spec.n_bins])
-                utts.append({"utt_id": f"{res['clean_id']}@{snr:+g}dB/{split}-noise", "clean_id": res["clean_id"],
-                             "clean_index": c_index, "speaker": res["speaker"], "snr_db": snr,
-                             "snr_measured_db": mixture_snr_db(clean, gain * seg), "noise_name": name,
-                             "noise_category": category[name], "noise_split": split,
-                             "noise_offset": offset, "noise_gain": gain, "n_frames": n, "frame_start": frame_pos,
-                             "lip_start": lip_pos})
-                frame_pos += n
-        lip_pos += n
-        wave_pos += len(clean)
+    with contextlib.closing(_run_tasks(tasks, spec.workers, progress)) as results:  # the bar closes before an error
+        for res in results:
+            if "error" in res:
+                fail_or_skip(res["clean_id"], res["error"])
+                continue
+            n, clean = res["n_frames"], res["audio"].astype(np.float64)
+            if res["covered_frames"] != res["audio_frames"]:
+                truncated += 1
+            rates[res["video_rate"]["describe"]] = rates.get(res["video_rate"]["describe"], 0) + 1
+            c_index = len(cleans)
+            if res["preview"] is not None and c_index < N_PREVIEW:
+                previews.update({f"{k}{c_index}": np.asarray(v) for k, v in res["preview"].items()})
+            cleans.append({"clean_id": res["clean_id"], "speaker": res["speaker"], "n_frames": n, "lip_start": lip_pos,
+                           "wave_start": wave_pos, "n_samples": len(clean), "video_frames": res["video_frames"],
+                           "covered_frames": res["covered_frames"], "audio_frames": res["audio_frames"],
+                           "video_fps": res["video_rate"]["fps"], "video_rate": res["video_rate"]["describe"],
+                           "detections": res["detections"], "words": res["words"]})
+            lip_chunks.append(res["lips"])
+            wave_chunks.append(res["audio"])
+            x = F.stft(clean)
+            for k, snr in enumerate(spec.snrs_db):
+                for j, split in enumerate(NOISE_SPLIT_NAMES):
+                    name, offset = draw_segment(_utt_rng(spec.seed, res["clean_id"], k, j), bank, parts[split], len(clean))
+                    used[(split, name)] = used.get((split, name), 0) + len(clean)
+                    seg = segment(bank[name], offset, len(clean))
+                    gain = snr_gain(clean, seg, snr)
+                    nspec = F.stft(seg) * gain
+                    lp_chunks.append(F.log_power(x + nspec)[:, :spec.n_bins])
+                    ibm_chunks.append(F.ideal_binary_mask(x, nspec, spec.lc_db)[:, :spec.n_bins])
+                    utts.append({"utt_id": f"{res['clean_id']}@{snr:+g}dB/{split}-noise", "clean_id": res["clean_id"],
+                                 "clean_index": c_index, "speaker": res["speaker"], "snr_db": snr,
+                                 "snr_measured_db": mixture_snr_db(clean, gain * seg), "noise_name": name,
+                                 "noise_category": category[name], "noise_split": split,
+                                 "noise_offset": offset, "noise_gain": gain, "n_frames": n, "frame_start": frame_pos,
+                                 "lip_start": lip_pos})
+                    frame_pos += n
+            lip_pos += n
+            wave_pos += len(clean)
     if not cleans:
         raise MburstError(f"no usable utterances ({len(skipped)} skipped; first: {skipped[0]['reason'] if skipped else 'none listed'})")
     t_write = time.perf_counter()
-    with tqdm(total=6, desc="write cache", disable=not progress) as bar:
+    with Bar(total=6, desc="write cache", unit="file", show=progress) as bar:
         for fname, chunks in (("log_power", lp_chunks), ("ibm", ibm_chunks), ("lips", lip_chunks), ("clean", wave_chunks)):
             np.save(out / f"{fname}.npy", np.concatenate(chunks))
             bar.update()

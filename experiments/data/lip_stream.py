@@ -10,6 +10,7 @@ sampled frames, which is what the corpus preparation stores, at any length.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +22,7 @@ from neurons.common import MburstError
 from experiments.data.features import HOP, SAMPLE_RATE
 from experiments.data.lips import FaceDetector, crop_lips, mouth_boxes, track_faces
 from experiments.data.video import FRAME_S, FrameRate, at_audio_clock, check_rate, decode_frames, luma
+from experiments.progress import Bar, is_terminal
 
 
 @dataclass
@@ -108,7 +110,8 @@ def plan_lips(path: Path, n_samples: int, origin: float | None = None, *, every:
     source : str, optional
         Start of the error messages (default: the path).
     progress : bool, optional
-        A progress bar (default: on a terminal only).
+        True: a bar on a terminal, one summary line elsewhere (:class:`experiments.progress.Bar`); False: nothing;
+        default: a bar on a terminal only.
 
     Returns
     -------
@@ -120,15 +123,13 @@ def plan_lips(path: Path, n_samples: int, origin: float | None = None, *, every:
         As :func:`experiments.data.video.decode_frames` and :func:`~experiments.data.video.check_rate`;
         when the video is shorter than the audio, or no face is found.
     """
-    from tqdm import tqdm
-
     source = str(path) if source is None else source
     needed, whole = -(-n_samples // HOP), n_samples // HOP
     rate, detector = FrameRate(), FaceDetector(scale)
     boxes = np.full((needed, 4), np.nan)
     covered, held, image = 0, -1, None
     frames = decode_frames(path, rate, source)
-    bar = tqdm(total=needed, unit="frame", desc="track lips", disable=None if progress is None else not progress)
+    bar = Bar(total=needed, unit="frame", desc="track lips", show=is_terminal(sys.stderr) if progress is None else progress)
     try:
         for t, i, frame in at_audio_clock(frames, origin, rate):
             if t >= needed:

@@ -101,12 +101,12 @@ def run_all(corpus, model_cfg, base: TrainConfig, runs: int, out: Path, progress
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from tqdm.auto import tqdm
+        from experiments.progress import Bar
 
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_train_one, task) for task in tasks]
-            with tqdm(total=len(tasks) * base.epochs, desc=f"training ({jobs} jobs, epochs of {len(tasks)} models)",
-                      disable=None if progress else True) as bar:
+            with Bar(total=len(tasks) * base.epochs, desc=f"training ({jobs} jobs, epochs of {len(tasks)} models)",
+                     unit="epoch", show=progress) as bar:
                 while not all(f.done() for f in futures):
                     bar.update(sum(_epochs_done(t[4]) for t in tasks) - bar.n)
                     time.sleep(1.0)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from neurons.common import MburstError, atomic_write_json
 
+from experiments.progress import Bar
 from experiments.training.checkpoints import FEATURE_KEYS, config_dict, model_from_checkpoint, read_checkpoint, save_checkpoint
 from experiments.training.config import TrainConfig, TrainResult
 from experiments.training.metrics import ActivityStats, MaskCounts, weighted_bce
@@ -117,6 +117,7 @@ def evaluate(model, frames, batch_size: int = 256, device: str = "cpu", keep_mas
     keep_masks : slice, optional
         Frames whose predicted masks to return.
     progress : bool, optional
+        A bar on a terminal, one summary line elsewhere.
 
     Returns
     -------
@@ -135,7 +136,7 @@ def evaluate(model, frames, batch_size: int = 256, device: str = "cpu", keep_mas
     counts, activity, kept = MaskCounts(), ActivityStats(), []
     order = np.arange(len(frames))
     batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, desc="evaluate", leave=False, disable=None if progress else True):
+    for start in Bar(batches, desc="evaluate", leave=False, show=progress):
         audio, visual, mask = frames.batch(order[start:start + batch_size])
         _check_finite("audio", audio)
         _check_finite("visual", visual)
@@ -198,7 +199,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
     resume : bool
         Continue from ``out_dir/checkpoint.pt`` exactly where it stopped.
     progress : bool
-        Show per-batch progress bars.
+        A per-batch bar on a terminal (one summary line per epoch elsewhere) and a line per epoch.
 
     Returns
     -------
@@ -270,27 +271,27 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
             order = torch.randperm(len(sets["train"]), generator=generator).numpy()
             running = state["running"] or {"loss": 0.0, "n": 0, "counts": MaskCounts(), "activity": ActivityStats()}
             model.train()
-            bar = tqdm(range(state["batch"], n_batches), desc=f"{model_name} epoch {epoch + 1}/{cfg.epochs}",
-                       disable=None if progress else True, leave=False)
-            for b in bar:
-                audio, visual, mask = sets["train"].batch(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-                audio, visual, mask = _to(cfg.device, audio, visual, mask)
-                prob = model(audio, visual)
-                loss = weighted_bce(prob, mask, pos_weight)
-                if not torch.isfinite(loss):
-                    raise MburstError(f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                running["loss"] += float(loss.detach()) * len(mask)
-                running["n"] += len(mask)
-                running["counts"].update(prob.detach(), mask)
-                running["activity"].update(model.hidden_activities())
-                bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}", f1=f"{running['counts'].f1:.3f}")
-                if interrupt.requested:
-                    state.update(epoch=epoch, batch=b + 1, running=running)
-                    save_checkpoint(ckpt_path, snapshot())
-                    raise KeyboardInterrupt
+            with Bar(range(state["batch"], n_batches), desc=f"{model_name} epoch {epoch + 1}/{cfg.epochs}",
+                     unit="batch", show=progress, leave=False) as bar:
+                for b in bar:
+                    audio, visual, mask = sets["train"].batch(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
+                    audio, visual, mask = _to(cfg.device, audio, visual, mask)
+                    prob = model(audio, visual)
+                    loss = weighted_bce(prob, mask, pos_weight)
+                    if not torch.isfinite(loss):
+                        raise MburstError(f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    running["loss"] += float(loss.detach()) * len(mask)
+                    running["n"] += len(mask)
+                    running["counts"].update(prob.detach(), mask)
+                    running["activity"].update(model.hidden_activities())
+                    bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}", f1=f"{running['counts'].f1:.3f}")
+                    if interrupt.requested:
+                        state.update(epoch=epoch, batch=b + 1, running=running)
+                        save_checkpoint(ckpt_path, snapshot())
+                        raise KeyboardInterrupt
             test_counts, test_activity, _ = evaluate(model, sets["test"], cfg.eval_batch_size, cfg.device)
             record = {
                 "epoch": epoch + 1,
@@ -305,9 +306,9 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
             save_checkpoint(ckpt_path, snapshot())
             atomic_write_json(out_dir / "history.json", state["history"])
             if progress:
-                tqdm.write(f"{model_name} epoch {epoch + 1}: loss {record['train']['loss']:.4f} "
-                           f"train F1 {record['train']['f1']:.3f} test F1 {record['test']['f1']:.3f} "
-                           f"active {record['test']['active_fraction'].get('overall', float('nan')):.3f}")
+                print(f"{model_name} epoch {epoch + 1}: loss {record['train']['loss']:.4f} "
+                      f"train F1 {record['train']['f1']:.3f} test F1 {record['test']['f1']:.3f} "
+                      f"active {record['test']['active_fraction'].get('overall', float('nan')):.3f}", flush=True)
             if interrupt.requested:
                 raise KeyboardInterrupt
 

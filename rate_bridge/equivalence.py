@@ -24,7 +24,7 @@ from neurons.common import MburstError
 
 __all__ = ["pearson", "LayerFidelity", "counting_ceiling", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
            "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames",
-           "consecutive_frames"]
+           "frames_with_speech"]
 
 
 def pearson(a, b) -> float:
@@ -333,26 +333,17 @@ def spread_frames(n_frames: int, available: int, arg: str = "--frames") -> np.nd
     return np.linspace(0, available - 1, n_frames).round().astype(np.int64)
 
 
-def consecutive_frames(n_frames: int, available: int, arg: str = "--frames") -> np.ndarray:
-    """``n_frames`` consecutive indices from the middle of ``available`` test frames: a stream in time order
-    (utterances follow each other as in the split), away from the first utterance's silent lead-in.
-
-    Parameters
-    ----------
-    n_frames, available : int
-        Frames wanted and test frames available.
-    arg : str
-        Option named in the error.
-
-    Returns
-    -------
-    numpy.ndarray of int64, shape (n_frames,)
+def frames_with_speech(ibm, n_frames: int, arg: str = "--frames") -> np.ndarray:
+    """``n_frames`` consecutive frame indices where the ideal binary mask ``ibm`` [F, bins] holds the most speech
+    (positives): a stream in time order whose F1 means something; the first such stretch.
 
     Raises
     ------
     MburstError
-        ``n_frames`` not a positive integer or larger than ``available``.
+        More frames asked for than there are (:func:`check_frames`, naming ``arg``).
     """
-    check_frames(n_frames, available, arg)
-    start = (available - n_frames) // 2
-    return np.arange(start, start + n_frames, dtype=np.int64)
+    check_frames(n_frames, len(ibm), arg)
+    per_frame = np.asarray(ibm, float).reshape(len(ibm), -1).sum(1)
+    start = int(np.argmax(np.convolve(per_frame, np.ones(n_frames), mode="valid")))
+    return np.arange(start, start + n_frames)
+

@@ -66,13 +66,16 @@ def test_too_short_a_frame_period_for_the_ensembles_is_refused():
     SpikingMBURST(model, BridgeConfig(n=64, n_conv=8, frame_period_ms=16.0))  # more cells make it countable
 
 
-def test_stream_takes_consecutive_test_frames_from_the_middle():
-    from rate_bridge.equivalence import consecutive_frames
+def test_stream_takes_the_consecutive_test_frames_with_the_most_speech():
+    from rate_bridge.equivalence import frames_with_speech
 
-    np.testing.assert_array_equal(consecutive_frames(4, 10), [3, 4, 5, 6])
-    np.testing.assert_array_equal(consecutive_frames(10, 10), np.arange(10))
+    ibm = np.zeros((10, 3))
+    ibm[5:8, :2] = 1  # speech in frames 5-7
+    np.testing.assert_array_equal(frames_with_speech(ibm, 4), [4, 5, 6, 7])  # the first stretch with the most
+    np.testing.assert_array_equal(frames_with_speech(ibm, 10), np.arange(10))
+    np.testing.assert_array_equal(frames_with_speech(np.zeros((5, 2)), 2), [0, 1])  # no speech: from the start
     with pytest.raises(MburstError, match="--frames 11: only 10 test frames"):
-        consecutive_frames(11, 10)
+        frames_with_speech(ibm, 11)
 
 
 @pytest.mark.parametrize("feedback", [False, True])

@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
                         help="checkpoint.pt trained with a calibrated activation: calibrated-circuit (mburst train "
                              "--preset spiking) for the circuit, calibrated-quiet for --ablate forward-only")
     parser.add_argument("--frames", type=int, default=200,
-                        help="test frames to run: consecutive ones from the middle of the test split when streaming, "
+                        help="test frames to run: the stretch of consecutive test frames with the most speech (positives "
+                             "of the ideal binary mask) when streaming, "
                              "spread evenly over it with --mode settle")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
@@ -51,7 +52,8 @@ def add_bridge_arguments(parser) -> None:
                                   "time, one frame every 40 ms)")
     g.add_argument("--mode", choices=MODES, default="stream",
                    help="stream: frames arrive every --frame-period, no reset, no settle window, the mask read out "
-                        "after a fixed --latency (consecutive test frames); settle: each frame held for --t-settle + "
+                        "after a fixed --latency (the consecutive test frames with the most speech); settle: each frame "
+                        "held for --t-settle + "
                         "--t-count ms and counted in the last --t-count (frames spread over the test split)")
     g.add_argument("--frame-period", type=float, default=None, metavar="MS",
                    help=f"stream: simulated time per frame, also the read-out window (default {FRAME_PERIOD_MS:g} ms, "
@@ -123,18 +125,22 @@ def bridge_config_from_args(args):
 
 
 def load_test_frames(args, state, n_frames: int):
-    """(audio, visual, ibm) of ``n_frames`` test frames of the checkpoint's split: consecutive frames from the
-    middle of the split when streaming (``args.mode``), else spread evenly over it."""
+    """(audio, visual, ibm) of ``n_frames`` test frames of the checkpoint's split: the consecutive stretch with the
+    most speech when streaming (``args.mode``; :func:`rate_bridge.equivalence.frames_with_speech`), else spread
+    evenly over it."""
+    import numpy as np
+
     from experiments.training.checkpoints import check_features
     from experiments.options import corpus_from_args
-    from rate_bridge.equivalence import consecutive_frames, spread_frames
+    from rate_bridge.equivalence import frames_with_speech, spread_frames
 
     corpus = corpus_from_args(args)
     check_features(state, corpus.meta, args.checkpoint)
     splits = corpus.split(state["train_config"]["split_seed"])
     frames = corpus.frames(splits["test"], state["feature_stats"], state["model_config"].get("n_bins"))
-    pick = consecutive_frames if args.mode == "stream" else spread_frames
-    return frames.batch(pick(n_frames, len(frames)))
+    if args.mode == "stream":
+        return frames.batch(frames_with_speech(frames.batch(np.arange(len(frames)))[2], n_frames))
+    return frames.batch(spread_frames(n_frames, len(frames)))
 
 
 def main(args) -> int:

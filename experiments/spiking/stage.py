@@ -316,18 +316,6 @@ def spiking_model(corpus, run_dir, progress: bool = True):
     return load_checkpoint(run_dir / "checkpoint.pt")
 
 
-def frames_with_speech(ibm, n_frames: int) -> np.ndarray:
-    """``n_frames`` consecutive indices of the frames ``ibm`` [F, bins] whose ideal binary mask holds the most
-    speech (positives), so that a short stream's F1 means something; the first such window in time order."""
-    from rate_bridge.equivalence import check_frames
-
-    check_frames(n_frames, len(ibm))
-    per_frame = np.asarray(ibm, float).reshape(len(ibm), -1).sum(1)
-    window = np.convolve(per_frame, np.ones(n_frames), mode="valid")
-    start = int(np.argmax(window))
-    return np.arange(start, start + n_frames)
-
-
 def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, progress: bool = True) -> str:
     """Markdown for ``mburst reproduce``: an MBURST trained in the circuit's regime (:func:`spiking_model`) streams
     ``frames`` consecutive test frames through the whole circuit (taught a second time), the equivalence table, and
@@ -335,6 +323,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, progre
     from experiments.training.checkpoints import load_checkpoint
     from rate_bridge.burstprop.calibrated import calibration_of
     from rate_bridge.convert import BridgeConfig
+    from rate_bridge.equivalence import frames_with_speech
 
     out_dir = Path(out_dir)
     spk_dir = out_dir / "spiking"

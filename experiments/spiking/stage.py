@@ -298,9 +298,11 @@ def spiking_record(summary, result, model_name: str, r0_hz: float, readout_laten
             "r0_hz": r0_hz, "readout_latency_ms": readout_latency_ms, "wall_s": result.wall_build_run_s}
 
 
-def spiking_model(corpus, run_dir, progress: bool = True):
-    """The MBURST the spiking stage converts: trained (or resumed) with the ``spiking`` preset, the regime of the
-    circuit (:data:`experiments.training.config.PRESETS`), in ``run_dir``; returns ``(model, checkpoint state)``."""
+def spiking_model(corpus, run_dir, train_cfg=None, progress: bool = True):
+    """The MBURST the spiking stage converts: the ``spiking`` preset's model (the circuit's regime: activation,
+    beta, sizes; :data:`experiments.training.config.PRESETS`), trained (or resumed) in ``run_dir`` with
+    ``train_cfg`` (the profile's optimisation; default the preset's epochs and batch size); returns
+    ``(model, checkpoint state)``."""
     from experiments.training.checkpoints import load_checkpoint
     from experiments.training.config import PRESETS, TrainConfig
     from experiments.training.train import train
@@ -311,12 +313,13 @@ def spiking_model(corpus, run_dir, progress: bool = True):
                             activation=p["activation"])
     run_dir = Path(run_dir)
     if not (run_dir / "metrics.json").exists():
-        train(corpus, p["model"], model_cfg, TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"]), run_dir,
-              resume=True, progress=progress)
+        cfg = train_cfg or TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"])
+        train(corpus, p["model"], model_cfg, cfg, run_dir, resume=True, progress=progress)
     return load_checkpoint(run_dir / "checkpoint.pt")
 
 
-def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, progress: bool = True) -> str:
+def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, train_cfg=None,
+                    progress: bool = True) -> str:
     """Markdown for ``mburst reproduce``: an MBURST trained in the circuit's regime (:func:`spiking_model`) streams
     ``frames`` consecutive test frames through the whole circuit (taught a second time), the equivalence table, and
     the energy table beside the rate models of run 0 (``out_dir/runs/run0/<model>/checkpoint.pt``)."""
@@ -327,7 +330,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, progre
 
     out_dir = Path(out_dir)
     spk_dir = out_dir / "spiking"
-    model, state = spiking_model(corpus, spk_dir / "model", progress=progress)
+    model, state = spiking_model(corpus, spk_dir / "model", train_cfg, progress=progress)
     splits = corpus.split(state["train_config"]["split_seed"])
     fs = corpus.frames(splits["test"], state["feature_stats"], model.config.n_bins)
     ibm_all = fs.batch(np.arange(len(fs)))[2]
@@ -344,7 +347,7 @@ def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, progre
     rec = spiking_record(summary, result, "mburst", float(calibration_of(model.config.activation).fit.r0),
                         cfg.readout_latency_ms)
     md = write_energy_report(spk_dir, rec, rate)
-    note = (f"The MBURST the circuit runs is trained for it (`mburst train --preset spiking`: activation "
+    note = (f"The MBURST the circuit runs is trained for it (the spiking preset's regime, the profile's optimisation: activation "
             f"{model.config.activation}, {model.config.n_bins} bands, {model.config.channels} channels, embedding "
             f"{model.config.embed}, beta {model.config.beta:g}; `spiking/model/`), so the spiking and rate models share "
             f"their transfer functions; {frames} consecutive test frames (the stretch with the most speech) stream "

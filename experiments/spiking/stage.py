@@ -333,17 +333,18 @@ def spiking_section(out_dir, results, corpus, frames: int = 24, cfg=None, train_
     model, state = spiking_model(corpus, spk_dir / "model", train_cfg, progress=progress)
     splits = corpus.split(state["train_config"]["split_seed"])
     fs = corpus.frames(splits["test"], state["feature_stats"], model.config.n_bins)
-    ibm_all = fs.batch(np.arange(len(fs)))[2]
-    audio, visual, ibm = fs.batch(frames_with_speech(ibm_all, frames))
+    picked = frames_with_speech(fs.batch(np.arange(len(fs)))[2], frames)
+    audio, visual, ibm = fs.batch(picked)
     cfg = cfg or BridgeConfig(teach=True, build_tag="reproduce_spiking")
     summary, result = write_bridge_report(spk_dir, model, audio, visual, ibm, cfg, progress=progress)
     rate = {}
     for m in ("unimodal", "multimodal", "mburst"):
         path = out_dir / "runs" / "run0" / m / "checkpoint.pt"
-        if path.exists():
-            rm, _ = load_checkpoint(path)
+        if path.exists():  # the rate models' own bands and standardisation, on the same frames
+            rm, st = load_checkpoint(path)
+            ra, rv, _ = corpus.frames(splits["test"], st["feature_stats"], rm.config.n_bins).batch(picked)
             f1 = float(np.mean([r.test_score("f1") for r in results[m]])) if m in results else None
-            rate[m] = rate_entry(rm, audio, visual, f1)
+            rate[m] = rate_entry(rm, ra, rv, f1)
     rec = spiking_record(summary, result, "mburst", float(calibration_of(model.config.activation).fit.r0),
                         cfg.readout_latency_ms)
     md = write_energy_report(spk_dir, rec, rate)

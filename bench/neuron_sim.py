@@ -174,7 +174,7 @@ def interleaved_reruns(results: list, repeats: int, profile: bool, cap_s: float 
         r["profile_runs"] = [r["profile"]] if profile else []
     from tqdm import tqdm
 
-    for _ in tqdm(range(repeats), desc="interleaved reruns", file=sys.stderr):
+    for _ in tqdm(range(repeats), desc="interleaved reruns", file=sys.stderr, disable=None):
         for r in runs:
             rerun_binary(r, profile, cap_s)
     for r in runs:
@@ -210,7 +210,7 @@ def profile(args) -> int:
 
     plan = [(impl, threads) for threads in (1, 2) for impl in ("hand", "mburst")]
     results = [run_child(impl, "cpp", threads, False, args)
-               for impl, threads in tqdm(plan, desc="profiled configurations", file=sys.stderr)]
+               for impl, threads in tqdm(plan, desc="profiled configurations", file=sys.stderr, disable=None)]
     interleaved_reruns(results, args.repeats, profile=True, cap_s=args.rerun_cap)
     roles = sorted({role for r in results for role in r["profile"]},
                    key=lambda role: -max(r["profile"].get(role, 0.0) for r in results))
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
     results = []
     from tqdm import tqdm
 
-    for impl, config, threads, cold, events, label in tqdm(plan, desc="configurations", file=sys.stderr):
+    for impl, config, threads, cold, events, label in tqdm(plan, desc="configurations", file=sys.stderr, disable=None):
         res = run_child(impl, config, threads, cold, args, online_events=events)
         res["label"] = label
         results.append(res)

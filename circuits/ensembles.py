@@ -312,7 +312,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
     else:
         from tqdm import tqdm
 
-        for _ in tqdm(range(n_frames), desc=f"spiking frames ({chosen})", unit="frame"):
+        for _ in tqdm(range(n_frames), desc=f"spiking frames ({chosen})", unit="frame", disable=None):  # no TTY: silent
             network.run(t_frame, namespace={})
         if sched.duration_ms > n_frames * sched.frame_ms:  # the stream's latency tail
             network.run(sched.duration_ms * ms - n_frames * t_frame, namespace={})

@@ -164,7 +164,7 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
 
         chunk = 0.1
         steps = int(round(total / chunk))
-        with tqdm(total=steps, desc=f"transfer ({chosen}, {n} cells)", unit="x100ms") as bar:
+        with tqdm(total=steps, desc=f"transfer ({chosen}, {n} cells)", unit="x100ms", disable=None) as bar:
             for _ in range(steps):
                 net.run(chunk * second)
                 bar.update()
@@ -369,7 +369,8 @@ def plot_transfer(sw: Sweeps, fit: TransferFit | None, path) -> Path:
         axes[1, 1].plot(xd, fit.burst_prob(xd), "C3", label="sigmoid fit")
         axes[0, 0].legend(fontsize=8)
         axes[1, 1].legend(fontsize=8)
-    fig.suptitle(f"Pyramidal population transfer ({sw.n_per_level} cells/level, {sw.duration_s:g} s, Poisson background)",
+    fig.suptitle(f"Pyramidal population transfer ({sw.n_per_level} cells/level, {sw.duration_s:g} s, Poisson background"
+                 f"{'; PV/SOM in place' if sw.circuit else ''})",
                  fontsize=10)
     fig.tight_layout()
     out = atomic_savefig(fig, path)

@@ -17,7 +17,7 @@ __all__ = ["EnsembleConfig", "PARTS", "FORWARD_ONLY", "ablate"]
 PARTS = {"stp": "stp", "interneurons": "interneurons", "feedback": "feedback", "dendrites": "dendrites"}
 """Circuit parts that :func:`ablate` switches off: the ``EnsembleConfig`` field of each."""
 FORWARD_ONLY = "forward-only"
-"""The named ablation of the forward-only network (issue 6): no STP, feedback or interneurons, forward
+"""The named ablation of the earlier forward-only network: no STP, feedback or interneurons, forward
 synapses that transmit the presynaptic 16 ms-rule events as plain current jumps (``forward_pathway='event'``);
 models trained with ``calibrated-quiet`` run in it."""
 

@@ -26,7 +26,7 @@ no torch): :mod:`rate_bridge.convert` maps a trained model onto them. Per layer:
   (:data:`circuits.wiring.WIRING`; p = max(0.05, 4/n)).
 
 :class:`EnsembleConfig` switches parts off (:func:`ablate`, :data:`PARTS`); the forward-only network
-of issue 6 (:data:`FORWARD_ONLY`) keeps static synapses on events and no feedback or interneurons.
+that came before the circuit (:data:`FORWARD_ONLY`) keeps static synapses on events and no feedback or interneurons.
 
 Frames are streamed in real time (``mode='stream'``: one every ``frame_period_ms``, no reset, each
 layer read out after a fixed latency) or held (``mode='settle'``: ``t_settle + t_count`` per frame,

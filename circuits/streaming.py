@@ -9,7 +9,7 @@ Two modes (:data:`MODES`, chosen by :class:`circuits.ensembles.EnsembleConfig`):
   with ``L_d = L d / D``, ``L = latency_ms``: the mask of frame ``k`` is complete ``L + P`` after the
   frame's onset, i.e. ``L / P`` frames behind the input (plus the frame itself). The run lasts
   ``F P + L``.
-* ``'settle'`` (the forward-only "quiet" network of issue 6, kept as an ablation): frame ``k`` is
+* ``'settle'`` (the held frames of the earlier forward-only "quiet" network, kept for it): frame ``k`` is
   held during ``[k T, (k+1) T)``, ``T = t_settle_ms + t_count_ms``, and every layer is counted in
   the last ``t_count_ms`` of it. The run lasts ``F T``.
 

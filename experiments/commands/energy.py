@@ -288,7 +288,8 @@ def frontier(args) -> int:
     notes = (f"{len(points)} trained models under {', '.join(map(str, args.frontier))}: test F1 and hidden activity as "
              f"training recorded them (test split); ops and J per second of audio from the layer shapes and "
              f"{EVENT_FRAMES} test frames' non-zero inputs (rate_bridge.scoreboard.rate_row); SI-SNRi where the folder's "
-             "enhancement stage scored run 0. The spiking circuit's points wait for the rebuilt circuit (issue 15).")
+             "enhancement stage scored run 0. The spiking circuit's points (F1 against spikes per frame over frame "
+             "period, cells and circuit parts) come from mburst bridge --scan-t/--scan-n/--scan-ablate (scaling.md).")
     write_frontier(args.out, points, notes)
     print(f"energy: frontier of {len(points)} models -> {args.out}/frontier.md")
     return 0

@@ -1,4 +1,4 @@
-"""The spiking stage: rate-vs-spike equivalence and the spike-level energy table (issue 6).
+"""The spiking stage: rate-vs-spike equivalence and the spike-level energy table of a model run as the circuit.
 
 Used by ``mburst bridge``, ``mburst energy`` and, through :func:`spiking_section`, by
 ``mburst reproduce`` (quick profile: a few test frames). Outputs (atomic): ``metrics.json``,

@@ -28,6 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=int, default=200,
                         help="test frames to run: the stretch of consecutive test frames with the most speech (positives "
                              "of the ideal binary mask) when streaming, "
+                             "(compact preset model on 2 cores: 0.84 s per 40 ms frame, plus a 150-170 s cold Brian2 "
+                             "build for each new frame count; 25 s warm) "
                              "spread evenly over it with --mode settle")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
@@ -78,7 +80,7 @@ def add_bridge_arguments(parser) -> None:
                         "(Y = W; default on; --no-feedback is --ablate feedback)")
     g.add_argument("--teach", action="store_true",
                    help="run the frames a second time with the ideal binary mask taught at the output's dendrites "
-                        "(eq. 3) and compare every layer's burst probability with burstprop's p")
+                        "(eq. 3) and compare every layer's burst probability with burstprop's p (doubles the run time)")
     g.add_argument("--ablate", action="append", default=[], metavar="PART",
                    help="switch a circuit part off (repeatable): " + ", ".join(PARTS)
                         + f"; {FORWARD_ONLY}: the forward-only network (static synapses on events, no feedback or "

@@ -27,10 +27,9 @@ def add_arguments(parser) -> None:
                              "--preset spiking) for the circuit, calibrated-quiet for --ablate forward-only")
     parser.add_argument("--frames", type=int, default=200,
                         help="test frames to run: the stretch of consecutive test frames with the most speech (positives "
-                             "of the ideal binary mask) when streaming, "
-                             "(compact preset model on 2 cores: 0.84 s per 40 ms frame, plus a 150-170 s cold Brian2 "
-                             "build for each new frame count; 25 s warm) "
-                             "spread evenly over it with --mode settle")
+                             "of the ideal binary mask) when streaming, spread evenly over the split with --mode "
+                             "settle (compact preset model on 2 cores: 0.84 s per 40 ms frame, plus a 150-170 s cold "
+                             "Brian2 build for each new frame count, 25 s warm)")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
     parser.add_argument("--scan-n-conv", type=int, nargs="*", default=[],

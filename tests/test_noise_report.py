@@ -62,3 +62,38 @@ def test_interval95():
     mean, half = interval95([0.1, 0.2, 0.3, 0.2])
     assert mean == pytest.approx(0.2) and half == pytest.approx(3.182446 * np.std([0.1, 0.2, 0.3, 0.2], ddof=1) / 2, rel=1e-5)
     assert np.isnan(interval95([0.4])[1])
+
+
+def test_vision_section_scores_every_run_and_pairs_differences(corpus, tmp_path, one_torch_thread):
+    from experiments.training.vision_report import score_vision, vision_section
+
+    _runs(corpus, tmp_path, 2)
+    scores = score_vision(corpus, tmp_path, 2, utterances=4)
+    for s in scores["runs"]:
+        assert set(s["f1"]["unimodal"]) == {"intact"} and set(s["f1"]["multimodal"]) == {"intact", "shuffled", "mean"}
+        assert set(s["stoi"]) == {"noisy", "oracle-ibm", "oracle-soft", "Unimodal", "Multimodal"}
+        assert set(s["f1"]["mburst"]["mean"]["by_snr"]) == {"-6 dB", "+6 dB"}
+        assert np.isnan(s["f1"]["mburst"]["intact"]["low_snr"]) or 0 <= s["f1"]["mburst"]["intact"]["low_snr"] <= 1
+    md = vision_section(scores, tmp_path)
+    assert "### Vision by noise category" in md and "| +6 dB |" in md and (tmp_path / "vision.json").is_file()
+
+
+def test_vision_gains_are_paired_by_run_with_a_t_interval(tmp_path):
+    from experiments.training.vision_report import vision_section
+
+    def run(uni, multi, shuffled):
+        f1 = {"by_category": {"cafe": 0.0}, "by_snr": {"-6 dB": 0.0}, "low_snr": 0.0}
+        return {"f1": {"unimodal": {"intact": {**f1, "by_category": {"cafe": uni}, "low_snr": uni}},
+                       **{m: {"intact": {**f1, "by_category": {"cafe": multi}, "low_snr": multi},
+                              "shuffled": {**f1, "by_category": {"cafe": shuffled}}, "mean": f1}
+                          for m in ("multimodal", "mburst")}},
+                "stoi": {"Unimodal": {"by_category": {"cafe": 0.5}}, "Multimodal": {"by_category": {"cafe": 0.6}}}}
+
+    md = vision_section({"runs": [run(0.5, 0.6, 0.55), run(0.5, 0.7, 0.6), run(0.4, 0.6, 0.5)]}, tmp_path)
+    half = 4.302653 * np.std([0.1, 0.2, 0.2], ddof=1) / np.sqrt(3)
+    assert f"Multimodal − Unimodal F1 +{np.mean([0.1, 0.2, 0.2]):.3f} ± {half:.3f}" in md
+    cafe = next(line for line in md.splitlines() if line.startswith("| cafe |"))
+    cells = [c.strip() for c in cafe.strip("|").split("|")]
+    assert cells[1] == f"+0.167 ± {half:.3f}" and cells[2] == "+0.100 ± 0.000"
+    assert cells[3] == f"-0.083 ± {4.302653 * np.std([0.05, 0.1, 0.1], ddof=1) / np.sqrt(3):.3f}"
+    assert "MBURST − Multimodal F1 +0.000" in md

@@ -189,7 +189,7 @@ def main(args) -> int:
 def _enhance(args, corpus, utt_indices, state, report: dict) -> None:
     """Resynthesise and score ``--enhance`` utterances (spread over the recordings with --by-noise)."""
     from experiments.speech.evaluation import evaluate_enhancement, exclusion_note, summarise, write_enhancement_report
-    from experiments.training.noise_report import summarise_by_noise
+    from experiments.training.noise_report import spread_over_recordings, summarise_by_noise
     from experiments.speech.masking import checkpoint_masker
     from experiments.training.reproduce import spread_utterances
 
@@ -210,29 +210,3 @@ def _enhance(args, corpus, utt_indices, state, report: dict) -> None:
                   f"{model} {systems[model]['stoi']:.3f}; SI-SDR noisy {systems['noisy']['si_sdr']:.1f} -> "
                   f"{systems[model]['si_sdr']:.1f} dB")
     print(exclusion_note(report["enhancement"]) or "enhancement: no score left out of the means\n", end="")
-
-
-def spread_over_recordings(utt_indices, limit: int, corpus):
-    """Up to ``limit`` utterances taken in turn from each noise recording (in sentence order within each).
-
-    Parameters
-    ----------
-    utt_indices : array_like of int, shape (n,)
-    limit : int
-    corpus : Corpus
-
-    Returns
-    -------
-    ndarray of int64, shape (min(n, limit),)
-    """
-    import numpy as np
-
-    queues: dict[str, list[int]] = {}
-    for i in sorted((int(i) for i in utt_indices), key=lambda i: (corpus.utterances[i].clean_index, corpus.utterances[i].snr_db)):
-        queues.setdefault(corpus.utterances[i].noise_name, []).append(i)
-    chosen, queues = [], [queues[k] for k in sorted(queues)]
-    while len(chosen) < limit and any(queues):
-        for q in queues:
-            if q and len(chosen) < limit:
-                chosen.append(q.pop(0))
-    return np.asarray(chosen, dtype=np.int64)

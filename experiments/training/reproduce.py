@@ -186,6 +186,31 @@ def noise_stage(corpus, runs: int):
     return stage
 
 
+def vision_stage(corpus, runs: int, utterances: int):
+    """A stage measuring whether vision helps where audio is ambiguous: vision gains in F1 and STOI and lip
+    ablations per noise category and SNR over runs; :mod:`experiments.training.vision_report`.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    runs : int
+    utterances : int
+        Test utterances per run scored with STOI.
+
+    Returns
+    -------
+    callable
+        ``stage(out, results) -> (markdown section, output paths)``; writes ``out/vision.json``.
+    """
+
+    def stage(out: Path, results: dict):
+        from experiments.training.vision_report import score_vision, vision_section
+
+        return vision_section(score_vision(corpus, out, runs, utterances), out), ["vision.json"]
+
+    return stage
+
+
 def spread_utterances(utt_indices, limit: int, corpus) -> np.ndarray:
     """Up to ``limit`` utterances, taking clean sentences in order with all their SNR versions.
 

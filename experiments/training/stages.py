@@ -18,7 +18,7 @@ from typing import Callable
 from neurons.common import MburstError, atomic_write_json
 
 #: The stages of ``mburst reproduce``, in order.
-STAGES = ("training", "tables", "noise", "enhancement", "spiking", "scoreboard", "report")
+STAGES = ("training", "tables", "noise", "vision", "enhancement", "spiking", "scoreboard", "report")
 LOG = "stages.json"
 
 

@@ -22,6 +22,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", choices=MODEL_NAMES, default="mburst",
                         help="mburst: burstprop; multimodal: the same network with backprop; unimodal: audio branch, backprop")
     parser.add_argument("--resume", action="store_true", help="continue from --out DIR/checkpoint.pt if it exists")
+    parser.add_argument("--activity-l1", type=float, default=0.0, metavar="LAMBDA",
+                        help="activity (L1) penalty: add LAMBDA x the mean hidden event rate e over units and frames "
+                             "to the BCE (e >= 0: the L1 norm of the hidden activity per unit), for multimodal and "
+                             "unimodal (backprop; MBURST refuses it); 0 = off (default). Recorded in the checkpoint; "
+                             "mburst energy --frontier labels the run l1=LAMBDA")
     add_train_arguments(parser)
     add_threads_argument(parser)
     add_model_arguments(parser)
@@ -39,11 +44,14 @@ def apply_preset(args) -> None:
 
 
 def main(args) -> int:
+    import dataclasses
+
     from experiments.options import corpus_from_args, model_config_from_args, train_config_from_args, use_threads
     from experiments.training.train import train
 
     apply_preset(args)
-    model_cfg, train_cfg = model_config_from_args(args), train_config_from_args(args)
+    model_cfg = model_config_from_args(args)
+    train_cfg = dataclasses.replace(train_config_from_args(args), activity_l1=args.activity_l1)
     train_cfg.validate()  # bad settings fail before the corpus is prepared, not a minute later
     print(f"train: {use_threads(args.threads)} torch thread(s)")
     corpus = corpus_from_args(args)

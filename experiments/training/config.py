@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,12 @@ layer of the circuit measured in place (``calibrated-circuit``), beta 1 (the cir
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings of one training run (defaults from the paper)."""
+    """Optimisation settings of one training run (defaults from the paper).
+
+    ``activity_l1`` (lambda, default 0: off) adds ``lambda x mean(|e|)`` over every hidden unit and frame of the
+    batch to the weighted BCE (e >= 0: the L1 norm of the hidden event rates per unit;
+    :func:`experiments.training.train.activity_penalty`); backprop models only.
+    """
 
     model: str = "mburst"
     epochs: int = 40
@@ -41,8 +47,17 @@ class TrainConfig:
     device: str = "cpu"
     eval_batch_size: int = 256
     pos_weight: str = "sqrt"
+    activity_l1: float = 0.0
 
     def validate(self) -> None:
+        """Check the settings.
+
+        Raises
+        ------
+        MburstError
+            One line naming the option: an unknown model or positive-weight rule, a count below 1, a learning
+            rate <= 0, an activity penalty that is negative, not finite or given to MBURST, or CUDA without a device.
+        """
         if self.model not in MODEL_NAMES:
             raise MburstError(f"--model must be one of {', '.join(MODEL_NAMES)}, got '{self.model}'")
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -50,6 +65,13 @@ class TrainConfig:
                 raise MburstError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise MburstError(f"--lr must be > 0, got {self.lr}")
+        l1 = self.activity_l1
+        if isinstance(l1, bool) or not isinstance(l1, (int, float)) or not math.isfinite(l1) or l1 < 0:
+            raise MburstError(f"--activity-l1 must be a finite number >= 0, got {self.activity_l1}")
+        if self.activity_l1 and self.model == "mburst":
+            raise MburstError("--activity-l1 is for the backprop models (multimodal, unimodal): MBURST's hidden "
+                              "layers learn only from the bursts fed back from the output, and a rate penalty would be "
+                              "a second, non-burst teaching signal")
         if self.pos_weight not in POS_WEIGHT_RULES:
             raise MburstError(f"--pos-weight must be one of {', '.join(POS_WEIGHT_RULES)}, got '{self.pos_weight}'")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -62,8 +84,8 @@ class TrainResult:
 
     ``final[split]`` (split: 'train', 'test', 'proxy') holds ``f1`` and ``accuracy`` (%) at threshold
     0.5 and the hidden layers' firing statistics ``active_fraction``/``mean_event_rate`` (per layer and
-    ``'overall'``); ``history`` holds one record per epoch (the same per split, plus ``loss`` and, for
-    MBURST, ``angles_deg``); ``pos_weight`` is the BCE's positive weight w (dimensionless);
+    ``'overall'``); ``history`` holds one record per epoch (the same per split, plus ``loss``: the weighted BCE, plus
+    the activity penalty with ``activity_l1`` > 0; and, for MBURST, ``angles_deg``); ``pos_weight`` is the BCE's positive weight w (dimensionless);
     ``split_sizes`` counts utterances per split; ``wall_s`` and ``cpu_s`` the training wall and process CPU
     time (s) when measured.
     """

@@ -99,6 +99,46 @@ def _to(device, *tensors):
     return [t.to(device, non_blocking=True) for t in tensors]
 
 
+def activity_penalty(activities: dict, strength: float) -> torch.Tensor:
+    """The activity (L1) penalty ``strength x sum_l sum |e_l| / sum_l numel(e_l)``: lambda times the mean event rate
+    over every hidden unit and frame (e >= 0, so the L1 norm of the hidden activity per unit and frame; the same
+    mean as :class:`experiments.training.metrics.ActivityStats`' ``mean_event_rate['overall']``).
+
+    Parameters
+    ----------
+    activities : dict of str to torch.Tensor
+        Per hidden layer, the event rates e of a batch, shape (B, ...), with their graph.
+    strength : float
+        lambda (per event-rate unit of e).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, differentiable in the activities.
+    """
+    total = sum(e.abs().sum() for e in activities.values())
+    return strength * total / sum(e.numel() for e in activities.values())
+
+
+class HiddenOutputs:
+    """The hidden layers' outputs e of a model's last forward, with their graph (forward hooks on every burst
+    layer but the output): the tensors the forward computed, for :func:`activity_penalty`; ``enabled=False``
+    registers nothing. A context manager; the hooks go on exit."""
+
+    def __init__(self, model, enabled: bool = True):
+        self.outputs: dict = {}
+        keep = self.outputs.__setitem__
+        self._hooks = [layer.register_forward_hook(lambda mod, args, out, name=name: keep(name, out))
+                       for name, layer in model.burst_layers().items() if enabled and not layer.output]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for hook in self._hooks:
+            hook.remove()
+
+
 def _check_finite(name: str, tensor: torch.Tensor) -> None:
     if not torch.isfinite(tensor).all():
         raise MburstError(f"{name} input contains NaN or infinite values")
@@ -239,6 +279,9 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
         saved_rule = saved["train_config"].get("pos_weight", "ratio")  # checkpoints before the option used the ratio
         if saved_rule != cfg.pos_weight:
             raise MburstError(f"--resume: '{ckpt_path}' was trained with --pos-weight {saved_rule}; use another --out")
+        saved_l1 = saved["train_config"].get("activity_l1", 0.0)  # checkpoints before the option had none
+        if saved_l1 != cfg.activity_l1:
+            raise MburstError(f"--resume: '{ckpt_path}' was trained with --activity-l1 {saved_l1:g}; use another --out")
         old = ModelConfig.from_dict(saved["model_config"]).to_dict()
         changed = ", ".join(f"{k}={old.get(k)!r}" for k, v in sorted(config_dict(model_cfg).items()) if old.get(k) != v)
         if changed:
@@ -265,7 +308,7 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
 
     angle_batch = sets["train"].batch(np.arange(min(cfg.batch_size, len(sets["train"]))))
     n_batches = (len(sets["train"]) + cfg.batch_size - 1) // cfg.batch_size
-    with _Interrupt() as interrupt:
+    with _Interrupt() as interrupt, HiddenOutputs(model, enabled=cfg.activity_l1 > 0) as hidden:
         for epoch in range(state["epoch"], cfg.epochs):
             generator = torch.Generator().manual_seed(cfg.seed * 10007 + epoch)
             order = torch.randperm(len(sets["train"]), generator=generator).numpy()
@@ -278,6 +321,8 @@ def train(corpus, model_name: str, model_cfg, cfg: TrainConfig, out_dir: str | P
                     audio, visual, mask = _to(cfg.device, audio, visual, mask)
                     prob = model(audio, visual)
                     loss = weighted_bce(prob, mask, pos_weight)
+                    if cfg.activity_l1:
+                        loss = loss + activity_penalty(hidden.outputs, cfg.activity_l1)
                     if not torch.isfinite(loss):
                         raise MburstError(f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}")
                     optimizer.zero_grad(set_to_none=True)

@@ -173,7 +173,9 @@ class ScalingPoint:
     """One setting of a scaling study (the frontier): what varied (``vary``: 'n', 'n_conv', 'T' or 'ablate'),
     the setting (``ablated``: the circuit part switched off, '' for none; ``window_ms``: the read-out window, i.e.
     the frame period when streaming), F1 of both models, output r, spikes and synaptic events per frame, wall
-    time (s)."""
+    time (s), the ``frames`` run and ``counts``: the ledger's totals over their counting windows
+    (:meth:`rate_bridge.ledger.LayerCounts.as_dict`, device steps included), which price the setting on every
+    device (:func:`rate_bridge.frontier.scaling_row`)."""
 
     vary: str
     ablated: str
@@ -186,6 +188,8 @@ class ScalingPoint:
     spikes_per_frame: float
     synops_per_frame: float
     wall_s: float
+    frames: int
+    counts: dict
 
 
 def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), ablates=(),
@@ -193,9 +197,28 @@ def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), 
     """Run the same frames for each n in ``ns``, each n_conv in ``n_convs``, each read-out window in
     ``ts_ms`` (ms; the frame period when ``base`` streams, the counting window in settle mode) and each
     circuit part in ``ablates`` switched off (:func:`circuits.ensembles.ablate`), the other settings at
-    ``base`` (a BridgeConfig); returns a list of :class:`ScalingPoint`."""
+    ``base``.
+
+    Parameters
+    ----------
+    model : rate_bridge.burstprop.models.AVMaskNet
+    audio, visual : torch.Tensor, shape (F, 1, H, W)
+        The frames (``visual`` None for audio-only models).
+    ibm : array_like, shape (F, bins)
+        Their ideal binary mask.
+    base : rate_bridge.convert.BridgeConfig
+    ns, ts_ms, n_convs, ablates : sequence
+        Settings to scan, one at a time.
+    progress : bool
+
+    Returns
+    -------
+    list of ScalingPoint
+        One per setting, with its ledger totals (run without teaching).
+    """
     from circuits.ensembles import ablate
     from rate_bridge.convert import SpikingMBURST
+    from rate_bridge.energy import total_counts
 
     rows = []
     window = "frame_period_ms" if base.mode == "stream" else "t_count_ms"
@@ -205,10 +228,11 @@ def scaling_study(model, audio, visual, ibm, base, ns=(), ts_ms=(), n_convs=(), 
     settings += [("ablate", part, dataclasses.replace(ablate(base, [part]), teach=False)) for part in ablates]
     for what, value, cfg in settings:
         t0 = time.perf_counter()
-        s = summarise(SpikingMBURST(model, dataclasses.replace(cfg, teach=False)).run(audio, visual, progress=progress),
-                      ibm)
-        rows.append(ScalingPoint(what, value if what == "ablate" else "", cfg.n, cfg.n_conv, cfg.count_window_ms, s.spike.f1, s.rate.f1, s.r_out,
-                                 s.spikes_per_frame, s.synops_per_frame, time.perf_counter() - t0))
+        run = SpikingMBURST(model, dataclasses.replace(cfg, teach=False)).run(audio, visual, progress=progress)
+        s = summarise(run, ibm)
+        rows.append(ScalingPoint(what, value if what == "ablate" else "", cfg.n, cfg.n_conv, cfg.count_window_ms,
+                                 s.spike.f1, s.rate.f1, s.r_out, s.spikes_per_frame, s.synops_per_frame,
+                                 time.perf_counter() - t0, s.frames, total_counts(run.counts).as_dict()))
     return rows
 
 

@@ -8,8 +8,10 @@ read out after ``--latency`` ms; :mod:`circuits.streaming`), or held one by one 
 ``--teach`` runs the frames a second time with the target mask taught at the output. Writes into
 ``--out``: ``metrics.json`` (frame period, latency, frames, both F1, per-layer event r and, with feedback,
 burst-probability r without and with teaching, wall time, cells), ``equivalence.md/.csv``,
-``scaling.md/.csv`` and ``scaling.png`` (the frontier: F1 against spikes per frame over ``--scan-n``,
-``--scan-n-conv``, ``--scan-t`` and ``--scan-ablate``), ``counts.json`` and ``bridge.json``.
+``counts.json``, ``bridge.json`` and, with a scan (``--scan-n``, ``--scan-n-conv``, ``--scan-t``,
+``--scan-ablate``), ``scaling.md/.csv/.png`` (F1 against spikes per frame, ops and J per second of audio per
+device) and ``scaling.json`` (each setting's ledger totals: ``mburst energy --frontier`` puts them on the
+energy-fidelity frontier; :func:`rate_bridge.frontier.write_scaling`).
 """
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ def add_arguments(parser) -> None:
                              "settle (compact preset model on 2 cores: 0.84 s per 40 ms frame, plus a 150-170 s cold "
                              "Brian2 build for each new frame count, 25 s warm)")
     add_bridge_arguments(parser)
-    parser.add_argument("--scan-n", type=int, nargs="*", default=[], help="cells per unit to scan (scaling table)")
+    parser.add_argument("--scan-n", type=int, nargs="*", default=[],
+                        help="cells per unit to scan (scaling.md/.csv/.json: F1, spikes and J per second of audio per "
+                             "device of each setting; mburst energy --frontier DIR picks up scaling.json)")
     parser.add_argument("--scan-n-conv", type=int, nargs="*", default=[],
                         help="cells per convolutional unit to scan (scaling table)")
     parser.add_argument("--scan-t", type=float, nargs="*", default=[],
@@ -146,17 +150,22 @@ def load_test_frames(args, state, n_frames: int):
 
 def main(args) -> int:
     import rate_bridge.burstprop.calibrated  # noqa: F401  registers the 'calibrated' activation
+    from experiments.data.features import HOP, SAMPLE_RATE
     from experiments.training.checkpoints import load_checkpoint
     from experiments.spiking.stage import write_bridge_report
-    from rate_bridge.equivalence import check_frames
+    from rate_bridge.equivalence import check_frames, scaling_study
+    from rate_bridge.frontier import write_scaling
 
     cfg = bridge_config_from_args(args)
     check_frames(args.frames, 10 ** 12)
     model, state = load_checkpoint(args.checkpoint)
     audio, visual, ibm = load_test_frames(args, state, args.frames)
-    summary, _ = write_bridge_report(args.out, model, audio, visual if model.visual else None, ibm, cfg,
-                                     scan_n=args.scan_n, scan_t=args.scan_t, scan_n_conv=args.scan_n_conv,
-                                     scan_ablate=args.scan_ablate)
+    visual = visual if model.visual else None
+    summary, _ = write_bridge_report(args.out, model, audio, visual, ibm, cfg)
+    if args.scan_n or args.scan_t or args.scan_n_conv or args.scan_ablate:
+        scan = scaling_study(model, audio, visual, ibm, cfg, args.scan_n, args.scan_t, args.scan_n_conv,
+                             args.scan_ablate)
+        write_scaling(args.out, scan, HOP / SAMPLE_RATE, state["model_name"])
     print(f"bridge ({cfg.mode}, {cfg.t_frame_ms:g} ms per frame, read-out latency {cfg.readout_latency_ms:g} ms): "
           f"{args.frames} frames, rate F1 {summary.rate.f1:.4f}, spiking F1 {summary.spike.f1:.4f}, "
           f"output r {summary.r_out:.3f}, {summary.spikes_per_frame:.0f} spikes/frame, "

@@ -41,8 +41,10 @@ def add_arguments(parser) -> None:
                         help="run the spiking network (--no-spiking: the rate models' energy rows and scoreboard only)")
     parser.add_argument("--frontier", type=Path, nargs="+", default=None, metavar="DIR",
                         help="instead: the energy-fidelity frontier of every trained rate model (checkpoint.pt with its "
-                             "metrics.json) under these folders, e.g. `mburst reproduce` outputs at several --beta; "
-                             "writes frontier.md/.csv/.png")
+                             "metrics.json) and every spiking-circuit setting of a bridge scan (scaling.json of mburst "
+                             "bridge --scan-t/--scan-n/--scan-ablate) under these folders, e.g. mburst train runs at "
+                             "several --beta or --activity-l1; a rate model's setting names its sizes, beta and l1; "
+                             "writes frontier.md/.csv/.png (F1 against J per second of audio, 45 nm and Loihi)")
     add_bridge_arguments(parser)
     add_data_arguments(parser)
 
@@ -250,22 +252,38 @@ def scoreboard_rows(args, state: dict, models: dict, paths: dict) -> list:
 
 
 def frontier(args) -> int:
-    """``mburst energy --frontier DIR ...``: every trained rate model under the folders on the frontier."""
+    """``mburst energy --frontier DIR ...``: every trained rate model and every bridge scan setting under the folders
+    on the frontier (frontier.md/.csv/.png in ``args.out``).
+
+    Raises
+    ------
+    MburstError
+        No checkpoint.pt with a metrics.json and no scaling.json under the folders; a checkpoint whose features
+        differ from the data options'; a file that is not a scan's scaling.json.
+    """
+    from experiments.data.features import HOP, SAMPLE_RATE
     from experiments.options import corpus_from_args
     from experiments.training.checkpoints import check_features, load_checkpoint
     from experiments.training.config import TrainResult
     from experiments.training.report import LABEL
     from neurons.common import MburstError
     from rate_bridge.equivalence import spread_frames
-    from rate_bridge.frontier import FrontierPoint, write_frontier
+    from rate_bridge.frontier import FrontierPoint, scaling_points, write_frontier
     from rate_bridge.scoreboard import quality_from_rows
 
+    dirs = ", ".join(map(str, args.frontier))
     ckpts = sorted((p, Path(d)) for d in args.frontier for p in Path(d).rglob("checkpoint.pt")
                    if (p.parent / "metrics.json").exists())
-    if not ckpts:
-        raise MburstError(f"--frontier: no checkpoint.pt with a metrics.json under {', '.join(map(str, args.frontier))}")
-    corpus = corpus_from_args(args, progress=False)
-    points = []
+    scans = sorted((p, Path(d)) for d in args.frontier for p in Path(d).rglob("scaling.json"))
+    if not ckpts and not scans:
+        raise MburstError(f"--frontier: no checkpoint.pt with a metrics.json under {dirs} (nor a bridge scan's "
+                          "scaling.json)")
+    points, skipped = [], 0
+    for path, root in scans:
+        pts, skip = scaling_points(path, str(path.parent.relative_to(root.parent)))
+        points += pts
+        skipped += skip
+    corpus = corpus_from_args(args, progress=False) if ckpts else None
     for path, root in ckpts:
         model, state = load_checkpoint(path)
         check_features(state, corpus.meta, path)
@@ -279,17 +297,43 @@ def frontier(args) -> int:
         row = rate_rows({model.name: model}, audio, visual, [], {})[0]
         if quality:
             row.si_snri_db = quality["si_snri_db"]
-        setting = f"c{cfg.channels}/e{cfg.embed}" + (f", beta={cfg.beta:g}, rescale {'on' if cfg.rescale_updates else 'off'}"
-                                                     if model.name == "mburst" else "")
         act = res.final["test"]
-        points.append(FrontierPoint(model.name, setting, str(path.parent.relative_to(root.parent)),
-                                    res.test_score("f1"), act["active_fraction"].get("overall"),
-                                    act["mean_event_rate"].get("overall"), row))
-    notes = (f"{len(points)} trained models under {', '.join(map(str, args.frontier))}: test F1 and hidden activity as "
-             f"training recorded them (test split); ops and J per second of audio from the layer shapes and "
-             f"{EVENT_FRAMES} test frames' non-zero inputs (rate_bridge.scoreboard.rate_row); SI-SNRi where the folder's "
-             "enhancement stage scored run 0. The spiking circuit's points (F1 against spikes per frame over frame "
-             "period, cells and circuit parts) come from mburst bridge --scan-t/--scan-n/--scan-ablate (scaling.md).")
+        points.append(FrontierPoint(model.name, frontier_setting(model.name, cfg, state["train_config"]),
+                                    str(path.parent.relative_to(root.parent)), res.test_score("f1"),
+                                    act["active_fraction"].get("overall"), act["mean_event_rate"].get("overall"), row))
+    n_spk = sum(p.row.kind == "spiking" for p in points)
+    notes = (f"{len(points) - n_spk} trained models and {n_spk} spiking-circuit settings under {dirs}. Rate models: "
+             "test F1 and hidden activity as training recorded them (test split); ops and J per second of audio from "
+             f"the layer shapes and {EVENT_FRAMES} test frames' non-zero inputs (rate_bridge.scoreboard.rate_row); "
+             "SI-SNRi where the folder's enhancement stage scored run 0. Spiking circuit (stars; mburst bridge "
+             "--scan-t/--scan-n/--scan-n-conv/--scan-ablate, scaling.json): mask F1 of the scanned test frames (not "
+             "the whole split), ops and J per second of audio from each setting's ledger totals "
+             "(rate_bridge.scoreboard.spiking_row: synaptic ops and spikes, neuron updates at the device's step, "
+             f"active and idle apart; a frame is {1e3 * HOP / SAMPLE_RATE:g} ms of audio whatever its simulated period T)."
+             + (f" Skipped {skipped} scan setting(s) recorded without ledger totals (scans written before they "
+                "were recorded: re-run them)." if skipped else ""))
     write_frontier(args.out, points, notes)
-    print(f"energy: frontier of {len(points)} models -> {args.out}/frontier.md")
+    print(f"energy: frontier of {len(points) - n_spk} models and {n_spk} circuit settings"
+          + (f" ({skipped} scan settings skipped: no ledger totals)" if skipped else "") + f" -> {args.out}/frontier.md")
     return 0
+
+
+def frontier_setting(model_name: str, cfg, train_config: dict) -> str:
+    """A rate model's setting on the frontier: sizes, MBURST's beta and update rescaling, the activity penalty.
+
+    Parameters
+    ----------
+    model_name : str
+    cfg : rate_bridge.burstprop.models.ModelConfig
+    train_config : dict
+        The checkpoint's ``train_config`` (``activity_l1`` absent in checkpoints before the option: 0).
+
+    Returns
+    -------
+    str
+        E.g. 'c4/e32', 'c4/e32, beta=0.1, rescale on', 'c4/e32, l1=0.001'.
+    """
+    l1 = float(train_config.get("activity_l1", 0.0))
+    return (f"c{cfg.channels}/e{cfg.embed}"
+            + (f", beta={cfg.beta:g}, rescale {'on' if cfg.rescale_updates else 'off'}" if model_name == "mburst" else "")
+            + (f", l1={l1:g}" if l1 else ""))

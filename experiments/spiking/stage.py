@@ -2,7 +2,7 @@
 
 Used by ``mburst bridge``, ``mburst energy`` and, through :func:`spiking_section`, by
 ``mburst reproduce`` (quick profile: a few test frames). Outputs (atomic): ``metrics.json``,
-``equivalence.md/.csv``, ``scaling.md/.csv/.png``, ``counts.json``, ``bridge.json``,
+``equivalence.md/.csv``, ``counts.json``, ``bridge.json``,
 ``energy.md/.csv``, ``energy.png``.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurons.common import (MburstError, atomic_savefig, atomic_write_json, atomic_write_text, csv_table,
+from neurons.common import (atomic_savefig, atomic_write_json, atomic_write_text, csv_table,
                             markdown_table)
 
 ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 pJ per 32-bit cache access at 45 nm, "
@@ -29,9 +29,8 @@ ENERGY_NOTE = ("Left out of every figure: memory traffic (weights and state; ~5 
                "not know count as active), at the simulation step for devices without one.")
 
 
-def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(), scan_n_conv=(), scan_ablate=(),
-                        progress: bool = True):
-    """Run the equivalence (and optional n/T scans) and write the bridge tables.
+def write_bridge_report(out, model, audio, visual, ibm, cfg, progress: bool = True):
+    """Run the equivalence and write the bridge tables (scans: :func:`rate_bridge.frontier.write_scaling`).
 
     Parameters
     ----------
@@ -45,8 +44,6 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
         Ideal binary mask of the frames.
     cfg : rate_bridge.convert.BridgeConfig
         Conversion settings.
-    scan_n, scan_t, scan_n_conv : sequence
-        Cells per unit, counting windows (ms) and cells per conv unit to scan (scaling table).
     progress : bool
         Frame progress bars.
 
@@ -63,7 +60,7 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
         When the model cannot be converted or the settings are invalid.
     """
     from rate_bridge.convert import SpikingMBURST
-    from rate_bridge.equivalence import plot_scaling, scaling_study, summarise
+    from rate_bridge.equivalence import summarise
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,18 +96,8 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, scan_n=(), scan_t=(
     atomic_write_text(out / "equivalence.md", text)
     atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
     atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result.counts.items()})
-    scan = []
-    if scan_n or scan_t or scan_n_conv or scan_ablate:
-        scan = scaling_study(model, audio, visual, ibm, cfg, scan_n, scan_t, scan_n_conv, scan_ablate,
-                             progress=progress)
-        sh = [f.name for f in dataclasses.fields(scan[0])]
-        srows = [[round(v, 4) if isinstance(v, float) else v for v in dataclasses.astuple(r)] for r in scan]
-        atomic_write_text(out / "scaling.md", markdown_table(sh, srows))
-        atomic_write_text(out / "scaling.csv", csv_table(sh, srows))
-        plot_scaling(scan, out / "scaling.png")
     atomic_write_json(out / "metrics.json", bridge_metrics(s, result, cfg, wall))
     atomic_write_json(out / "bridge.json", {"summary": dataclasses.asdict(s) | {"r_out": s.r_out},
-                                            "scaling": [dataclasses.asdict(r) for r in scan],
                                             "config": dataclasses.asdict(cfg), "i_scale_out": result.i_scale_out,
                                             "cells": result.cells})
     return s, result

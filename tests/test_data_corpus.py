@@ -242,3 +242,23 @@ def test_stats_validate_and_coerce_checkpoint_forms():
         Stats.coerce((np.zeros(500), np.ones(500)))
     with pytest.raises(MburstError, match="500 bins, but the features have 100"):
         stats.audio(np.zeros((3, 100), np.float32))
+
+
+def test_vision_probe_context_recovers_delayed_lips(syn):
+    """Lips delayed by 2 frames within each utterance: one frame of lips (context 0) then shows the mouth of
+    80 ms earlier, and a probe that also sees 2 frames on each side gets the right one back."""
+    import copy
+
+    _, _, _, corpus = syn
+    delayed = copy.copy(corpus)
+    lips = np.asarray(corpus.lips).copy()
+    for c in corpus.cleans:
+        a, n = c["lip_start"], c["n_frames"]
+        lips[a + 2:a + n] = np.asarray(corpus.lips[a:a + n - 2])
+        lips[a:a + 2] = corpus.lips[a]
+    delayed.lips = lips
+    one, wide = P.vision_mask_probe(delayed, seed=0), P.vision_mask_probe(delayed, seed=0, context=2)
+    assert wide["context"] == 2 and wide["n_train_frames"] == one["n_train_frames"]
+    assert wide["f1_vision"] > one["f1_vision"] + 0.02, (one, wide)
+    with pytest.raises(MburstError, match="context -1"):
+        P.vision_mask_probe(corpus, context=-1)

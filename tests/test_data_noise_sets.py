@@ -185,10 +185,12 @@ def test_evaluate_refuses_overlap_and_scores_by_noise(corpora, tmp_path, capsys,
 def test_corpus_accepts_the_prepare_out_folder(tmp_path, capsys):
     out = tmp_path / "prep"
     rc = cli.main(["prepare", "--data", "synthetic", "--n-utterances", "3", "--snrs", "0", "--cache", str(tmp_path / "c"),
-                   "--out", str(out), "--workers", "1"])
+                   "--out", str(out), "--workers", "1", "--probe-context", "0", "1"])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["noise"]["splits"]) == {"train", "test"}
+    assert [p["context"] for p in summary["vision_probes"]] == [0, 1] and summary["vision_probe"]["context"] == 0
+    assert "lips t±1 (test F1)" in capsys.readouterr().out
     assert load_corpus(out).path == load_corpus(summary["cache"]).path
     with pytest.raises(MburstError, match="nor a `mburst prepare --out` folder"):
         load_corpus(tmp_path)

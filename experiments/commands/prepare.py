@@ -11,7 +11,7 @@ mixed at every SNR with a train and with a test recording.
 
 Writes summary.json (counts, time, cache folder, source video frame rates, skipped utterances and files with
 reasons, the noise split: per split which recordings, which part of each and how many seconds of it were mixed
-in, the vision-only mask probe, the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
+in, the vision-only mask probe (``vision_probes``: one per ``--probe-context``), the audio-visual synchrony profile) and lips.png (lip crops, and for GRID the tracked mouth
 box drawn on the source frame, both stored by the preparation: no video is decoded again) into --out.
 """
 from __future__ import annotations
@@ -34,6 +34,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default $MBURST_CACHE or <repo>/.mburst_cache)")
     parser.add_argument("--workers", type=int, default=2, help="decode/detect worker processes")
     parser.add_argument("--detect-every", type=int, default=10, help="run face detection on every k-th video frame, track in between")
+    parser.add_argument("--probe-context", type=int, nargs="+", default=[0], metavar="K",
+                        help="lip frames on each side given to the vision-only mask probe (ridge regression from lips "
+                             "to the ideal binary mask), one probe per K: does lip motion over several 40 ms frames "
+                             "say more about the mask than one frame? (default: 0, one frame)")
 
 
 def main(args) -> int:
@@ -63,6 +67,8 @@ def main(args) -> int:
 
     if args.workers < 1:
         raise MburstError(f"--workers {args.workers}: must be >= 1")
+    if min(args.probe_context) < 0:
+        raise MburstError(f"--probe-context {min(args.probe_context)}: must be >= 0 lip frames")
     spec = dataclasses.replace(spec_from_args(args), detect_every=args.detect_every, workers=args.workers)
     t0 = time.perf_counter()
     cache_hit = (corpus_path(spec, args.cache) / "meta.json").is_file()
@@ -70,7 +76,8 @@ def main(args) -> int:
     elapsed = time.perf_counter() - t0
     corpus = load_corpus(path)
     split = corpus.split(args.seed)
-    probe = vision_mask_probe(corpus, seed=args.seed)
+    probes = [vision_mask_probe(corpus, seed=args.seed, context=k) for k in args.probe_context]
+    probe = probes[0]
     sync = av_sync_profile(corpus)
     summary = {
         "cache": str(path), "cache_key": corpus.meta["cache_key"], "source": args.data,
@@ -78,7 +85,7 @@ def main(args) -> int:
         "time_s": elapsed, "cache_hit": cache_hit,
         "build": corpus.report, "split_sizes": {k: int(len(v)) for k, v in split.items()},
         "noise": corpus.report["noise"], "noise_ignored": corpus.report["noise_ignored"],
-        "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe, "av_sync": sync,
+        "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe, "vision_probes": probes, "av_sync": sync,
         "shapes": {"log_power": list(corpus.log_power.shape), "ibm": list(corpus.ibm.shape), "lips": list(corpus.lips.shape)},
     }
     atomic_write_json(args.out / "summary.json", summary)
@@ -96,8 +103,9 @@ def main(args) -> int:
               + ", ".join(Path(i["id"]).name for i in corpus.report["noise_ignored"]))
     print("source video: " + ", ".join(f"{k} ({v} utterances)" for k, v in corpus.report["video_rates"].items())
           + "; lips taken at the 40 ms audio frames by presentation time")
-    print(f"vision-only mask probe (test F1): {probe['f1_vision']:.3f} vs all-ones {probe['f1_all_ones']:.3f}, "
-          f"shuffled lips {probe['f1_shuffled_lips']:.3f}")
+    for p in probes:
+        print(f"vision-only mask probe, lips t±{p['context']} (test F1): {p['f1_vision']:.3f} vs all-ones "
+              f"{p['f1_all_ones']:.3f}, shuffled lips {p['f1_shuffled_lips']:.3f}")
     print(f"audio-visual sync: mouth opening vs speech energy peaks at lag {sync['best_lag']:+d} frames "
           f"(r {sync['best_r']:.3f}; lag 0: r {sync['r'][sync['lags'].index(0)]:.3f}; > 0: audio behind video)")
     print(f"summary: {args.out / 'summary.json'}; lip crops: {args.out / 'lips.png'}")

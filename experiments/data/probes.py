@@ -98,14 +98,15 @@ def av_sync_lags(pairs, max_lag: int = 6) -> dict:
 
 # ---------------------------------------------------------------- vision-only probe
 
-def vision_mask_probe(corpus: Corpus, seed: int = 0, ridge: float = 10.0) -> dict:
+def vision_mask_probe(corpus: Corpus, seed: int = 0, ridge: float = 10.0, context: int = 0) -> dict:
     """Does vision alone predict the mask? Ridge regression from lip pixels to the IBM.
 
-    Features: the frame's lip crop average-pooled 4x4 (12 x 23), standardised, plus
-    a bias; W = (X'X + ridge I)^-1 X'Y on the training split; a global threshold
-    chosen for best training F1; F1 on the test split. Chance: predicting all
-    ones (F1 = 2p/(1+p), p the test prevalence) and the same probe trained on
-    lips shuffled across frames.
+    Features: the lip crops of frames t - context .. t + context (within the utterance, its first and
+    last frames repeated at the edges), each average-pooled 4x4 (12 x 23), standardised, plus a bias;
+    W = (X'X + ridge I)^-1 X'Y on the training split (normal equations summed in chunks); a global
+    threshold chosen for best training F1; F1 on the test split. Chance: predicting all ones
+    (F1 = 2p/(1+p), p the test prevalence) and the same probe trained on lips shuffled across frames.
+    Comparing ``context`` 0 with 1-3 measures what several frames of lip motion add to one frame.
 
     Parameters
     ----------
@@ -114,40 +115,63 @@ def vision_mask_probe(corpus: Corpus, seed: int = 0, ridge: float = 10.0) -> dic
         Seed of the split and of the shuffled-lips control.
     ridge : float
         Ridge penalty.
+    context : int
+        Lip frames on each side of the frame (40 ms each), >= 0.
 
     Returns
     -------
     dict
         ``f1_vision``, ``threshold``, ``f1_all_ones``, ``f1_shuffled_lips``, ``prevalence``,
-        ``n_train_frames``, ``n_test_frames``.
+        ``n_train_frames``, ``n_test_frames``, ``context``.
+
+    Raises
+    ------
+    MburstError
+        If ``context`` < 0.
     """
+    if context < 0:
+        raise MburstError(f"context {context}: must be >= 0 lip frames")
     split = corpus.split(seed)
     pooled = np.concatenate([  # each lip frame pooled once (all SNR copies share it), in chunks
         np.asarray(corpus.lips[i:i + 4096, :48, :92], dtype=np.float32).reshape(-1, 12, 4, 23, 4).mean(axis=(2, 4)).reshape(-1, 12 * 23)
         for i in range(0, len(corpus.lips), 4096)])
 
     def design(utts):
-        rows, lip_rows, _ = corpus.rows(utts)
-        return pooled[lip_rows].astype(np.float64), np.asarray(corpus.ibm[rows], dtype=np.float32)
+        rows, lip_rows, pos = corpus.rows(utts)
+        n = np.repeat([corpus.utterances[int(u)].n_frames for u in utts], [corpus.utterances[int(u)].n_frames for u in utts])
+        taps = np.stack([lip_rows - pos + np.clip(pos + d, 0, n - 1) for d in range(-context, context + 1)], axis=1)
+        return taps, np.asarray(corpus.ibm[rows], dtype=np.float32)
 
-    xtr, ytr = design(split["train"])
-    xte, yte = design(split["test"] if len(split["test"]) else split["proxy"])
-    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    tr_taps, ytr = design(split["train"])
+    te_taps, yte = design(split["test"] if len(split["test"]) else split["proxy"])
+    seen = pooled[np.unique(tr_taps[:, context])]  # standardised with the training frames' statistics
+    mu, sd = seen.mean(0), seen.std(0) + 1e-6
+    unit = (pooled - mu) / sd
+    chunks = range(0, len(tr_taps), 16384)
 
-    def fit_eval(xa, xb):
-        a = np.hstack([(xa - mu) / sd, np.ones((len(xa), 1))])
-        b = np.hstack([(xb - mu) / sd, np.ones((len(xb), 1))])
-        w = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ ytr)
-        pa, pb = a @ w, b @ w
+    def features(taps):
+        return np.hstack([unit[taps].reshape(len(taps), -1), np.ones((len(taps), 1), np.float32)]).astype(np.float64)
+
+    def predict(taps, w):
+        return np.concatenate([features(taps[k:k + 16384]) @ w for k in range(0, len(taps), 16384)])
+
+    def fit_eval(order):
+        dim = unit.shape[1] * (2 * context + 1) + 1
+        ata, aty = ridge * np.eye(dim), np.zeros((dim, ytr.shape[1]))
+        for k in chunks:
+            a = features(tr_taps[order[k:k + 16384]])
+            ata += a.T @ a
+            aty += a.T @ ytr[k:k + 16384]
+        w = np.linalg.solve(ata, aty)
+        pa = predict(tr_taps[order], w)
         best = max(np.linspace(0.05, 0.95, 19), key=lambda th: _f1(pa >= th, ytr))
-        return _f1(pb >= best, yte), float(best)
+        return _f1(predict(te_taps, w) >= best, yte), float(best)
 
-    f1, th = fit_eval(xtr, xte)
-    rng = np.random.default_rng(seed)
-    f1_shuffled, _ = fit_eval(xtr[rng.permutation(len(xtr))], xte)
+    f1, th = fit_eval(np.arange(len(tr_taps)))
+    f1_shuffled, _ = fit_eval(np.random.default_rng(seed).permutation(len(tr_taps)))
     p = float(yte.mean())
     return {"f1_vision": f1, "threshold": th, "f1_all_ones": 2 * p / (1 + p), "f1_shuffled_lips": f1_shuffled,
-            "prevalence": p, "n_train_frames": len(xtr), "n_test_frames": len(xte)}
+            "prevalence": p, "n_train_frames": len(tr_taps), "n_test_frames": len(te_taps), "context": context}
 
 
 def _f1(pred: np.ndarray, target: np.ndarray) -> float:

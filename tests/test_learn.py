@@ -1,0 +1,87 @@
+"""Learning in spikes (mburst learn): the burst-dependent rule on the circuit's shared weights, beside burstprop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurons.bursts import Detection
+from neurons.common import MburstError
+
+
+def _detection(event_i, event_t, burst_i=(), burst_t=()) -> Detection:
+    """Events and bursts as the rule reads them (sizes and onsets unused)."""
+    return Detection(np.asarray(event_i, np.int64), np.asarray(event_t, float), np.zeros(0), np.asarray(burst_i, np.int64),
+                     np.asarray(burst_t, float), np.zeros(0))
+
+
+def _monitored(monitors) -> Detection:
+    from brian2 import second
+
+    ev, bu = monitors
+    return _detection(ev.i[:], ev.t[:] / second, bu.i[:], bu.t[:] / second)
+
+
+def test_unit_level_rule_is_the_brian2_synapses_rule_on_every_cell_pair():
+    """Same event and burst trains in: the offline ensemble rule gives the mean over cell pairs of the Brian2 plastic
+    synapses' weight changes (circuits.plasticity), gate, moving averages and same-step ordering included."""
+    from brian2 import EventMonitor, Hz, Network, TimedArray, defaultclock, ms, second
+    from brian2 import seed as brian_seed
+
+    from circuits.burst_sources import event_source_group
+    from circuits.ensemble_plasticity import unit_weight_change
+    from circuits.plasticity import BurstPlasticityParams, burst_plastic_synapses
+    from neurons.device import use_target
+
+    use_target("numpy")
+    defaultclock.dt = 0.1 * ms
+    brian_seed(3)
+    n_pre, u_pre, n_post, u_post = 3, 2, 3, 2
+    pre = event_source_group(n_pre * u_pre, rate=40 * Hz, p_burst=0.3, name="learn_pre")
+    post = event_source_group(n_post * u_post, rate=30 * Hz, p_burst=0.0, name="learn_post")
+    post.p_burst = np.repeat([0.1, 0.7], n_post)
+    gate_s, run_s = 0.2, 0.6
+    params = BurstPlasticityParams(eta=1e-2, w_min=-1e9, w_max=1e9, tau_avg=0.3 * second, e0=20 * Hz, p0=0.3)
+    ii, jj = np.meshgrid(np.arange(len(pre)), np.arange(len(post)), indexing="ij")
+    syn = burst_plastic_synapses(pre, post, params, i=ii.ravel(), j=jj.ravel(), w_init=0.0, name="learn_syn",
+                                 gate=TimedArray(np.array([0.0, 1.0]), dt=gate_s * second))
+    mons = [EventMonitor(g, e) for g in (pre, post) for e in ("event", "burst")]
+    Network(pre, post, syn, *mons).run(run_s * second)
+    dw_pairs = np.asarray(syn.w[:]).reshape(u_pre, n_pre, u_post, n_post).mean((1, 3)).T  # [post unit, pre unit]
+    up = unit_weight_change(_monitored(mons[:2]), n_pre, u_pre, _monitored(mons[2:]), n_post, u_post, params, run_s,
+                            learn_from_s=gate_s, dt_s=1e-4)
+    assert np.abs(dw_pairs).max() > 1e-3  # the synapses did learn
+    np.testing.assert_allclose(up.dw, dw_pairs, rtol=1e-8, atol=1e-12)
+    assert dw_pairs[1].mean() > dw_pairs[0].mean()  # the bursty post unit potentiates
+    post_ev = _monitored(mons[2:])
+    assert up.events == int(np.sum(post_ev.event_t >= gate_s)) and up.bursts == int(np.sum(post_ev.burst_t >= gate_s))
+    assert up.pre_events == len(mons[0].t)
+
+
+def test_rule_averages_and_pbar_by_hand():
+    """One post cell: a burst raises Pbar for the next event; the averages decay from their start; the trace of a
+    pre event in the same step as a post burst counts (pre before post, as in Brian2)."""
+    from brian2 import Hz, ms, second
+
+    from circuits.ensemble_plasticity import RuleAverages, unit_weight_change
+    from circuits.plasticity import BurstPlasticityParams
+
+    p = BurstPlasticityParams(eta=1.0, tau_pre=100 * ms, tau_avg=1 * second, e0=4 * Hz, p0=0.25)
+    pre = _detection([0], [0.1])
+    post = _detection([0, 0], [0.0, 0.2], [0], [0.1])  # event at 0, burst at 0.1 (same step as the pre event), event 0.2
+    up = unit_weight_change(pre, 1, 1, post, 1, 1, p, end_s=0.5, dt_s=1e-4)
+    e_at = lambda t: (4 + 1) * np.exp(-t)  # Ebar: 4 Hz at 0, +1/tau_avg by the event at 0
+    b_at = lambda t: 1.0 * np.exp(-t) + np.exp(-(t - 0.1))  # Bbar: 1 Hz at 0, +1 by the burst at 0.1
+    pbar_02 = b_at(0.2) / (e_at(0.2) + 1e-9)
+    expected = 1.0 - pbar_02 * np.exp(-0.1 / 0.1)  # burst at 0.1 sees trace 1; event at 0.2 sees exp(-1)
+    assert up.dw[0, 0] == pytest.approx(expected, rel=1e-9)
+    assert up.averages.ebar_hz[0] == pytest.approx(e_at(0.5) + np.exp(-0.3), rel=1e-12)
+    assert up.averages.bbar_hz[0] == pytest.approx(b_at(0.5), rel=1e-12)
+    assert (up.events, up.bursts, up.pre_events) == (2, 1, 1)
+    gated = unit_weight_change(pre, 1, 1, post, 1, 1, p, end_s=0.5, learn_from_s=0.15, dt_s=1e-4)
+    assert gated.dw[0, 0] == pytest.approx(-pbar_02 * np.exp(-1.0), rel=1e-9) and gated.bursts == 0
+    start = RuleAverages.measured(post, 1, 0.0, 0.5)
+    np.testing.assert_allclose([start.ebar_hz[0], start.bbar_hz[0]], [4.0, 2.0])
+    with pytest.raises(MburstError, match="post cell index lies outside 0..0"):
+        unit_weight_change(pre, 1, 1, _detection([1], [0.1]), 1, 1, p, end_s=0.5)
+    with pytest.raises(MburstError, match="homeostasis"):
+        unit_weight_change(pre, 1, 1, post, 1, 1, BurstPlasticityParams(eta_homeo=1 * second), end_s=0.5)

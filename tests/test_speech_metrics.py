@@ -67,6 +67,8 @@ def test_score_all_keys(clean, noise):
     assert set(scores) == {"stoi", "estoi", "pesq_wb", "si_sdr"} and excluded == {}
     assert scores["si_sdr"] == pytest.approx(si_sdr(clean, clean + 0.5 * clean.std() * noise))
     assert scores["pesq_wb"] == pesq_wb(clean, clean + 0.5 * clean.std() * noise)
+    only, _ = score_all(clean, clean + 0.5 * clean.std() * noise, metrics=("stoi",))
+    assert only["stoi"] == scores["stoi"] and all(np.isnan(only[k]) for k in ("estoi", "pesq_wb", "si_sdr"))
 
 
 @pytest.mark.parametrize("metric", [stoi, estoi, pesq_wb, lambda c, e, fs=FS: si_sdr(c, e)])

@@ -33,15 +33,16 @@ class EnhancementRows(list):
         self.skipped = skipped or {}
 
 
-def _score(clean: np.ndarray, est: np.ndarray) -> dict:
+def _score(clean: np.ndarray, est: np.ndarray, metrics=METRIC_NAMES) -> dict:
     """The metrics of one estimate, NaN where undefined, with ``excluded``: {metric: reason}."""
-    scores, excluded = score_all(clean, est, SAMPLE_RATE)
+    scores, excluded = score_all(clean, est, SAMPLE_RATE, metrics)
     return {**scores, "excluded": excluded}
 
 
 def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | None, mask_fns: dict, *,
                      mask: str = "soft", uppers: tuple[str, ...] = ("attenuate",), floor: float | str = DEFAULT_FLOOR,
-                     lc_db: float = 5.0, stats: Stats | None = None) -> dict[str, tuple[np.ndarray, dict]]:
+                     lc_db: float = 5.0, stats: Stats | None = None,
+                     metrics=METRIC_NAMES) -> dict[str, tuple[np.ndarray, dict]]:
     """Enhance one mixture clean + noise with every reference and model, and score each.
 
     Parameters
@@ -61,6 +62,8 @@ def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | No
         Local criterion of the oracle IBM in dB.
     stats : Stats, optional
         Statistics of models given without their own.
+    metrics : sequence of str
+        Metrics computed (:data:`experiments.speech.metrics.METRIC_NAMES`; default all); the others are NaN.
 
     Returns
     -------
@@ -85,19 +88,19 @@ def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | No
             raise MburstError(f"{name}: a model needs the lip frames of the utterance")
         fn, st = entry if isinstance(entry, tuple) else (entry, stats)
         masks[name] = select_mask(predict_probs(noisy, lips, fn, st), mask)
-    out = {"noisy": (noisy, _score(clean, noisy))}
+    out = {"noisy": (noisy, _score(clean, noisy, metrics))}
     for name, m in masks.items():
         for upper in uppers:
             label = name if len(uppers) == 1 else f"{name} [{upper}]"
             audio = resynthesise(noisy, m, upper, floor)
-            out[label] = (audio, _score(clean, audio))
+            out[label] = (audio, _score(clean, audio, metrics))
     return out
 
 
 def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | None = None,
                          mask: str = "soft", uppers: tuple[str, ...] | str = ("attenuate",),
                          floor: float | str = DEFAULT_FLOOR, lc_db: float = 5.0, examples: int = 2,
-                         progress: bool = True) -> EnhancementRows:
+                         progress: bool = True, metrics=METRIC_NAMES) -> EnhancementRows:
     """STOI, ESTOI, PESQ-WB and SI-SDR of every system on the given utterances of a prepared corpus.
 
     Parameters
@@ -116,6 +119,8 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
         The first ``examples`` utterances of each SNR keep their audio (for listening and pictures).
     progress : bool
         A progress bar on a terminal, one summary line elsewhere (:class:`experiments.progress.Bar`); False: neither.
+    metrics : sequence of str
+        Metrics computed (default all; e.g. ``("stoi",)`` skips PESQ's cost); the others are NaN.
 
     Returns
     -------
@@ -145,7 +150,7 @@ def evaluate_enhancement(corpus, utt_indices, mask_fns: dict, *, stats: Stats | 
         clean, noise, _ = corpus.waveforms(i)
         lips = np.asarray(corpus.lips[utt.lip_start:utt.lip_start + utt.n_frames])
         results = evaluate_mixture(clean, noise, lips, mask_fns, mask=mask, uppers=uppers, floor=floor,
-                                   lc_db=lc_db, stats=stats)
+                                   lc_db=lc_db, stats=stats, metrics=metrics)
         for system, (audio, scores) in results.items():
             upper = "" if system == "noisy" else (system.split("[")[-1].rstrip("]") if "[" in system else uppers[0])
             rows.append({"utt_index": i, "utt_id": utt.utt_id, "snr_db": float(utt.snr_db), "noise": utt.noise_name,

@@ -251,7 +251,7 @@ def si_sdr(clean, est) -> float:
 METRICS = {"stoi": stoi, "estoi": estoi, "pesq_wb": pesq_wb, "si_sdr": lambda c, e, fs=16_000: si_sdr(c, e)}
 
 
-def score_all(clean, est, fs: int = 16_000) -> tuple[dict[str, float], dict[str, str]]:
+def score_all(clean, est, fs: int = 16_000, metrics=METRIC_NAMES) -> tuple[dict[str, float], dict[str, str]]:
     """Every metric of ``est`` against ``clean``; a metric that is undefined on this pair is excluded, not raised.
 
     Parameters
@@ -259,16 +259,19 @@ def score_all(clean, est, fs: int = 16_000) -> tuple[dict[str, float], dict[str,
     clean, est : array_like, shape (n,)
     fs : int
         Sample rate in Hz (PESQ-WB is excluded at any rate but 16 kHz).
+    metrics : sequence of str
+        The metrics computed, names of :data:`METRIC_NAMES` (default: all); the others are NaN.
 
     Returns
     -------
     scores : dict of str to float
-        Keys :data:`METRIC_NAMES`; NaN where excluded.
+        Keys :data:`METRIC_NAMES`; NaN where excluded or not computed.
     excluded : dict of str to str
         The reason (the metric's one-line error) for each excluded metric.
     """
-    scores, excluded = {}, {}
-    for name, fn in METRICS.items():
+    scores, excluded = dict.fromkeys(METRIC_NAMES, float("nan")), {}
+    for name in metrics:
+        fn = METRICS[name]
         try:
             scores[name] = fn(clean, est, fs)
         except MburstError as err:

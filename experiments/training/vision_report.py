@@ -81,7 +81,8 @@ def score_vision(corpus, out: Path, runs: int, utterances: int, batch_size: int 
             chosen = spread_over_recordings(tests["multimodal"], utterances, corpus)
             rows = evaluate_enhancement(corpus, chosen, {LABEL[m]: checkpoint_masker(paths[m])[:2]
                                                           for m in ("unimodal", "multimodal")},
-                                        lc_db=corpus.meta.get("lc_db", 5.0), examples=0, progress=progress)
+                                        lc_db=corpus.meta.get("lc_db", 5.0), examples=0, progress=progress,
+                                        metrics=("stoi",))
             for r_ in rows:
                 for group, key in (("by_category", r_["noise_category"]), ("by_snr", f"{r_['snr_db']:+g} dB")):
                     stoi.setdefault(r_["system"], {}).setdefault(group, {}).setdefault(key, []).append(r_["stoi"])

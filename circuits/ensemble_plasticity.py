@@ -34,7 +34,7 @@ from brian2 import Hz, second
 
 from neurons.common import MburstError
 
-__all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums"]
+__all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums", "ensemble_weight_changes"]
 
 _BLOCK_TAUS = 50.0  # exponent range of one block of the exponential sums (e^50 ~ 5e21: no overflow, no cancellation)
 _EPS_HZ = 1e-9  # Pbar = Bbar / (Ebar + 1e-9 Hz), as in circuits.plasticity
@@ -227,3 +227,73 @@ def unit_weight_change(pre, pre_cells_per_unit: int, pre_units: int, post, post_
     final = RuleAverages(end_value(averages.ebar_hz, post.event_i, post.event_t),
                          end_value(averages.bbar_hz, post.burst_i, post.burst_t))
     return UnitUpdate(dw, final, int(np.sum(gate & is_event)), int(np.sum(gate & ~is_event)), int(len(t_pre)))
+
+
+def _from(det, t0: float):
+    """Events and bursts at or after ``t0`` (s), timed from ``t0``."""
+    from neurons.bursts import Detection
+
+    ev, bu = det.event_t >= t0 - 1e-9, det.burst_t >= t0 - 1e-9
+    return Detection(det.event_i[ev], det.event_t[ev] - t0, det.event_size[ev], det.burst_i[bu], det.burst_t[bu] - t0,
+                     det.burst_onset_t[bu] - t0)
+
+
+def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float) -> dict:
+    """The rule on the forward weights onto the layers ``learn`` of a run of :func:`circuits.ensembles.run_ensembles`.
+
+    The rule starts ``settle_s`` into the run (signals before are not seen: a network that starts from rest settles
+    first, its PV/SOM over about a second); weights change for the post signals in the read-out windows of frames
+    ``first_taught`` onwards (the learning gate), the averages and traces run from ``settle_s`` on.
+
+    Parameters
+    ----------
+    run : circuits.ensembles.EnsembleRun
+        The run (its pyramidal populations' spike monitors, windows and step).
+    layers : sequence of circuits.ensembles.EnsembleLayer
+        The run's layers (``name``, ``units``, ``cells_per_unit``, ``sources`` and ``weight`` are read).
+    learn : sequence of str
+        Dense layers whose incoming weights learn.
+    params : circuits.plasticity.BurstPlasticityParams
+        The rule.
+    averages : dict
+        ``{layer: RuleAverages}`` at ``settle_s``; a layer missing starts at its cells' rates from ``settle_s`` to
+        the first taught frame. Updated in place to the run's end.
+    first_taught : int
+        Index of the first frame whose window learns (>= 1).
+    settle_s : float
+        When the rule starts (s), before frame ``first_taught``.
+
+    Returns
+    -------
+    dict
+        ``{layer: (dW [units, inputs], counts)}``: ``dW`` over the layer's whole input (zero where no source reads);
+        counts of the gated post ``events`` and ``bursts``, ``weight_updates`` (each gated post event or burst
+        writes every cell synapse onto its cell) and ``pre_events``.
+    """
+    from neurons.bursts import detect_population
+
+    specs = {s.name: s for s in layers}
+    needed = set(learn) | {src for k in learn for src, _ in specs[k].sources}
+    trains = {p.layer: _from(detect_population(np.asarray(p.spikes.i[:]), np.asarray(p.spikes.t[:])), settle_s)
+              for p in run.populations if p.pyramidal and p.layer in needed}
+    end_s = float(run.window_start_s[-1] + run.window_s) - settle_s
+    out = {}
+    for name in learn:
+        spec = specs[name]
+        starts = np.asarray(run.layer_window_start_s[name]) - settle_s
+        if name not in averages:
+            averages[name] = RuleAverages.measured(trains[name], spec.cells, 0.0, float(first_taught * run.frame_s
+                                                                                        - settle_s))
+        dw = np.zeros(np.shape(spec.weight))
+        counts = dict(events=0, bursts=0, weight_updates=0, pre_events=0)
+        for src, offset in spec.sources:
+            pre = specs[src]
+            up = unit_weight_change(trains[src], pre.cells_per_unit, pre.units, trains[name], spec.cells_per_unit,
+                                    spec.units, params, end_s, averages[name], float(starts[first_taught]),
+                                    float(starts[-1] + run.window_s), run.dt_s)
+            dw[:, offset:offset + pre.units] = up.dw
+            counts.update(events=up.events, bursts=up.bursts, pre_events=counts["pre_events"] + up.pre_events,
+                          weight_updates=counts["weight_updates"] + (up.events + up.bursts) * pre.cells)
+        averages[name] = up.averages
+        out[name] = (dw, counts)
+    return out

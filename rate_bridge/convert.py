@@ -141,6 +141,8 @@ class SpikingRun:
         Wall time of building and running the network, and of the read-out (s).
     i_scale_out, target : float, str
         Output current per unit of ``v_out`` (pA); the Brian2 target used.
+    ensembles : circuits.ensembles.EnsembleRun
+        The run itself, both passes (every population's spike monitor; read it before the next run).
     """
 
     rate_hz: dict
@@ -159,6 +161,7 @@ class SpikingRun:
     target: str
     burst_prob_teach: dict = field(default_factory=dict)
     rate_burst_prob_teach: dict = field(default_factory=dict)
+    ensembles: object = None
 
     @property
     def frames(self) -> int:
@@ -320,7 +323,8 @@ def teaching_current(p, pbar: float, cal: Calibration) -> np.ndarray:
     return np.clip(w * (np.log(x / (1 - x)) - np.log(pbar / (1 - pbar))), -2 * w, 2 * w)
 
 
-def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bool = True) -> SpikingRun:
+def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bool = True,
+               out_dend_pA=None) -> SpikingRun:
     """Run the converted network on these frames and read it out against the rate model.
 
     With ``config.teach`` the frames stream a second time, right after the first pass and in the same run, with
@@ -337,6 +341,8 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
         The ideal binary mask of the frames; required with ``config.teach``.
     progress : bool
         Frame progress bar (runtime targets).
+    out_dend_pA : array-like, shape (2 F + k, bins), optional
+        With ``teach``: the output's dendritic current (pA) in each frame of the run, replacing the default.
 
     Returns
     -------
@@ -370,7 +376,8 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
               "visual": None if visual is None else np.tile(visual.double().numpy(), (reps, 1, 1, 1))}
     dend = None
     if cfg.teach:  # first pass untaught (the output's dendrites at I_half, burstprop's pbar_L), then taught
-        dend = np.vstack([np.zeros_like(ref.v_out), teaching_current(ref.p["out"], net.model.config.pbar, cal)])
+        dend = np.vstack([np.zeros_like(ref.v_out), teaching_current(ref.p["out"], net.model.config.pbar, cal)]) \
+            if out_dend_pA is None else np.asarray(out_dend_pA, float)
     run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend),
                         ensemble_cells(cal, net.model.config.beta), cfg, progress=progress)
     teach_p = {k: v[n:] for k, v in run.burst_prob.items()} if cfg.teach else {}
@@ -390,4 +397,4 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
     return SpikingRun(rate, spike_hz, {k: v[:n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
                       spike_hz["out"] > e0,
                       e0, counts, run.cells, run.window_s, run.wall_s, time.perf_counter() - t1, i_scale_out, run.target,
-                      teach_p, ref.p)
+                      teach_p, ref.p, run)

@@ -1,0 +1,312 @@
+"""Learn dense layers of a checkpoint in spikes: the converted circuit learns its mask with the burst-dependent rule.
+
+``--frames`` training frames of the checkpoint's split (whole utterances in a seeded random order, streamed one
+after the other) pass through the burst-multiplexing circuit (the options of ``mburst bridge``) in chunks of
+``--chunk`` frames. Each chunk streams twice in one run: untaught, then with the target mask taught at the output's
+dendrites (eq. 3, the teaching of the checkpoint's training loss times ``--teach-gain``); the spiking rule
+``dW/dt = eta [B_post - Pbar E_post] etilde_pre`` (Payeur et al. 2021) acts on the forward weights onto
+``--layers`` during the taught pass, computed exactly for the circuit's shared weights from the recorded spikes
+(:mod:`rate_bridge.learning`). The weights change between chunks. Beside it, a rate model starting from the same
+weights learns the same layers from the same frames in the same order by burstprop (plain SGD, learning rate
+matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers first (seeded), so the start is
+poor. Resumable: rerun the same command to continue.
+
+Writes into ``--out``: ``checkpoint.pt`` (the weights learned in spikes; ``mburst evaluate``/``mburst bridge`` take
+it), ``checkpoint_burstprop.pt``, ``metrics.json`` (test F1 of the trained, start and learned models, the recovered
+fraction of the F1 gap, per layer the cosine between the accumulated spiking and burstprop weight changes, the
+relative weight change and the plasticity update counts), ``learning.md``, ``learning_curve.csv`` and
+``learning.png`` (test F1 against streamed frames, both rules).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "learn"
+HELP = "learn dense layers of a checkpoint in spikes (burst-dependent plasticity in the circuit), beside burstprop"
+STATE = "learn_state.pt"
+DEVICE_COST = ("none: no device of rate_bridge/devices.py states an energy per synaptic weight update; the counts are "
+               "given without joules")
+
+
+def add_arguments(parser) -> None:
+    from experiments.commands.bridge import add_bridge_arguments
+    from experiments.options import add_data_arguments
+
+    parser.add_argument("--checkpoint", type=Path, required=True,
+                        help="checkpoint.pt the circuit can run (trained with --preset spiking: calibrated-circuit)")
+    parser.add_argument("--layers", default="out,audio_dense,visual_dense",
+                        help="comma-separated dense layers whose forward weights learn")
+    parser.add_argument("--frames", type=int, default=2000, help="training frames to stream (a multiple of --chunk)")
+    parser.add_argument("--chunk", type=int, default=100,
+                        help="frames per chunk: weights change between chunks; each chunk's run streams them twice")
+    parser.add_argument("--eval-every", type=int, default=None, metavar="FRAMES",
+                        help="score both models on the test frames every this many frames (a multiple of --chunk; "
+                             "default: every chunk)")
+    parser.add_argument("--eval-frames", type=int, default=0,
+                        help="test frames of the learning curve, spread over the split (0: all); the final scores "
+                             "always use the whole test split")
+    parser.add_argument("--eta", type=float, default=5e-3,
+                        help="learning rate of the spiking rule (per post event and unit of the presynaptic trace)")
+    parser.add_argument("--teach-gain", type=float, default=10.0,
+                        help="the output's teaching: eq. 3 with the checkpoint's training loss times this")
+    parser.add_argument("--settle", type=float, default=1000.0, metavar="MS",
+                        help="start of each chunk's run the rule does not see (the circuit settles from rest); "
+                             "must be shorter than a pass")
+    parser.add_argument("--w-bound", type=float, default=1.0, help="weights stay within +-this")
+    parser.add_argument("--reinit", action="store_true", help="re-initialise the chosen layers first (seeded by --seed)")
+    add_bridge_arguments(parser)
+    parser.set_defaults(teach=True)
+    add_data_arguments(parser)
+
+
+def check_options(args) -> None:
+    """One-line errors for the numeric options.
+
+    Raises
+    ------
+    MburstError
+        Naming the option.
+    """
+    from neurons.common import MburstError
+
+    for flag, value in (("--frames", args.frames), ("--chunk", args.chunk)):
+        if not isinstance(value, int) or value < 1:
+            raise MburstError(f"{flag} must be a positive integer, got {value!r}")
+    if args.frames % args.chunk:
+        raise MburstError(f"--frames {args.frames} must be a multiple of --chunk {args.chunk} (a fixed chunk keeps the "
+                          "circuit's code shape, so its rebuilds are warm)")
+    every = args.eval_every or args.chunk
+    if every < 1 or every % args.chunk:
+        raise MburstError(f"--eval-every {every} must be a positive multiple of --chunk {args.chunk}")
+    for flag, value in (("--eta", args.eta), ("--teach-gain", args.teach_gain), ("--w-bound", args.w_bound)):
+        if not value > 0:
+            raise MburstError(f"{flag} must be > 0, got {value}")
+    if args.eval_frames < 0 or args.settle < 0:
+        raise MburstError("--eval-frames and --settle must be >= 0")
+
+
+def stream_frames(corpus, state, n_frames: int, seed: int):
+    """``(audio, visual, ibm)`` of the first ``n_frames`` frames of the training utterances in a seeded random order.
+
+    Raises
+    ------
+    MburstError
+        Fewer training frames than ``n_frames`` (naming ``--frames``).
+    """
+    import numpy as np
+
+    from neurons.common import MburstError
+
+    splits = corpus.split(state["train_config"]["split_seed"])
+    order = np.random.default_rng(seed).permutation(splits["train"])
+    frames = corpus.frames(order, state["feature_stats"], state["model_config"].get("n_bins"))
+    if len(frames) < n_frames:
+        raise MburstError(f"--frames {n_frames}: the training split holds only {len(frames)} frames")
+    return frames.batch(np.arange(n_frames))
+
+
+def main(args) -> int:
+    import copy
+    import time
+
+    import numpy as np
+    import torch
+
+    from circuits.plasticity import BurstPlasticityParams
+    from experiments.commands.bridge import bridge_config_from_args
+    from experiments.options import corpus_from_args
+    from experiments.progress import Bar
+    from experiments.training.checkpoints import check_features, load_checkpoint, save_checkpoint
+    from experiments.training.metrics import weighted_bce
+    from experiments.training.train import evaluate
+    from neurons.common import MburstError
+    from rate_bridge.convert import SpikingMBURST
+    from rate_bridge.learning import (LearnSettings, LearnState, check_layers, learn_chunk, matched_learning_rate,
+                                      reinit_layers)
+
+    t0 = time.perf_counter()
+    check_options(args)
+    cfg = bridge_config_from_args(args)
+    model, state = load_checkpoint(args.checkpoint)
+    layers = check_layers(model, [k.strip() for k in args.layers.split(",") if k.strip()])
+    if not cfg.feedback and set(layers) - {"out"}:
+        raise MburstError("--layers: hidden layers learn from the output's bursts fed back; drop --no-feedback/"
+                          "--ablate feedback, or learn only 'out'")
+    net = SpikingMBURST(model, cfg)  # refuses a model the circuit cannot map
+    start = reinit_layers(model, layers, args.seed) if args.reinit else copy.deepcopy(model)
+    for name in layers:
+        top = float(start.burst_layers()[name].weight.detach().abs().max())
+        if top > args.w_bound:
+            raise MburstError(f"--w-bound {args.w_bound:g}: layer '{name}' holds weights up to |W| = {top:.3g}")
+    corpus = corpus_from_args(args)
+    check_features(state, corpus.meta, args.checkpoint)
+    audio, visual, ibm = stream_frames(corpus, state, args.frames, args.seed)
+    visual = visual if model.visual else None
+    test = corpus.frames(corpus.split(state["train_config"]["split_seed"])["test"], state["feature_stats"],
+                         model.config.n_bins)
+    curve_idx = np.arange(len(test)) if not args.eval_frames else np.linspace(
+        0, len(test) - 1, min(args.eval_frames, len(test))).round().astype(np.int64)
+    curve_set = test if not args.eval_frames else _Subset(test, curve_idx)
+
+    pos_weight, gain = float(state.get("pos_weight", 1.0)), args.teach_gain
+
+    def loss_fn(prob, target):
+        return gain * weighted_bce(prob, target, pos_weight)
+
+    params = BurstPlasticityParams(eta=args.eta)
+    settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
+                             cfg, args.settle)
+    options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k != "out"}
+    saved = _load_state(args.out / STATE, options)
+    spk, bp = copy.deepcopy(start), copy.deepcopy(start)
+    if saved is None:
+        learned = LearnState()
+    else:
+        learned = LearnState.from_dict(saved["state"])
+        spk.load_state_dict(saved["spiking"])
+        bp.load_state_dict(saved["burstprop"])
+        print(f"learn: resuming after {learned.frames} frames")
+    every = args.eval_every or args.chunk
+
+    def score(m, frames_set) -> float:
+        return float(evaluate(m, frames_set, 256)[0].f1)
+
+    if not learned.curve:
+        learned.curve.append({"frames": 0, "f1_spiking": score(spk, curve_set), "f1_burstprop": score(bp, curve_set)})
+    starts = range(learned.frames, args.frames, args.chunk)
+    with Bar(starts, desc="learn (chunks)", unit="chunk", show=True) as bar:
+        for s in bar:
+            sl = slice(s, s + args.chunk)
+            learn_chunk(spk, bp, audio[sl], None if visual is None else visual[sl], ibm[sl], loss_fn, settings,
+                        learned)
+            if learned.frames % every == 0 or learned.frames == args.frames:
+                learned.curve.append({"frames": learned.frames, "f1_spiking": score(spk, curve_set),
+                                      "f1_burstprop": score(bp, curve_set)})
+                bar.set_postfix_str(f"F1 spiking {learned.curve[-1]['f1_spiking']:.3f} burstprop "
+                                    f"{learned.curve[-1]['f1_burstprop']:.3f}")
+            _save_state(args.out / STATE, options, learned, spk, bp)
+    f1 = {"trained": score(model, test), "start": score(start, test), "spiking": score(spk, test),
+          "burstprop": score(bp, test)}
+    for name, m in (("checkpoint.pt", spk), ("checkpoint_burstprop.pt", bp)):
+        save_checkpoint(args.out / name, {**state, "model_state": m.state_dict(),
+                                          "learning": {"source": str(args.checkpoint), "rule": name, **options}})
+    report = _report(args, cfg, net, settings, learned, f1, start, spk, bp, time.perf_counter() - t0)
+    _write(args.out, report)
+    print(f"learn: {args.frames} frames of {','.join(layers)}: test F1 trained {f1['trained']:.4f}, start "
+          f"{f1['start']:.4f}, spiking {f1['spiking']:.4f}, burstprop {f1['burstprop']:.4f}; cosine "
+          + ", ".join(f"{k} {v['cosine']:.3f}" for k, v in report["layers"].items()) + f" -> {args.out}")
+    return 0
+
+
+class _Subset:
+    """Some frames of a FrameSet (what :func:`experiments.training.train.evaluate` reads: ``len`` and ``batch``)."""
+
+    def __init__(self, frames, idx):
+        self.frames, self.idx = frames, idx
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def batch(self, i):
+        return self.frames.batch(self.idx[i])
+
+
+def _load_state(path: Path, options: dict):
+    """The saved progress of this run, or None; refuses progress of a run with other options."""
+    import torch
+
+    from neurons.common import MburstError
+
+    if not path.exists():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved.get("options") != options:
+        raise MburstError(f"--out {path.parent} holds a learning run with other options; use another --out")
+    return saved
+
+
+def _save_state(path: Path, options: dict, learned, spk, bp) -> None:
+    import io
+
+    import torch
+
+    from neurons.common import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"options": options, "state": learned.to_dict(), "spiking": spk.state_dict(),
+                "burstprop": bp.state_dict()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s: float) -> dict:
+    """metrics.json's content."""
+    import numpy as np
+
+    from rate_bridge.learning import cosine
+
+    gap = f1["trained"] - f1["start"]
+    layers = {}
+    for name in settings.layers:
+        w0 = start.burst_layers()[name].weight.detach().double().numpy()
+        ds, db = learned.dw_spiking[name], learned.dw_burstprop[name]
+        c = learned.counts[name]
+        layers[name] = {
+            "cosine": cosine(ds, db), "cosine_same_weights": cosine(ds, learned.dw_burstprop_same[name]),
+            "norm_ratio": float(np.linalg.norm(ds) / max(np.linalg.norm(db), 1e-300)),
+            "weight_change_spiking": float(np.linalg.norm(ds) / np.linalg.norm(w0)),
+            "weight_change_burstprop": float(np.linalg.norm(db) / np.linalg.norm(w0)),
+            "mean_dw_spiking": float(ds.mean()), "mean_abs_dw_spiking": float(np.abs(ds).mean()),
+            **c, "weight_updates_per_frame": c["weight_updates"] / max(learned.frames, 1)}
+    updates = sum(v["weight_updates"] for v in layers.values())
+    return {
+        "checkpoint": str(args.checkpoint), "layers_learned": list(settings.layers), "frames": learned.frames,
+        "chunk": args.chunk, "reinit": args.reinit, "eta": settings.params.eta, "teach_gain": args.teach_gain,
+        "lr_burstprop_per_frame": settings.lr, "settle_ms": settings.settle_ms, "w_bound": settings.w_bound,
+        "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
+        "f1": f1, "recovery": {k: (f1[k] - f1["start"]) / gap if gap > 0 else float("nan")
+                               for k in ("spiking", "burstprop")},
+        "curve": learned.curve, "layers": layers,
+        "plasticity": {"weight_updates": updates, "weight_updates_per_frame": updates / max(learned.frames, 1),
+                       "device_cost": DEVICE_COST},
+        "wall_s": wall_s, "circuit_wall_s": learned.wall_s}
+
+
+def _write(out: Path, report: dict) -> None:
+    """metrics.json, learning.md, learning_curve.csv and learning.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neurons.common import atomic_savefig, atomic_write_json, atomic_write_text
+
+    atomic_write_json(out / "metrics.json", report)
+    rows = ["frames,f1_spiking,f1_burstprop"] + [f"{r['frames']},{r['f1_spiking']:.6f},{r['f1_burstprop']:.6f}"
+                                                   for r in report["curve"]]
+    atomic_write_text(out / "learning_curve.csv", "\n".join(rows) + "\n")
+    f1 = report["f1"]
+    md = [f"# Learning in spikes: {report['frames']} frames, layers {', '.join(report['layers_learned'])}", "",
+          f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
+          f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
+          f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",
+          "| layer | cosine (trajectories) | cosine (same weights) | norm ratio | rel. change spiking | rel. change "
+          "burstprop | weight updates per frame |", "|---|---|---|---|---|---|---|"]
+    for name, r in report["layers"].items():
+        md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['norm_ratio']:.3g} | "
+                  f"{r['weight_change_spiking']:.3g} | {r['weight_change_burstprop']:.3g} | "
+                  f"{r['weight_updates_per_frame']:.4g} |")
+    md += ["", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
+           f"cost {report['plasticity']['device_cost']}."]
+    atomic_write_text(out / "learning.md", "\n".join(md) + "\n")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [r["frames"] for r in report["curve"]]
+    ax.plot(x, [r["f1_spiking"] for r in report["curve"]], "o-", label="spiking rule (circuit)")
+    ax.plot(x, [r["f1_burstprop"] for r in report["curve"]], "s--", label="burstprop (rate model, SGD)")
+    ax.axhline(f1["trained"], color="k", ls=":", label="trained checkpoint")
+    ax.set_xlabel("training frames streamed")
+    ax.set_ylabel("test mask F1 (rate model with the learned weights)")
+    ax.set_title(f"Learning {', '.join(report['layers_learned'])}", fontsize=10)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    atomic_savefig(fig, out / "learning.png")
+    plt.close(fig)

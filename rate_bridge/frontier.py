@@ -48,6 +48,9 @@ class FrontierPoint:
         Ops and J per second of audio (``si_snri_db`` when scored).
     spikes_per_frame : float or None
         The circuit's spikes per frame (pyramidal cells and interneurons).
+    f1_rate_same_frames : float or None
+        The circuit's points: the converted rate model's F1 on the same scanned frames (its F1 is not the
+        split's, so compare with this).
     """
 
     model: str
@@ -58,6 +61,7 @@ class FrontierPoint:
     mean_e: float | None
     row: object
     spikes_per_frame: float | None = None
+    f1_rate_same_frames: float | None = None
 
     @property
     def label(self) -> str:
@@ -72,12 +76,14 @@ def frontier_table(points: list[FrontierPoint]) -> tuple[list, list]:
     the simulation step) and its event-driven / chip-step ops (rate: non-zero inputs x targets + updates;
     circuit: synaptic ops + updates at Loihi's step). A circuit has no dense 45 nm execution (blank).
     """
-    header = ["model", "setting", "run", "F1", "SI-SNRi dB", "active fraction", "mean e", "spikes/frame",
+    header = ["model", "setting", "run", "F1", "rate F1, same frames", "SI-SNRi dB", "active fraction", "mean e",
+              "spikes/frame",
               "power proxy M-ops/s", "event-driven / chip-step M-ops/s"] + [f"J/s {d}" for d in DEVICES]
     rows = []
     for p in sorted(points, key=lambda p: (p.model, p.setting, p.run)):
         r = p.row
-        rows.append([p.model, p.setting, p.run, round(p.f1, 4), "" if r.si_snri_db is None else round(r.si_snri_db, 2),
+        rows.append([p.model, p.setting, p.run, round(p.f1, 4), _r(p.f1_rate_same_frames),
+                     "" if r.si_snri_db is None else round(r.si_snri_db, 2),
                      _r(p.active), _r(p.mean_e), _r(p.spikes_per_frame, 1), _r(_mega(r.ops_per_s), 2),
                      _r(_mega(r.event_ops_per_s), 2)]
                     + [f"{r.j_per_s[d]:.3e}" if d in r.j_per_s else "" for d in DEVICES])
@@ -154,13 +160,15 @@ def plot_frontier(points: list[FrontierPoint], path) -> None:
                        marker="*" if star[lab] else "o", s=80 if star[lab] else 25)
             for p in pts if star[lab] else ():
                 ax.annotate(p.setting, (p.row.j_per_s[dev], p.f1), fontsize=6)
+                if p.f1_rate_same_frames is not None:  # the rate model on the same frames: the F1 to compare with
+                    ax.scatter([p.row.j_per_s[dev]], [p.f1_rate_same_frames], color=colors[lab], marker="x", s=30)
         xs = [p.row.j_per_s[dev] for p in points if dev in p.row.j_per_s]
         if xs and max(xs) > 10 * min(xs):
             ax.set_xscale("log")
         else:
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.set_xlabel(f"J per second of audio ({dev})")
-        ax.set_ylabel("mask F1")
+        ax.set_ylabel("mask F1 (circuit: scanned frames, x = rate model on them)", fontsize=7)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Energy-fidelity frontier (memory traffic and routing left out)", fontsize=9)
@@ -324,5 +332,5 @@ def scaling_points(path, run: str | None = None, devices=DEVICES) -> tuple[list[
             continue
         p = ScalingPoint(**{k: d[k] for k in names})
         points.append(FrontierPoint(f"spiking {model}", scaling_setting(p), run or path.parent.name, p.f1_spike, None, None,
-                                    scaling_row(p, frame_s, priced), p.spikes_per_frame))
+                                    scaling_row(p, frame_s, priced), p.spikes_per_frame, p.f1_rate))
     return points, skipped

@@ -63,6 +63,8 @@ def test_frontier_puts_the_circuit_beside_the_rate_models(tmp_path):
     spk = rows[("spiking mburst", "T=40 ms, n=16/6")]
     assert float(spk["J/s Loihi"]) == pytest.approx(LOIHI, rel=1e-3)
     assert spk["J/s 45nm fp32 MAC"] == "" and float(spk["spikes/frame"]) == 50.0 and float(spk["F1"]) == 0.3
+    assert float(spk["rate F1, same frames"]) == 0.4  # the scanned frames' rate F1, beside the circuit's
+    assert rows[("multimodal", "c4/e32, l1=0.001")]["rate F1, same frames"] == ""
     assert rows[("multimodal", "c4/e32, l1=0.001")]["J/s Loihi"] == "1.000e-05"
     assert "| spiking mburst |" in md and (tmp_path / "out" / "frontier.png").stat().st_size > 0
 

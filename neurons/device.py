@@ -22,6 +22,7 @@ cython run prints a line with the elapsed time of every code object it compiles 
 """
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import shutil
@@ -156,6 +157,7 @@ def use_target(target: str = "auto", *, threads: int = 0, tag: str = "default", 
         device.reinit()
         device.activate()
         _state["standalone_used"] = False
+    gc.collect()  # the earlier network's objects go, so this one gets their Brian2 names back (warm rebuilds)
     if chosen in STANDALONE:
         if chosen == "cuda_standalone":
             import brian2cuda  # noqa: F401  registers the device

@@ -29,7 +29,6 @@ exponentials per presynaptic spike instead of per synaptic event.
 from __future__ import annotations
 
 import numbers
-import weakref
 
 import numpy as np
 from brian2 import Quantity, Synapses, second, seed as brian_seed, siemens
@@ -38,10 +37,6 @@ from .common import MburstError
 from .params import COMPARTMENTS, PATHWAYS, RECEPTORS, STPParams
 
 __all__ = ["connect", "draw_connections", "target_variable", "leak_conductance", "is_pyramidal", "synaptic_weight"]
-
-#: Per presynaptic group: STP parameters/pathway/delay -> (state group, update pathway); see _attach_stp_state.
-_STP_STATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
 
 def is_pyramidal(group) -> bool:
     """Whether ``group`` has the two-compartment pyramidal variables (``v_d``, ``g_ampa_d``).
@@ -271,7 +266,10 @@ def _attach_stp_state(syn: Synapses, pre, stp: STPParams, kwargs: dict) -> None:
     from brian2 import NeuronGroup, get_device, linked_var
 
     key = (float(stp.tau_D / second), float(stp.tau_F / second), float(stp.U), float(stp.f), repr(sorted(kwargs.items())))
-    shared = _STP_STATES.setdefault(pre, {})
+    # STP parameters/pathway/delay -> (state group, update pathway), kept on the group itself: the pathway refers
+    # back to the group, so a process-wide table keyed by the group would keep every group of every earlier
+    # network alive (and shift Brian2's names, so a rebuild of the same network in one process recompiled it all)
+    shared = pre.__dict__.setdefault("_stp_states", {})
     if key not in shared:
         state = NeuronGroup(len(pre), "x : 1\nu : 1\nt_stp : second\neff : 1", name=f"{syn.name}_stp")
         state.x = 1.0

@@ -85,3 +85,47 @@ def test_rule_averages_and_pbar_by_hand():
         unit_weight_change(pre, 1, 1, _detection([1], [0.1]), 1, 1, p, end_s=0.5)
     with pytest.raises(MburstError, match="homeostasis"):
         unit_weight_change(pre, 1, 1, post, 1, 1, BurstPlasticityParams(eta_homeo=1 * second), end_s=0.5)
+
+
+def _two_layer_run(teach_widths: float, frames: int = 40, n: int = 30, seed: int = 0):
+    """Two pre units (different rates) -> two post units of the circuit, every part on, streamed at 40 ms; in the
+    second pass the post units' dendrites are taught +-``teach_widths`` widths of the burst-probability fit (from one
+    frame late: the output's latency). Returns the calibration, layers, run and the rate side's ``p - pbar``,
+    ``e_post`` and ``e_pre`` of the same currents (Hz)."""
+    from circuits.ensembles import EnsembleConfig, EnsembleLayer, run_ensembles
+    from rate_bridge.burstprop.calibrated import calibration_of
+    from rate_bridge.regime import ensemble_cells
+
+    cal = calibration_of("calibrated-circuit")
+    fit, w = cal.fit, np.full((2, 2), 0.5)
+    teach = np.array([1.0, -1.0]) * teach_widths * fit.width
+    drive = np.tile(cal.effective_current([200.0, 700.0]), (2 * frames, 1))
+    dend = np.zeros((2 * frames + 1, 2))
+    dend[frames + 1:] = teach
+    layers = [EnsembleLayer("pre", "dense", (2,), n, np.zeros((2, 1)), drive_pA=drive),
+              EnsembleLayer("post", "dense", (2,), n, w, weight_pA=cal.i_scale, bias_pA=cal.current_s(np.zeros(2)),
+                            sources=(("pre", 0),), dend_pA=dend)]
+    run = run_ensembles(layers, ensemble_cells(cal), EnsembleConfig(seed=seed, build_tag="test_learn"), progress=False)
+    e_pre = fit.event_rate(drive[0])
+    e_post = fit.event_rate(cal.effective_current(cal.current_s(w @ (e_pre / cal.e_ref))))
+    return layers, run, fit.burst_prob(fit.I_half + teach) - fit.burst_prob(fit.I_half), e_post, e_pre
+
+
+def test_two_layer_circuit_learns_in_burstprops_direction_and_rests_without_teaching():
+    """The rule on the circuit's shared weights, taught a fixed pattern, moves them as burstprop's update
+    (b - bbar) e_pre^T = (p - pbar) e_post e_pre^T of the same currents does (cosine >= 0.8); untaught, their mean
+    change is near zero (the rule's fixed point)."""
+    from circuits.ensemble_plasticity import ensemble_weight_changes
+    from circuits.plasticity import BurstPlasticityParams
+    from rate_bridge.learning import cosine
+
+    params = BurstPlasticityParams(eta=1e-2)
+    layers, run, dp, e_post, e_pre = _two_layer_run(2.0)
+    taught, counts = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"]
+    assert cosine(taught, np.outer(dp * e_post, e_pre)) >= 0.8, taught
+    assert taught[0].min() > 0 > taught[1].max()  # potentiated where taught up, depressed where taught down
+    assert counts["weight_updates"] == (counts["events"] + counts["bursts"]) * 60 and counts["pre_events"] > 0
+    del run  # its Brian2 objects go, so the next build of the same network is warm
+    layers, run, *_ = _two_layer_run(0.0)
+    untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"][0]
+    assert abs(untaught.mean()) < 0.2 * np.abs(taught).mean(), (untaught, taught)

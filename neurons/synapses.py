@@ -38,6 +38,7 @@ from .params import COMPARTMENTS, PATHWAYS, RECEPTORS, STPParams
 
 __all__ = ["connect", "draw_connections", "target_variable", "leak_conductance", "is_pyramidal", "synaptic_weight"]
 
+
 def is_pyramidal(group) -> bool:
     """Whether ``group`` has the two-compartment pyramidal variables (``v_d``, ``g_ampa_d``).
 

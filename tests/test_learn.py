@@ -129,3 +129,101 @@ def test_two_layer_circuit_learns_in_burstprops_direction_and_rests_without_teac
     layers, run, *_ = _two_layer_run(0.0)
     untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"][0]
     assert abs(untaught.mean()) < 0.2 * np.abs(taught).mean(), (untaught, taught)
+
+
+TINY_DATA = ["--data", "synthetic", "--n-utterances", "12"]
+TINY_CIRCUIT = ["--n", "2", "--n-conv", "2", "--target", "numpy"]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny Unimodal in the circuit's regime (calibrated-circuit), trained one epoch on a synthetic corpus, with the
+    corpus cache in a temporary folder (``MBURST_CACHE`` stays set for the module's tests)."""
+    from experiments import cli
+
+    root = tmp_path_factory.mktemp("learn")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MBURST_CACHE", str(root / "cache"))
+        assert cli.main(["train", "--model", "unimodal", "--activation", "calibrated-circuit", "--bins", "5",
+                         "--channels", "1", "--embed", "2", "--epochs", "1", "--batch-size", "32", *TINY_DATA,
+                         "--out", str(root / "train")]) == 0
+        yield root / "train" / "checkpoint.pt"
+
+
+def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp_path, tiny_checkpoint, capsys):
+    import json
+
+    import torch
+
+    from experiments import cli
+
+    out = tmp_path / "learn"
+    argv = ["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out,audio_dense", "--frames", "4", "--chunk",
+            "2", "--settle", "0", "--eta", "0.05", *TINY_CIRCUIT, *TINY_DATA, "--out", str(out)]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    report = json.loads((out / "metrics.json").read_text())
+    assert [r["frames"] for r in report["curve"]] == [0, 2, 4]
+    assert set(report["layers"]) == {"out", "audio_dense"} and report["frames"] == 4
+    assert np.isfinite(report["layers"]["out"]["cosine"]) and report["layers"]["out"]["weight_change_spiking"] > 0
+    pre_cells = {"out": 2 * 2, "audio_dense": 40 * 2}  # audio_dense: 2 units x 2 cells; audio_conv2: 40 x 2
+    for name, row in report["layers"].items():  # (2 cells per unit: a hidden unit may not burst, and then not learn)
+        assert row["weight_updates"] == (row["events"] + row["bursts"]) * pre_cells[name]
+        assert row["weight_updates"] == pytest.approx(4 * row["weight_updates_per_frame"])
+    assert report["plasticity"]["weight_updates"] == sum(r["weight_updates"] for r in report["layers"].values())
+    assert report["plasticity"]["device_cost"].startswith("none")
+    assert report["f1"]["start"] == report["f1"]["trained"] > 0
+    source = torch.load(tiny_checkpoint, weights_only=False)["model_state"]
+    learned = torch.load(out / "checkpoint.pt", weights_only=False)["model_state"]
+    for name in ("audio_conv1.weight", "audio_conv2.weight", "out.bias", "audio_dense.bias"):
+        assert torch.equal(learned[name], source[name]), name  # not chosen, or not a synapse: untouched
+    assert not torch.equal(learned["out.weight"], source["out.weight"])
+    for name in ("learning.md", "learning_curve.csv", "learning.png"):
+        assert (out / name).stat().st_size > 0
+    assert cli.main(["evaluate", "--checkpoint", str(out / "checkpoint.pt"), "--split", "test", *TINY_DATA,
+                     "--out", str(tmp_path / "eval")]) == 0
+    scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())["splits"]["test"]["f1"]
+    assert scored == pytest.approx(report["f1"]["spiking"], abs=1e-12)
+    capsys.readouterr()
+    assert cli.main(argv) == 0  # a rerun resumes: nothing left to learn, the same weights
+    assert "resuming after 4 frames" in capsys.readouterr().out
+    assert torch.equal(torch.load(out / "checkpoint.pt", weights_only=False)["model_state"]["out.weight"],
+                       learned["out.weight"])
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--layers", "out,nope"], "--layers: the model has no layer 'nope'"),
+    (["--layers", "audio_conv2"], "--layers audio_conv2: a convolutional layer; mburst learn trains dense layers only"),
+    (["--layers", "out,out"], "--layers: a layer is named twice"),
+    (["--frames", "0"], "--frames must be a positive integer"),
+    (["--frames", "3", "--chunk", "2"], "--frames 3 must be a multiple of --chunk 2"),
+    (["--eval-every", "3"], "--eval-every 3 must be a positive multiple of --chunk"),
+    (["--eta", "0"], "--eta must be > 0"),
+    (["--w-bound", "1e-4"], "--w-bound 0.0001: layer 'out' holds weights up to"),
+])
+def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, extra, match):
+    import re
+
+    from experiments import cli
+
+    argv = ["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out", "--frames", "4", "--chunk", "2",
+            *TINY_CIRCUIT, *TINY_DATA, "--out", str(tmp_path / "run")]
+    assert cli.main(argv + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(re.escape(match), err), err
+
+
+def test_a_checkpoint_the_circuit_cannot_map_is_refused(tmp_path, capsys):
+    import torch
+
+    from experiments import cli
+    from experiments.training.checkpoints import save_checkpoint
+    from rate_bridge.burstprop.models import ModelConfig, build_model
+
+    relu = build_model("unimodal", ModelConfig(n_bins=5, channels=1, embed=2))
+    save_checkpoint(tmp_path / "relu.pt", {"model_name": "unimodal", "model_config": relu.config.to_dict(),
+                                          "model_state": relu.state_dict()})
+    assert cli.main(["learn", "--checkpoint", str(tmp_path / "relu.pt"), "--layers", "out", "--frames", "2",
+                     "--chunk", "2", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has no spiking calibration" in err, err
+    assert torch.load(tmp_path / "relu.pt", weights_only=False)["format"]  # untouched

@@ -6,17 +6,19 @@ probability; weights do not change), then taught: the output's dendrites receive
 (:func:`rate_bridge.convert.teaching_current`; ``p_L`` from burstprop's own teaching, :func:`burstprop_update`),
 shifted by the output's read-out latency in whole frames so that the teaching of frame ``k`` meets the output's
 response to it. The rule starts ``settle_ms`` into the run (each chunk's network starts from rest; its PV/SOM take
-about a second to settle, and a circuit that runs on has no such restarts). During the taught pass's read-out windows the spiking rule of :mod:`circuits.plasticity` acts on
-the forward synapses of the chosen dense layers; :func:`circuits.ensemble_plasticity.unit_weight_change` gives
-each shared weight's change exactly, from the recorded events and bursts. The rule's moving averages carry from
-chunk to chunk (they start at each cell's rates in the first chunk's untaught pass, after settling).
+about a second to settle, and a circuit that runs on has no such restarts). During the taught pass's read-out
+windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen dense layers;
+:func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives each shared weight's change exactly, from the
+recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
+the first chunk's untaught pass, after settling).
 
 Weights change between chunks, not within one: the circuit's forward synapses are shared currents
 (:mod:`circuits.shared_current`), one weight per pair of units standing for every cell pair, which Brian2 cannot
 update per unit pair while it runs; and a fixed ``K`` keeps the standalone code's shape, so the rebuild of each
 chunk is warm. The rule's weight is the rate model's ``W``: a synapse transmits ``weight_pA W / (e_ref tau_syn n_pre)``
 pA per event (:mod:`circuits.ensembles`), so ``dW`` in rule units is ``dW`` of the rate model; bounds
-``|W| <= w_bound`` are applied when a chunk's change is added. Biases are cells' constant currents, not synapses:
+``|W| <= w_bound`` are applied when a chunk's change is added. Every chunk's run uses the configuration's seed: the
+same PV/SOM wiring (and background realisation) each time. Biases are cells' constant currents, not synapses:
 they do not learn, on either side.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same

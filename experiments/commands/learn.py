@@ -45,14 +45,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-frames", type=int, default=0,
                         help="test frames of the learning curve, spread over the split (0: all); the final scores "
                              "always use the whole test split")
-    parser.add_argument("--eta", type=float, default=5e-3,
-                        help="learning rate of the spiking rule (per post event and unit of the presynaptic trace)")
+    parser.add_argument("--eta", type=float, default=1e-2,
+                        help="learning rate of the spiking rule (per post event and unit of the presynaptic trace; "
+                             "Payeur et al.'s XOR: 4e-3 to 8e-3)")
     parser.add_argument("--teach-gain", type=float, default=10.0,
                         help="the output's teaching: eq. 3 with the checkpoint's training loss times this")
     parser.add_argument("--settle", type=float, default=1000.0, metavar="MS",
                         help="start of each chunk's run the rule does not see (the circuit settles from rest); "
                              "must be shorter than a pass")
-    parser.add_argument("--w-bound", type=float, default=1.0, help="weights stay within +-this")
+    parser.add_argument("--w-bound", type=float, default=2.0,
+                        help="the learning layers' weights stay within +-this (the rule's bounds)")
     parser.add_argument("--reinit", action="store_true", help="re-initialise the chosen layers first (seeded by --seed)")
     add_bridge_arguments(parser)
     parser.set_defaults(teach=True)

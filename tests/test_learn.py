@@ -199,6 +199,7 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     (["--eval-every", "3"], "--eval-every 3 must be a positive multiple of --chunk"),
     (["--eta", "0"], "--eta must be > 0"),
     (["--w-bound", "1e-4"], "--w-bound 0.0001: layer 'out' holds weights up to"),
+    (["--frames", "100000"], "--frames 100000: the training split holds only"),
 ])
 def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, extra, match):
     import re

@@ -57,7 +57,7 @@ def add_arguments(parser) -> None:
                         help="the learning layers' weights stay within +-this (the rule's bounds)")
     parser.add_argument("--reinit", action="store_true", help="re-initialise the chosen layers first (seeded by --seed)")
     add_bridge_arguments(parser)
-    parser.set_defaults(teach=True)
+    parser.set_defaults(teach=True, build_tag="learn")
     add_data_arguments(parser)
 
 
@@ -101,9 +101,11 @@ def stream_frames(corpus, state, n_frames: int, seed: int):
 
     splits = corpus.split(state["train_config"]["split_seed"])
     order = np.random.default_rng(seed).permutation(splits["train"])
-    frames = corpus.frames(order, state["feature_stats"], state["model_config"].get("n_bins"))
-    if len(frames) < n_frames:
-        raise MburstError(f"--frames {n_frames}: the training split holds only {len(frames)} frames")
+    per_utterance = np.bincount(np.cumsum(corpus.rows(order)[2] == 0) - 1)  # frames of each, in this order
+    if per_utterance.sum() < n_frames:
+        raise MburstError(f"--frames {n_frames}: the training split holds only {per_utterance.sum()} frames")
+    used = int(np.searchsorted(np.cumsum(per_utterance), n_frames)) + 1  # load only the utterances streamed
+    frames = corpus.frames(order[:used], state["feature_stats"], state["model_config"].get("n_bins"))
     return frames.batch(np.arange(n_frames))
 
 

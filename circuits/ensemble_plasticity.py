@@ -238,12 +238,20 @@ def _from(det, t0: float):
                      det.burst_onset_t[bu] - t0)
 
 
-def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float) -> dict:
+def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float,
+                            paired: bool = False) -> dict:
     """The rule on the forward weights onto the layers ``learn`` of a run of :func:`circuits.ensembles.run_ensembles`.
 
     The rule starts ``settle_s`` into the run (signals before are not seen: a network that starts from rest settles
     first, its PV/SOM over about a second); weights change for the post signals in the read-out windows of frames
     ``first_taught`` onwards (the learning gate), the averages and traces run from ``settle_s`` on.
+
+    ``paired``: the run streams the same frames untaught (``0 .. first_taught - 1``) and then taught; the change is
+    the rule's over the taught windows minus the rule's over the untaught windows of the same frames (those after
+    ``settle_s``, in both passes). The moving average ``Pbar`` cannot follow a burst probability that the untaught
+    feedback moves from frame to frame (burstprop's ``pbar_t``); the rule then also learns the covariance of that
+    movement with ``E_post etilde_pre``, a bias that teaching does not cause. The untaught pass measures it and the
+    difference removes it, leaving ``(P_t - P'_t) E etilde``, the spiking counterpart of ``(p_t - pbar_t) e e_pre``.
 
     Parameters
     ----------
@@ -262,6 +270,8 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         Index of the first frame whose window learns (>= 1).
     settle_s : float
         When the rule starts (s), before frame ``first_taught``.
+    paired : bool, optional
+        Subtract the rule's change over the untaught windows of the same frames (see above).
 
     Returns
     -------
@@ -269,6 +279,11 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         ``{layer: (dW [units, inputs], counts)}``: ``dW`` over the layer's whole input (zero where no source reads);
         counts of the gated post ``events`` and ``bursts``, ``weight_updates`` (each gated post event or burst
         writes every cell synapse onto its cell) and ``pre_events``.
+
+    Raises
+    ------
+    MburstError
+        ``paired`` with no untaught window after ``settle_s``.
     """
     from neurons.bursts import detect_population
 
@@ -284,16 +299,26 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         if name not in averages:
             averages[name] = RuleAverages.measured(trains[name], spec.cells, 0.0, float(first_taught * run.frame_s
                                                                                         - settle_s))
+        skip = int(np.sum(starts[:first_taught] < -1e-9)) if paired else 0  # untaught frames inside the settling
+        if skip >= first_taught:
+            raise MburstError(f"ensemble_weight_changes: layer '{name}' has no untaught window after the settling")
+        gates = [(+1.0, starts[first_taught + skip], starts[-1] + run.window_s)]
+        if paired:
+            gates.append((-1.0, starts[skip], starts[first_taught]))
         dw = np.zeros(np.shape(spec.weight))
         counts = dict(events=0, bursts=0, weight_updates=0, pre_events=0)
-        for src, offset in spec.sources:
+        for k, (src, offset) in enumerate(spec.sources):
             pre = specs[src]
-            up = unit_weight_change(trains[src], pre.cells_per_unit, pre.units, trains[name], spec.cells_per_unit,
-                                    spec.units, params, end_s, averages[name], float(starts[first_taught]),
-                                    float(starts[-1] + run.window_s), run.dt_s)
-            dw[:, offset:offset + pre.units] = up.dw
-            counts.update(events=up.events, bursts=up.bursts, pre_events=counts["pre_events"] + up.pre_events,
-                          weight_updates=counts["weight_updates"] + (up.events + up.bursts) * pre.cells)
+            for sign, lo, hi in gates:
+                up = unit_weight_change(trains[src], pre.cells_per_unit, pre.units, trains[name], spec.cells_per_unit,
+                                        spec.units, params, end_s, averages[name], float(lo), float(hi), run.dt_s)
+                dw[:, offset:offset + pre.units] += sign * up.dw
+                counts["weight_updates"] += (up.events + up.bursts) * pre.cells
+                if k == 0:  # the post signals are the same for every source
+                    counts["events"] += up.events
+                    counts["bursts"] += up.bursts
+                if sign > 0:
+                    counts["pre_events"] += up.pre_events
         averages[name] = up.averages
         out[name] = (dw, counts)
     return out

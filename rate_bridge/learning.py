@@ -10,7 +10,9 @@ about a second to settle, and a circuit that runs on has no such restarts). Duri
 windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen dense layers;
 :func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives each shared weight's change exactly, from the
 recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
-the first chunk's untaught pass, after settling).
+the first chunk's untaught pass, after settling). With ``paired``, the rule's change over the untaught pass of the same
+frames is subtracted: a moving average cannot follow the frame-to-frame burst probability the untaught feedback sets
+in hidden layers (burstprop's ``pbar_t``), and the rule would learn that movement too.
 
 Weights change between chunks, not within one: the circuit's forward synapses are shared currents
 (:mod:`circuits.shared_current`), one weight per pair of units standing for every cell pair, which Brian2 cannot
@@ -166,9 +168,9 @@ def circuit_layers(net) -> list:
 class LearnSettings:
     """What learns and how: ``layers`` (dense), ``params`` (the rule: ``eta``, ``tau_pre``, ``tau_avg``),
     ``w_bound`` (``|W|`` bound), ``lr`` (burstprop's SGD rate per frame, :func:`matched_learning_rate`), the
-    circuit's ``bridge`` configuration (:class:`rate_bridge.convert.BridgeConfig`; taught) and ``settle_ms``, the
-    start of each chunk's run that the rule does not see
-    (:func:`circuits.ensemble_plasticity.ensemble_weight_changes`)."""
+    circuit's ``bridge`` configuration (:class:`rate_bridge.convert.BridgeConfig`; taught), ``settle_ms``, the
+    start of each chunk's run that the rule does not see, and ``paired``: subtract the rule's change over the untaught
+    pass of the same frames (:func:`circuits.ensemble_plasticity.ensemble_weight_changes`)."""
 
     layers: tuple
     params: object
@@ -176,6 +178,7 @@ class LearnSettings:
     lr: float
     bridge: object
     settle_ms: float = 1000.0
+    paired: bool = False
 
 
 @dataclass
@@ -263,7 +266,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift)
     run = run_frames(net, audio, visual, target, progress=progress, out_dend_pA=teach)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
-                                  frames, settings.settle_ms * 1e-3)
+                                  frames, settings.settle_ms * 1e-3, settings.paired)
     _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)
     _apply(model_bp, {k: settings.lr * v for k, v in own.items()}, settings.w_bound)

@@ -121,15 +121,20 @@ def test_two_layer_circuit_learns_in_burstprops_direction_and_rests_without_teac
 
     params = BurstPlasticityParams(eta=1e-2)
     layers, run, dp, e_post, e_pre = _two_layer_run(2.0)
+    burstprop = np.outer(dp * e_post, e_pre)
     taught, counts = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"]
-    assert cosine(taught, np.outer(dp * e_post, e_pre)) >= 0.8, taught
-    assert taught[0].min() > 0 > taught[1].max()  # potentiated where taught up, depressed where taught down
-    assert counts["weight_updates"] == (counts["events"] + counts["bursts"]) * 60 and counts["pre_events"] > 0
+    paired, paired_counts = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, paired=True)["post"]
+    for dw in (taught, paired):
+        assert cosine(dw, burstprop) >= 0.8, dw
+        assert dw[0].min() > 0 > dw[1].max()  # potentiated where taught up, depressed where taught down
+    for c in (counts, paired_counts):  # paired: the untaught windows' signals write weights too
+        assert c["weight_updates"] == (c["events"] + c["bursts"]) * 60 and c["pre_events"] > 0
     del run  # its Brian2 objects go, so the next build of the same network is warm
     layers, run, *_ = _two_layer_run(0.0)
     untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"][0]
     assert abs(untaught.mean()) < 0.2 * np.abs(taught).mean(), (untaught, taught)
-
+    untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, paired=True)["post"][0]
+    assert abs(untaught.mean()) < 0.2 * np.abs(paired).mean(), (untaught, paired)
 
 TINY_DATA = ["--data", "synthetic", "--n-utterances", "12"]
 TINY_CIRCUIT = ["--n", "2", "--n-conv", "2", "--target", "numpy"]

@@ -53,6 +53,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--settle", type=float, default=1000.0, metavar="MS",
                         help="start of each chunk's run the rule does not see (the circuit settles from rest); "
                              "must be shorter than a pass")
+    parser.add_argument("--baseline", choices=("average", "paired"), default="average",
+                        help="average: the rule as published, Pbar from the moving averages; paired: minus the rule's "
+                             "change over the untaught pass of the same frames (removes what the untaught feedback's "
+                             "frame-to-frame burst probability teaches a hidden layer; first --settle of each pass "
+                             "left out in both)")
     parser.add_argument("--w-bound", type=float, default=2.0,
                         help="the learning layers' weights stay within +-this (the rule's bounds)")
     parser.add_argument("--reinit", action="store_true", help="re-initialise the chosen layers first (seeded by --seed)")
@@ -159,7 +164,7 @@ def main(args) -> int:
 
     params = BurstPlasticityParams(eta=args.eta)
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
-                             cfg, args.settle)
+                             cfg, args.settle, args.baseline == "paired")
     options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k != "out"}
     saved = _load_state(args.out / STATE, options)
     spk, bp = copy.deepcopy(start), copy.deepcopy(start)
@@ -264,7 +269,8 @@ def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s:
     updates = sum(v["weight_updates"] for v in layers.values())
     return {
         "checkpoint": str(args.checkpoint), "layers_learned": list(settings.layers), "frames": learned.frames,
-        "chunk": args.chunk, "reinit": args.reinit, "eta": settings.params.eta, "teach_gain": args.teach_gain,
+        "chunk": args.chunk, "reinit": args.reinit, "baseline": args.baseline, "eta": settings.params.eta,
+        "teach_gain": args.teach_gain,
         "lr_burstprop_per_frame": settings.lr, "settle_ms": settings.settle_ms, "w_bound": settings.w_bound,
         "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
         "f1": f1, "recovery": {k: (f1[k] - f1["start"]) / gap if gap > 0 else float("nan")

@@ -45,6 +45,16 @@ __all__ = ["check_layers", "matched_learning_rate", "burstprop_update", "teachin
 def check_layers(model, layers) -> tuple[str, ...]:
     """The layers to learn, checked: dense layers of ``model``, each once.
 
+    Parameters
+    ----------
+    model : rate_bridge.burstprop.models.AVMaskNet
+    layers : iterable of str
+        Layer names (``--layers``).
+
+    Returns
+    -------
+    tuple of str
+
     Raises
     ------
     MburstError
@@ -156,7 +166,17 @@ def teaching_schedule(p_out, pbar: float, cal, shift: int) -> np.ndarray:
 
 def circuit_layers(net) -> list:
     """The circuit's layers of a converted network, as :mod:`circuits.ensemble_plasticity` reads them (names, shapes,
-    cells per unit, sources and weights; no currents)."""
+    cells per unit, sources and weights; no currents).
+
+    Parameters
+    ----------
+    net : rate_bridge.convert.SpikingMBURST
+
+    Returns
+    -------
+    list of circuits.ensembles.EnsembleLayer
+        Forward order.
+    """
     from circuits.ensembles import EnsembleLayer
 
     cfg = net.config
@@ -283,14 +303,39 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
 
 
 def cosine(a, b) -> float:
-    """Cosine similarity of two arrays (flattened); NaN when either is zero."""
+    """Cosine similarity of two arrays.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Any shapes with the same number of elements (flattened).
+
+    Returns
+    -------
+    float
+        In [-1, 1]; NaN when either is zero.
+    """
     a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else float("nan")
 
 
 def reinit_layers(model, layers, seed: int):
-    """A copy of ``model`` with ``layers`` re-initialised (their own initialisation, seeded): a poor start."""
+    """A copy of ``model`` with ``layers`` re-initialised (their own initialisation, seeded): a poor start.
+
+    Parameters
+    ----------
+    model : rate_bridge.burstprop.models.AVMaskNet
+    layers : iterable of str
+        Layer names.
+    seed : int
+        Torch seed of the initialisation.
+
+    Returns
+    -------
+    rate_bridge.burstprop.models.AVMaskNet
+        The copy (weights and biases of ``layers`` redrawn).
+    """
     import torch
 
     model = copy.deepcopy(model)

@@ -72,6 +72,11 @@ def add_arguments(parser) -> None:
 def check_options(args) -> None:
     """One-line errors for the numeric options.
 
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
     Raises
     ------
     MburstError
@@ -97,6 +102,21 @@ def check_options(args) -> None:
 
 def stream_frames(corpus, state, n_frames: int, seed: int):
     """``(audio, visual, ibm)`` of the first ``n_frames`` frames of the training utterances in a seeded random order.
+
+    Parameters
+    ----------
+    corpus : experiments.data.corpus.Corpus
+    state : dict
+        The checkpoint (split seed, feature statistics, bands).
+    n_frames : int
+        Frames to stream.
+    seed : int
+        Seed of the utterances' order.
+
+    Returns
+    -------
+    audio, visual, ibm : torch.Tensor
+        ``[n_frames, 1, context, bins]``, ``[n_frames, 1, 50, 92]`` and ``[n_frames, bins]``.
 
     Raises
     ------

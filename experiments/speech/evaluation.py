@@ -41,8 +41,7 @@ def _score(clean: np.ndarray, est: np.ndarray, metrics=METRIC_NAMES) -> dict:
 
 def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | None, mask_fns: dict, *,
                      mask: str = "soft", uppers: tuple[str, ...] = ("attenuate",), floor: float | str = DEFAULT_FLOOR,
-                     lc_db: float = 5.0, stats: Stats | None = None,
-                     metrics=METRIC_NAMES) -> dict[str, tuple[np.ndarray, dict]]:
+                     lc_db: float = 5.0, stats: Stats | None = None, metrics=METRIC_NAMES) -> dict[str, tuple]:
     """Enhance one mixture clean + noise with every reference and model, and score each.
 
     Parameters
@@ -63,7 +62,7 @@ def evaluate_mixture(clean: np.ndarray, noise: np.ndarray, lips: np.ndarray | No
     stats : Stats, optional
         Statistics of models given without their own.
     metrics : sequence of str
-        Metrics computed (:data:`experiments.speech.metrics.METRIC_NAMES`; default all); the others are NaN.
+        Metrics computed (names of :data:`experiments.speech.metrics.METRIC_NAMES`); the others are NaN.
 
     Returns
     -------

@@ -43,15 +43,17 @@ def _stage_runs(out) -> dict:
 
 def test_reproduce_writes_every_file(repro):
     for name in ("table1.md", "table1.csv", "table2.md", "table2.csv", "fig2_masks.png", "fig3_firing.png",
-                 "metrics.json", "report.md", "config.json", "enhancement/enhancement.md", "stages.json"):
+                 "metrics.json", "report.md", "config.json", "enhancement/enhancement.md", "stages.json",
+                 "by_noise.json", "vision.json"):
         assert (repro / name).stat().st_size > 0, name
     report = (repro / "report.md").read_text()
     assert "Table I" in report and "Table II" in report and "STOI" in report
     assert "Real wall time" in report and "CPU time" in report
+    assert "Does vision help where audio is ambiguous?" in report and "Multimodal − Unimodal STOI" in report
     metrics = json.loads((repro / "metrics.json").read_text())
     assert set(metrics["test_f1"]) == {"unimodal", "multimodal", "mburst"}
     runs = _stage_runs(repro)
-    assert set(runs) >= {"training", "tables", "enhancement", "report"} and set(runs.values()) == {1}, runs
+    assert set(runs) >= {"training", "tables", "noise", "vision", "enhancement", "report"} and set(runs.values()) == {1}, runs
     from experiments.training.checkpoints import read_checkpoint
 
     assert metrics["settings"]["beta"] == 0.1  # the quick profile's burst slope reaches the model

@@ -97,3 +97,15 @@ def test_vision_gains_are_paired_by_run_with_a_t_interval(tmp_path):
     assert cells[1] == f"+0.167 ± {half:.3f}" and cells[2] == "+0.100 ± 0.000"
     assert cells[3] == f"-0.083 ± {4.302653 * np.std([0.05, 0.1, 0.1], ddof=1) / np.sqrt(3):.3f}"
     assert "MBURST − Multimodal F1 +0.000" in md
+
+
+def test_spread_over_recordings_takes_each_recording_in_turn(corpus):
+    from experiments.training.reproduce import spread_utterances
+
+    test = corpus.split(0)["test"]
+    names = sorted({corpus.utterances[i].noise_name for i in test})
+    chosen = spread_utterances(test, len(names) + 1, corpus, over_recordings=True)
+    assert [corpus.utterances[i].noise_name for i in chosen[:len(names)]] == names  # one from each, in name order
+    plain = spread_utterances(test, 3, corpus)
+    keys = [(corpus.utterances[i].clean_index, corpus.utterances[i].snr_db) for i in plain]
+    assert keys == sorted(keys) and len(plain) == 3

@@ -189,14 +189,11 @@ def main(args) -> int:
 def _enhance(args, corpus, utt_indices, state, report: dict) -> None:
     """Resynthesise and score ``--enhance`` utterances (spread over the recordings with --by-noise)."""
     from experiments.speech.evaluation import evaluate_enhancement, exclusion_note, summarise, write_enhancement_report
-    from experiments.training.noise_report import spread_over_recordings, summarise_by_noise
+    from experiments.training.noise_report import summarise_by_noise
     from experiments.speech.masking import checkpoint_masker
     from experiments.training.reproduce import spread_utterances
 
-    if args.by_noise:
-        chosen = spread_over_recordings(utt_indices, args.enhance, corpus)
-    else:
-        chosen = spread_utterances(utt_indices, args.enhance, corpus)
+    chosen = spread_utterances(utt_indices, args.enhance, corpus, over_recordings=args.by_noise)
     rows = evaluate_enhancement(corpus, chosen, {state["model_name"]: checkpoint_masker(args.checkpoint)[:2]},
                                 lc_db=corpus.meta.get("lc_db", 5.0))
     write_enhancement_report(rows, args.out / "enhancement")

@@ -51,30 +51,6 @@ def cell_counts(model, corpus, utt_indices, feature_stats, batch_size: int = 256
     return out
 
 
-def spread_over_recordings(utt_indices, limit: int, corpus):
-    """Up to ``limit`` utterances taken in turn from each noise recording (in sentence order within each).
-
-    Parameters
-    ----------
-    utt_indices : array_like of int, shape (n,)
-    limit : int
-    corpus : Corpus
-
-    Returns
-    -------
-    ndarray of int64, shape (min(n, limit),)
-    """
-    queues: dict[str, list[int]] = {}
-    for i in sorted((int(i) for i in utt_indices), key=lambda i: (corpus.utterances[i].clean_index, corpus.utterances[i].snr_db)):
-        queues.setdefault(corpus.utterances[i].noise_name, []).append(i)
-    chosen, queues = [], [queues[k] for k in sorted(queues)]
-    while len(chosen) < limit and any(queues):
-        for q in queues:
-            if q and len(chosen) < limit:
-                chosen.append(q.pop(0))
-    return np.asarray(chosen, dtype=np.int64)
-
-
 def grouped(cells: dict, key_of) -> dict:
     """Cells of :func:`cell_counts` pooled by ``key_of(cell key)``: the rows partition the cells' utterances.
 

@@ -10,6 +10,7 @@ its outputs exist for the same configuration (``stages.json``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from pathlib import Path
@@ -211,24 +212,34 @@ def vision_stage(corpus, runs: int, utterances: int):
     return stage
 
 
-def spread_utterances(utt_indices, limit: int, corpus) -> np.ndarray:
-    """Up to ``limit`` utterances, taking clean sentences in order with all their SNR versions.
+def spread_utterances(utt_indices, limit: int, corpus, over_recordings: bool = False) -> np.ndarray:
+    """Up to ``limit`` utterances, taking clean sentences in order with all their SNR versions; with
+    ``over_recordings``, taken in turn from each noise recording (in that order within each).
 
     Parameters
     ----------
     utt_indices : array_like of int, shape (n,)
     limit : int
     corpus : Corpus
+    over_recordings : bool
+        Round-robin over the noise recordings, so that every recording is scored.
 
     Returns
     -------
     numpy.ndarray of int, shape (min(n, limit),)
     """
     utt_indices = np.asarray(utt_indices)
-    if len(utt_indices) <= limit:
+    if len(utt_indices) <= limit and not over_recordings:
         return utt_indices
-    order = sorted(utt_indices, key=lambda i: (corpus.utterances[i].clean_index, corpus.utterances[i].snr_db))
-    return np.asarray(order[:limit])
+    order = sorted((int(i) for i in utt_indices.reshape(-1)),
+                   key=lambda i: (corpus.utterances[i].clean_index, corpus.utterances[i].snr_db))
+    if over_recordings:
+        queues: dict[str, list[int]] = {}
+        for i in order:
+            queues.setdefault(corpus.utterances[i].noise_name, []).append(i)
+        rounds = itertools.zip_longest(*(queues[k] for k in sorted(queues)))
+        order = [i for turn in rounds for i in turn if i is not None]
+    return np.asarray(order[:limit], dtype=np.int64)
 
 
 def reproduce(corpus, profile: str, model_cfg, base: TrainConfig, runs: int, out: Path, settings: dict,

@@ -18,7 +18,8 @@ import numpy as np
 from neurons.common import atomic_write_json, markdown_table
 
 from experiments.data.frames import LIP_ABLATIONS
-from experiments.training.noise_report import cell_counts, grouped, interval95, spread_over_recordings
+from experiments.training.noise_report import cell_counts, grouped, interval95
+from experiments.training.reproduce import spread_utterances
 from experiments.training.report import LABEL, ORDER
 
 VISUAL = ("multimodal", "mburst")
@@ -78,7 +79,7 @@ def score_vision(corpus, out: Path, runs: int, utterances: int, batch_size: int 
                     "low_snr": _pooled_f1(cells, LOW_SNRS_DB)}
         stoi: dict = {}
         if utterances > 0:
-            chosen = spread_over_recordings(tests["multimodal"], utterances, corpus)
+            chosen = spread_utterances(tests["multimodal"], utterances, corpus, over_recordings=True)
             rows = evaluate_enhancement(corpus, chosen, {LABEL[m]: checkpoint_masker(paths[m])[:2]
                                                           for m in ("unimodal", "multimodal")},
                                         lc_db=corpus.meta.get("lc_db", 5.0), examples=0, progress=progress,

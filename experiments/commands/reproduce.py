@@ -119,11 +119,12 @@ def main(args) -> int:
         spiking_train = dataclasses.replace(base, epochs=max(base.epochs, 10))
         stages.append(("spiking", {"frames": settings["spiking_frames"], "preset": PRESETS["spiking"],
                                    "epochs": spiking_train.epochs, "batch_size": base.batch_size}, spiking))
-    from experiments.training.reproduce import noise_stage, vision_stage
+    from experiments.training import noise_report, vision_report
 
-    stages.insert(0, ("noise", {"runs": settings["runs"]}, noise_stage(corpus, settings["runs"])))
-    stages.insert(1, ("vision", {"runs": settings["runs"], "utterances": settings["enhance_utterances"]},
-                      vision_stage(corpus, settings["runs"], settings["enhance_utterances"])))
+    runs, utts = settings["runs"], settings["enhance_utterances"]
+    stages[:0] = [("noise", {"runs": runs}, lambda out, results: noise_report.stage(corpus, out, runs)),
+                  ("vision", {"runs": runs, "utterances": utts},
+                   lambda out, results: vision_report.stage(corpus, out, runs, utts))]
     from experiments.commands.energy import scoreboard_stage
 
     stages.append(("scoreboard", {"utterances": settings["enhance_utterances"],

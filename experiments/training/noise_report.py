@@ -203,3 +203,14 @@ def noise_section(scores: dict, out: Path) -> str:
                   "Each model cell is mean ± std over runs; the vision gains with their intervals are in the next "
                   "section.", ""]
     return "\n".join(lines)
+
+
+def stage(corpus, out: Path, runs: int) -> tuple[str, list[str]]:
+    """The ``noise`` stage of ``mburst reproduce``: :func:`score_runs` then :func:`noise_section`.
+
+    Returns
+    -------
+    (str, list of str)
+        The markdown section and the outputs written (``by_noise.json``).
+    """
+    return noise_section(score_runs(corpus, out, runs), out), ["by_noise.json"]

@@ -164,54 +164,6 @@ def enhancement_stage(corpus, max_utterances: int, progress: bool = True):
     return stage
 
 
-def noise_stage(corpus, runs: int):
-    """A stage scoring every run's models by noise category and SNR on held-out recordings, and on the training
-    recordings (the generalisation gap); :mod:`experiments.training.noise_report`.
-
-    Parameters
-    ----------
-    corpus : Corpus
-    runs : int
-
-    Returns
-    -------
-    callable
-        ``stage(out, results) -> (markdown section, output paths)``; writes ``out/by_noise.json``.
-    """
-
-    def stage(out: Path, results: dict):
-        from experiments.training.noise_report import noise_section, score_runs
-
-        return noise_section(score_runs(corpus, out, runs), out), ["by_noise.json"]
-
-    return stage
-
-
-def vision_stage(corpus, runs: int, utterances: int):
-    """A stage measuring whether vision helps where audio is ambiguous: vision gains in F1 and STOI and lip
-    ablations per noise category and SNR over runs; :mod:`experiments.training.vision_report`.
-
-    Parameters
-    ----------
-    corpus : Corpus
-    runs : int
-    utterances : int
-        Test utterances per run scored with STOI.
-
-    Returns
-    -------
-    callable
-        ``stage(out, results) -> (markdown section, output paths)``; writes ``out/vision.json``.
-    """
-
-    def stage(out: Path, results: dict):
-        from experiments.training.vision_report import score_vision, vision_section
-
-        return vision_section(score_vision(corpus, out, runs, utterances), out), ["vision.json"]
-
-    return stage
-
-
 def spread_utterances(utt_indices, limit: int, corpus, over_recordings: bool = False) -> np.ndarray:
     """Up to ``limit`` utterances, taking clean sentences in order with all their SNR versions; with
     ``over_recordings``, taken in turn from each noise recording (in that order within each).

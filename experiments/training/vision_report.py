@@ -153,3 +153,14 @@ def vision_section(scores: dict, out: Path) -> str:
     for group, title in (("by_category", "noise category"), ("by_snr", "SNR")):
         lines += [f"### Vision by {title}", "", markdown_table([title] + header[1:], _gain_rows(scores, group)), ""]
     return "\n".join(lines)
+
+
+def stage(corpus, out: Path, runs: int, utterances: int) -> tuple[str, list[str]]:
+    """The ``vision`` stage of ``mburst reproduce``: :func:`score_vision` then :func:`vision_section`.
+
+    Returns
+    -------
+    (str, list of str)
+        The markdown section and the outputs written (``vision.json``).
+    """
+    return vision_section(score_vision(corpus, out, runs, utterances), out), ["vision.json"]

@@ -164,16 +164,16 @@ def main(args) -> int:
             print("  lips " + "  ".join(f"{mode}: F1 {row['f1']:.4f} ({row['f1'] - counts.f1:+.4f})"
                                         for mode, row in ablated.items()))
         if args.by_snr or args.by_noise:
-            from experiments.training.noise_report import cell_counts, grouped
+            from experiments.training.noise_report import GROUPS, cell_counts, grouped
 
             cells = cell_counts(model, corpus, splits[name], stats, batch)
             if args.by_snr:
-                entry["by_snr"] = grouped(cells, lambda key: f"{key[0]:+g} dB")
+                entry["by_snr"] = grouped(cells, GROUPS["by_snr"])
                 print("  " + "  ".join(f"{snr}: F1 {row['f1']:.4f} ({100 * row['positive_fraction']:.1f} % positive)"
                                        for snr, row in entry["by_snr"].items()))
             if args.by_noise:
-                entry["by_category"] = grouped(cells, lambda key: key[1])
-                entry["by_recording"] = grouped(cells, lambda key: key[2])
+                entry["by_category"] = grouped(cells, GROUPS["by_category"])
+                entry["by_recording"] = grouped(cells, GROUPS["by_recording"])
                 for group in ("by_category", "by_recording"):
                     print(f"  {group.replace('_', ' ')}: " + "  ".join(
                         f"{k}: F1 {row['f1']:.3f} ({100 * row['predicted_fraction']:.1f} % marked vs "

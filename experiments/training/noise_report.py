@@ -51,6 +51,11 @@ def cell_counts(model, corpus, utt_indices, feature_stats, batch_size: int = 256
     return out
 
 
+GROUPS = {"by_category": lambda k: k[1], "by_recording": lambda k: k[2], "by_snr": lambda k: f"{k[0]:+g} dB"}
+"""How :func:`cell_counts`' keys (SNR, category, recording) pool into each reported group (``key_of`` of
+:func:`grouped`)."""
+
+
 def grouped(cells: dict, key_of) -> dict:
     """Cells of :func:`cell_counts` pooled by ``key_of(cell key)``: the rows partition the cells' utterances.
 
@@ -158,8 +163,7 @@ def score_runs(corpus, out: Path, runs: int, batch_size: int = 256) -> dict:
             cells = cell_counts(model, corpus, split["test"], stats, batch_size)
             seen, _, _ = evaluate(model, corpus.frames(split["test_seen"], stats, model.config.n_bins), batch_size)
             scores[model_name].append({
-                "by_category": grouped(cells, lambda k: k[1]), "by_recording": grouped(cells, lambda k: k[2]),
-                "by_snr": grouped(cells, lambda k: f"{k[0]:+g} dB"),
+                **{group: grouped(cells, key_of) for group, key_of in GROUPS.items()},
                 "heldout_f1": grouped(cells, lambda k: "all")["all"]["f1"], "seen_f1": seen.f1})
     return scores
 

@@ -18,7 +18,7 @@ import numpy as np
 from neurons.common import atomic_write_json, markdown_table
 
 from experiments.data.frames import LIP_ABLATIONS
-from experiments.training.noise_report import cell_counts, grouped, interval95
+from experiments.training.noise_report import GROUPS, cell_counts, grouped, interval95
 from experiments.training.reproduce import spread_utterances
 from experiments.training.report import LABEL, ORDER
 
@@ -74,8 +74,7 @@ def score_vision(corpus, out: Path, runs: int, utterances: int, batch_size: int 
                 cells = cell_counts(model, corpus, test, state["feature_stats"], batch_size,
                                     lips=None if lips == "intact" else lips, seed=r)
                 f1.setdefault(m, {})[lips] = {
-                    "by_category": {k: v["f1"] for k, v in grouped(cells, lambda k: k[1]).items()},
-                    "by_snr": {k: v["f1"] for k, v in grouped(cells, lambda k: f"{k[0]:+g} dB").items()},
+                    **{g: {k: v["f1"] for k, v in grouped(cells, GROUPS[g]).items()} for g in ("by_category", "by_snr")},
                     "low_snr": _pooled_f1(cells, LOW_SNRS_DB)}
         stoi: dict = {}
         if utterances > 0:

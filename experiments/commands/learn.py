@@ -39,7 +39,9 @@ def add_arguments(parser) -> None:
                         help="checkpoint.pt the circuit can run (trained with --preset spiking: calibrated-circuit)")
     parser.add_argument("--layers", default="out,audio_dense,visual_dense",
                         help="comma-separated dense layers whose forward weights learn")
-    parser.add_argument("--frames", type=int, default=2000, help="training frames to stream (a multiple of --chunk)")
+    parser.add_argument("--frames", type=int, default=2000, help="training frames to stream (a multiple of --chunk); measured on GRID with the compact circuit "
+                             "preset on 2 cores: the first 100-frame chunk 6 min (cold Brian2 build), each further one "
+                             "3-4 min warm, so 400 frames 15-20 min")
     parser.add_argument("--chunk", type=int, default=100,
                         help="frames per chunk: weights change between chunks; each chunk's run streams them twice")
     parser.add_argument("--eval-every", type=int, default=None, metavar="FRAMES",

@@ -37,7 +37,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--probe-context", type=int, nargs="+", default=[0], metavar="K",
                         help="lip frames on each side given to the vision-only mask probe (ridge regression from lips "
                              "to the ideal binary mask), one probe per K: does lip motion over several 40 ms frames "
-                             "say more about the mask than one frame? (default: 0, one frame)")
+                             "say more about the mask than one frame? (measured: the whole command with K 0 1 2 3 on the "
+                             "cached GRID corpus, 1 min 39 s on 2 cores) (default: 0, one frame)")
 
 
 def main(args) -> int:

@@ -205,6 +205,8 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     (["--eta", "0"], "--eta must be > 0"),
     (["--w-bound", "1e-4"], "--w-bound 0.0001: layer 'out' holds weights up to"),
     (["--frames", "100000"], "--frames 100000: the training split holds only"),
+    (["--reinit", "audio_dense"], "--reinit: layer 'audio_dense' does not learn (--layers out)"),
+    (["--reinit", ","], "--reinit: give comma-separated layers of --layers"),
 ])
 def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, extra, match):
     import re
@@ -216,6 +218,25 @@ def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys
     assert cli.main(argv + extra) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(re.escape(match), err), err
+
+
+def test_reinit_redraws_only_the_layers_it_names():
+    import torch
+
+    from experiments.commands.learn import reinit_choice
+    from rate_bridge.burstprop.models import ModelConfig, build_model
+    from rate_bridge.learning import reinit_layers
+
+    model = build_model("multimodal", ModelConfig(n_bins=5, channels=1, embed=2))
+    layers = ("out", "audio_dense", "visual_dense")
+    assert reinit_choice(layers, None) == () and reinit_choice(layers, "all") == layers
+    assert reinit_choice(layers, " out, ") == ("out",)
+    fresh = reinit_layers(model, reinit_choice(layers, "out"), seed=3)
+    before, after = model.state_dict(), fresh.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"out.weight", "out.bias"}
+    again = reinit_layers(model, ("out",), seed=3).state_dict()
+    assert all(torch.equal(after[k], again[k]) for k in after)  # seeded
 
 
 def test_a_checkpoint_the_circuit_cannot_map_is_refused(tmp_path, capsys):

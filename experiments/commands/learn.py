@@ -11,8 +11,8 @@ same frames (the moving average cannot follow the burst probability the untaught
 hidden layer; measured on a tiny synthetic MBURST, 400 frames: the cosine with burstprop's update rose from -0.93 to
 0.81 for its dense layer, 0.81 to 0.85 for the output). The weights change between chunks. Beside it, a rate model starting from the same
 weights learns the same layers from the same frames in the same order by burstprop (plain SGD, learning rate
-matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers first (seeded), so the start is
-poor. Resumable: rerun the same command to continue.
+matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers (or those it names) first
+(seeded), so the start is poor. Resumable: rerun the same command to continue.
 
 Writes into ``--out``: ``checkpoint.pt`` (the weights learned in spikes; ``mburst evaluate``/``mburst bridge`` take
 it), ``checkpoint_burstprop.pt``, ``metrics.json`` (test F1 of the trained, start and learned models, the recovered
@@ -65,7 +65,10 @@ def add_arguments(parser) -> None:
                              "left out in both)")
     parser.add_argument("--w-bound", type=float, default=2.0,
                         help="the learning layers' weights stay within +-this (the rule's bounds)")
-    parser.add_argument("--reinit", action="store_true", help="re-initialise the chosen layers first (seeded by --seed)")
+    parser.add_argument("--reinit", nargs="?", const="all", default=None, metavar="LAYERS",
+                        help="re-initialise layers first (seeded by --seed), so the start is poor: bare, every layer of "
+                             "--layers; or a comma-separated subset of them (e.g. --reinit out: the output starts "
+                             "afresh, the other learning layers from their trained weights)")
     add_bridge_arguments(parser)
     parser.set_defaults(teach=True, build_tag="learn")
     add_data_arguments(parser)
@@ -100,6 +103,41 @@ def check_options(args) -> None:
             raise MburstError(f"{flag} must be > 0, got {value}")
     if args.eval_frames < 0 or args.settle < 0:
         raise MburstError("--eval-frames and --settle must be >= 0")
+
+
+def reinit_choice(layers, value) -> tuple:
+    """The layers ``--reinit`` re-initialises.
+
+    Parameters
+    ----------
+    layers : tuple of str
+        The learning layers (``--layers``, checked).
+    value : str or None
+        ``--reinit``: None (not given), ``"all"`` (given bare) or comma-separated names.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    MburstError
+        A name that is not a learning layer (it could not recover), or none given.
+    """
+    from neurons.common import MburstError
+
+    if value is None:
+        return ()
+    if value == "all":
+        return tuple(layers)
+    names = tuple(k.strip() for k in value.split(",") if k.strip())
+    if not names:
+        raise MburstError("--reinit: give comma-separated layers of --layers, or no value for all of them")
+    for name in names:
+        if name not in layers:
+            raise MburstError(f"--reinit: layer '{name}' does not learn (--layers {','.join(layers)}); it could not "
+                              "recover")
+    return names
 
 
 def stream_frames(corpus, state, n_frames: int, seed: int):
@@ -167,7 +205,8 @@ def main(args) -> int:
         raise MburstError("--layers: hidden layers learn from the output's bursts fed back; drop --no-feedback/"
                           "--ablate feedback, or learn only 'out'")
     net = SpikingMBURST(model, cfg)  # refuses a model the circuit cannot map
-    start = reinit_layers(model, layers, args.seed) if args.reinit else copy.deepcopy(model)
+    fresh = reinit_choice(layers, args.reinit)
+    start = reinit_layers(model, fresh, args.seed) if fresh else copy.deepcopy(model)
     for name in layers:
         top = float(start.burst_layers()[name].weight.detach().abs().max())
         if top > args.w_bound:
@@ -294,7 +333,8 @@ def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s:
     updates = sum(v["weight_updates"] for v in layers.values())
     return {
         "checkpoint": str(args.checkpoint), "layers_learned": list(settings.layers), "frames": learned.frames,
-        "chunk": args.chunk, "reinit": args.reinit, "baseline": args.baseline, "eta": settings.params.eta,
+        "chunk": args.chunk, "reinit": list(reinit_choice(settings.layers, args.reinit)), "baseline": args.baseline,
+        "eta": settings.params.eta,
         "teach_gain": args.teach_gain,
         "lr_burstprop_per_frame": settings.lr, "settle_ms": settings.settle_ms, "w_bound": settings.w_bound,
         "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
@@ -320,7 +360,9 @@ def _write(out: Path, report: dict) -> None:
                                                    for r in report["curve"]]
     atomic_write_text(out / "learning_curve.csv", "\n".join(rows) + "\n")
     f1 = report["f1"]
+    fresh = ", ".join(report["reinit"]) + " re-initialised" if report["reinit"] else "the checkpoint's weights"
     md = [f"# Learning in spikes: {report['frames']} frames, layers {', '.join(report['layers_learned'])}", "",
+          f"Start: {fresh}.", "",
           f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
           f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
           f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",

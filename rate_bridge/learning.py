@@ -39,7 +39,7 @@ import numpy as np
 from neurons.common import MburstError
 
 __all__ = ["check_layers", "matched_learning_rate", "burstprop_update", "teaching_schedule", "circuit_layers",
-           "LearnSettings", "LearnState", "learn_chunk", "cosine", "reinit_layers"]
+           "circuit_rate_update", "LearnSettings", "LearnState", "learn_chunk", "cosine", "reinit_layers"]
 
 
 def check_layers(model, layers) -> tuple[str, ...]:
@@ -184,6 +184,44 @@ def circuit_layers(net) -> list:
                           sources=tuple(s.sources)) for s in net.specs]
 
 
+def circuit_rate_update(run, specs, layers) -> dict:
+    """Burstprop's update written with the circuit's own burst probabilities and event rates: what the spiking rule
+    would learn if it had no spike-timing noise (a diagnostic of what limits it).
+
+    Per layer, ``sum_t ((P_t - P'_t) E_t) E_pre,t^T`` with ``P``, ``P'`` the ensembles' burst probability taught and
+    untaught (bursts / events, 0 where a unit had no event) and ``E`` the event rates (Hz) of the untaught pass:
+    eq. 8's ``(b - bbar) e_pre^T`` with the circuit's signals in place of burstprop's. Its cosine with burstprop's own
+    update measures the teaching the circuit's feedback carries; the spiking rule's cosine below it is the rule's own
+    noise.
+
+    Parameters
+    ----------
+    run : rate_bridge.convert.SpikingRun
+        A taught run (``burst_prob``, ``burst_prob_teach``, ``spike_hz``: [F, units] per layer).
+    specs : sequence of rate_bridge.convert.LayerSpec
+        The network's layers (``name``, ``sources``, ``weight``).
+    layers : sequence of str
+        Dense layers.
+
+    Returns
+    -------
+    dict
+        ``{layer: array [units, inputs]}`` (Hz^2 per frame summed; zero where no source reads).
+    """
+    by_name = {s.name: s for s in specs}
+    out = {}
+    for name in layers:
+        spec = by_name[name]
+        dp = np.nan_to_num(run.burst_prob_teach[name] - run.burst_prob[name])
+        post = dp * run.spike_hz[name]
+        dw = np.zeros(np.shape(spec.weight))
+        for src, offset in spec.sources:
+            pre = run.spike_hz[src].reshape(len(post), -1)
+            dw[:, offset:offset + pre.shape[1]] = post.T @ pre
+        out[name] = dw
+    return out
+
+
 @dataclass(frozen=True)
 class LearnSettings:
     """What learns and how: ``layers`` (dense), ``params`` (the rule: ``eta``, ``tau_pre``, ``tau_avg``),
@@ -212,6 +250,7 @@ class LearnState:
     dw_spiking: dict = field(default_factory=dict)
     dw_burstprop: dict = field(default_factory=dict)
     dw_burstprop_same: dict = field(default_factory=dict)
+    dw_circuit_rates: dict = field(default_factory=dict)
     averages: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
@@ -287,6 +326,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     run = run_frames(net, audio, visual, target, progress=progress, out_dend_pA=teach)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
                                   frames, settings.settle_ms * 1e-3, settings.paired)
+    rates = circuit_rate_update(run, net.specs, settings.layers)
     _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)
     _apply(model_bp, {k: settings.lr * v for k, v in own.items()}, settings.w_bound)
@@ -294,6 +334,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         _add(state.dw_spiking, name, spk[name][0])
         _add(state.dw_burstprop, name, settings.lr * own[name])
         _add(state.dw_burstprop_same, name, settings.lr * same[name])
+        _add(state.dw_circuit_rates, name, rates[name])
         tally = state.counts.setdefault(name, {})
         for key, value in spk[name][1].items():
             tally[key] = tally.get(key, 0) + value

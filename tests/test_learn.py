@@ -170,6 +170,7 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     assert [r["frames"] for r in report["curve"]] == [0, 2, 4]
     assert set(report["layers"]) == {"out", "audio_dense"} and report["frames"] == 4
     assert np.isfinite(report["layers"]["out"]["cosine"]) and report["layers"]["out"]["weight_change_spiking"] > 0
+    assert "cosine_circuit_rates" in report["layers"]["out"]  # NaN here: 2 cells per unit seldom burst in 2 frames
     pre_cells = {"out": 2 * 2, "audio_dense": 40 * 2}  # audio_dense: 2 units x 2 cells; audio_conv2: 40 x 2
     for name, row in report["layers"].items():  # (2 cells per unit: a hidden unit may not burst, and then not learn)
         assert row["weight_updates"] == (row["events"] + row["bursts"]) * pre_cells[name]
@@ -254,3 +255,25 @@ def test_a_checkpoint_the_circuit_cannot_map_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has no spiking calibration" in err, err
     assert torch.load(tmp_path / "relu.pt", weights_only=False)["format"]  # untouched
+
+
+def test_circuit_rate_update_is_eq8_with_the_circuits_signals_by_hand():
+    from types import SimpleNamespace
+
+    from rate_bridge.learning import circuit_rate_update
+
+    rng = np.random.default_rng(0)
+    f, a, b, u = 5, 3, 2, 4  # frames, units of two sources, units of the post layer
+    e = {"src_a": rng.random((f, a)) * 20, "src_b": rng.random((f, 1, b)) * 20, "post": rng.random((f, u)) * 30}
+    p_un, p_t = rng.random((f, u)), rng.random((f, u))
+    p_un[0, 1] = np.nan  # no event: no burst probability, no update
+    run = SimpleNamespace(spike_hz=e, burst_prob={"post": p_un}, burst_prob_teach={"post": p_t})
+    spec = SimpleNamespace(name="post", sources=[("src_a", 0), ("src_b", a)], weight=np.zeros((u, a + b)))
+    dw = circuit_rate_update(run, [spec], ["post"])["post"]
+    pre = np.hstack([e["src_a"], e["src_b"].reshape(f, b)])
+    by_hand = np.zeros((u, a + b))
+    for t in range(f):
+        for i in range(u):
+            if np.isfinite(p_un[t, i]):
+                by_hand[i] += (p_t[t, i] - p_un[t, i]) * e["post"][t, i] * pre[t]
+    np.testing.assert_allclose(dw, by_hand, rtol=1e-12)

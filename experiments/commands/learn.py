@@ -16,8 +16,10 @@ matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers
 
 Writes into ``--out``: ``checkpoint.pt`` (the weights learned in spikes; ``mburst evaluate``/``mburst bridge`` take
 it), ``checkpoint_burstprop.pt``, ``metrics.json`` (test F1 of the trained, start and learned models, the recovered
-fraction of the F1 gap, per layer the cosine between the accumulated spiking and burstprop weight changes, the
-relative weight change and the plasticity update counts), ``learning.md``, ``learning_curve.csv`` and
+fraction of the F1 gap, per layer the cosine between the accumulated spiking and burstprop weight changes, and
+that of burstprop's update written with the circuit's own burst probabilities and event rates (the teaching the
+circuit's feedback carries, without the rule's spike-timing noise), the relative weight change and the plasticity
+update counts), ``learning.md``, ``learning_curve.csv`` and
 ``learning.png`` (test F1 against streamed frames, both rules).
 """
 from __future__ import annotations
@@ -325,6 +327,7 @@ def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s:
         c = learned.counts[name]
         layers[name] = {
             "cosine": cosine(ds, db), "cosine_same_weights": cosine(ds, learned.dw_burstprop_same[name]),
+            "cosine_circuit_rates": cosine(learned.dw_circuit_rates[name], learned.dw_burstprop_same[name]),
             "norm_ratio": float(np.linalg.norm(ds) / max(np.linalg.norm(db), 1e-300)),
             "weight_change_spiking": float(np.linalg.norm(ds) / np.linalg.norm(w0)),
             "weight_change_burstprop": float(np.linalg.norm(db) / np.linalg.norm(w0)),
@@ -366,13 +369,16 @@ def _write(out: Path, report: dict) -> None:
           f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
           f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
           f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",
-          "| layer | cosine (trajectories) | cosine (same weights) | norm ratio | rel. change spiking | rel. change "
-          "burstprop | weight updates per frame |", "|---|---|---|---|---|---|---|"]
+          "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | norm ratio | rel. change "
+          "spiking | rel. change burstprop | weight updates per frame |", "|---|---|---|---|---|---|---|---|"]
     for name, r in report["layers"].items():
-        md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['norm_ratio']:.3g} | "
+        md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['cosine_circuit_rates']:.3f} | "
+                  f"{r['norm_ratio']:.3g} | "
                   f"{r['weight_change_spiking']:.3g} | {r['weight_change_burstprop']:.3g} | "
                   f"{r['weight_updates_per_frame']:.4g} |")
-    md += ["", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
+    md += ["", "Cosine, circuit's rates: burstprop's update written with the circuit's burst probabilities (taught "
+           "minus untaught) and event rates, against burstprop's at the same weights: the teaching the circuit's "
+           "feedback carries, without the rule's spike-timing noise.", "", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
            f"cost {report['plasticity']['device_cost']}."]
     atomic_write_text(out / "learning.md", "\n".join(md) + "\n")
     fig, ax = plt.subplots(figsize=(7, 4.5))

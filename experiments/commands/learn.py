@@ -108,24 +108,9 @@ def check_options(args) -> None:
 
 
 def reinit_choice(layers, value) -> tuple:
-    """The layers ``--reinit`` re-initialises.
-
-    Parameters
-    ----------
-    layers : tuple of str
-        The learning layers (``--layers``, checked).
-    value : str or None
-        ``--reinit``: None (not given), ``"all"`` (given bare) or comma-separated names.
-
-    Returns
-    -------
-    tuple of str
-
-    Raises
-    ------
-    MburstError
-        A name that is not a learning layer (it could not recover), or none given.
-    """
+    """The layers ``--reinit`` re-initialises (a tuple of str): none when ``value`` is None (not given), all of
+    ``layers`` (the checked ``--layers``) when it is ``"all"`` (given bare), else the comma-separated names; raises
+    MburstError for a name that does not learn (it could not recover) or an empty list."""
     from neurons.common import MburstError
 
     if value is None:

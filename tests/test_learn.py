@@ -168,6 +168,8 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     assert cli.main(argv) == 0, capsys.readouterr().err
     report = json.loads((out / "metrics.json").read_text())
     assert [r["frames"] for r in report["curve"]] == [0, 2, 4]
+    assert report["curve_second_half"]["points"] == 1  # the point at 4 frames
+    assert report["curve_second_half"]["spiking"] == report["curve"][-1]["f1_spiking"]
     assert set(report["layers"]) == {"out", "audio_dense"} and report["frames"] == 4
     assert np.isfinite(report["layers"]["out"]["cosine"]) and report["layers"]["out"]["weight_change_spiking"] > 0
     assert "cosine_circuit_rates" in report["layers"]["out"]  # NaN here: 2 cells per unit seldom burst in 2 frames

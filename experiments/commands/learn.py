@@ -328,10 +328,20 @@ def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s:
         "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
         "f1": f1, "recovery": {k: (f1[k] - f1["start"]) / gap if gap > 0 else float("nan")
                                for k in ("spiking", "burstprop")},
-        "curve": learned.curve, "layers": layers,
+        "curve": learned.curve, "curve_second_half": _second_half(learned.curve), "layers": layers,
         "plasticity": {"weight_updates": updates, "weight_updates_per_frame": updates / max(learned.frames, 1),
                        "device_cost": DEVICE_COST},
         "wall_s": wall_s, "circuit_wall_s": learned.wall_s}
+
+
+def _second_half(curve: list) -> dict:
+    """Mean test F1 of each rule over the learning curve's points after half the frames (the curve's own test frames):
+    online steps make single points swing, so this is steadier than the last."""
+    import numpy as np
+
+    late = [r for r in curve if r["frames"] > curve[-1]["frames"] / 2]
+    return {"points": len(late), **{k: float(np.mean([r[f"f1_{k}"] for r in late])) if late else float("nan")
+                                    for k in ("spiking", "burstprop")}}
 
 
 def _write(out: Path, report: dict) -> None:
@@ -354,6 +364,9 @@ def _write(out: Path, report: dict) -> None:
           f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
           f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
           f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",
+          f"Learning curve, mean over its second half ({report['curve_second_half']['points']} points, the curve's "
+          f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
+          f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
           "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | norm ratio | rel. change "
           "spiking | rel. change burstprop | weight updates per frame |", "|---|---|---|---|---|---|---|---|"]
     for name, r in report["layers"].items():

@@ -72,7 +72,9 @@ class RuleAverages:
             inside = (t >= start_s) & (t < stop_s)
             return np.bincount(np.asarray(i)[inside], minlength=cells).astype(float) / span
 
-        return cls(rate(post.event_i, post.event_t), rate(post.burst_i, post.burst_t))
+        inside = np.asarray(post.burst_onset_t) >= start_s  # a burst counts with its event: Bbar <= Ebar
+        return cls(rate(post.event_i, post.event_t),
+                   rate(np.asarray(post.burst_i)[inside], np.asarray(post.burst_t)[inside]))
 
 
 @dataclass(frozen=True)
@@ -230,10 +232,12 @@ def unit_weight_change(pre, pre_cells_per_unit: int, pre_units: int, post, post_
 
 
 def _from(det, t0: float):
-    """Events and bursts at or after ``t0`` (s), timed from ``t0``."""
+    """Events at or after ``t0`` (s) and the bursts of those events, timed from ``t0``. A burst whose first spike (its
+    event) came before ``t0`` is left out with its event: the rule's averages see a burst only after its event
+    (``Bbar <= Ebar``); an orphan burst of a silent cell would give ``Pbar = Bbar / 1e-9 Hz``."""
     from neurons.bursts import Detection
 
-    ev, bu = det.event_t >= t0 - 1e-9, det.burst_t >= t0 - 1e-9
+    ev, bu = det.event_t >= t0 - 1e-9, det.burst_onset_t >= t0 - 1e-9
     return Detection(det.event_i[ev], det.event_t[ev] - t0, det.event_size[ev], det.burst_i[bu], det.burst_t[bu] - t0,
                      det.burst_onset_t[bu] - t0)
 

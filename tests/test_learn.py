@@ -8,10 +8,12 @@ from neurons.bursts import Detection
 from neurons.common import MburstError
 
 
-def _detection(event_i, event_t, burst_i=(), burst_t=()) -> Detection:
-    """Events and bursts as the rule reads them (sizes and onsets unused)."""
-    return Detection(np.asarray(event_i, np.int64), np.asarray(event_t, float), np.zeros(0), np.asarray(burst_i, np.int64),
-                     np.asarray(burst_t, float), np.zeros(0))
+def _detection(event_i, event_t, burst_i=(), burst_t=(), burst_onset_t=None) -> Detection:
+    """Events and bursts as the rule reads them (sizes 1; onsets default to the bursts' own times)."""
+    onset = burst_t if burst_onset_t is None else burst_onset_t
+    return Detection(np.asarray(event_i, np.int64), np.asarray(event_t, float), np.ones(len(event_i), np.int64),
+                     np.asarray(burst_i, np.int64),
+                     np.asarray(burst_t, float), np.asarray(onset, float))
 
 
 def _monitored(monitors) -> Detection:
@@ -85,6 +87,25 @@ def test_rule_averages_and_pbar_by_hand():
         unit_weight_change(pre, 1, 1, _detection([1], [0.1]), 1, 1, p, end_s=0.5)
     with pytest.raises(MburstError, match="homeostasis"):
         unit_weight_change(pre, 1, 1, post, 1, 1, BurstPlasticityParams(eta_homeo=1 * second), end_s=0.5)
+
+
+def test_a_burst_whose_event_came_before_the_window_is_left_out_with_it():
+    """Bbar <= Ebar, as in Brian2's rule: a cell silent in the window but for the second spike of a burst that began
+    before it would otherwise get Pbar = Bbar / 1e-9 Hz (this blew up a GRID run's hidden update to 1e7)."""
+    from brian2 import ms, second
+
+    from circuits.ensemble_plasticity import RuleAverages, _from, unit_weight_change
+    from circuits.plasticity import BurstPlasticityParams
+
+    post = _detection([0, 0], [0.995, 1.5], [0], [1.005], [0.995])  # burst onset 0.995, second spike 1.005; event 1.5
+    start = RuleAverages.measured(post, 1, 1.0, 2.0)
+    assert start.ebar_hz[0] == pytest.approx(1.0) and start.bbar_hz[0] == 0.0
+    late = _from(post, 1.0)
+    assert len(late.burst_i) == 0 and list(late.event_t) == pytest.approx([0.5])
+    p = BurstPlasticityParams(eta=1.0, tau_pre=100 * ms, tau_avg=1 * second)
+    pre = _detection([0], [0.45])
+    up = unit_weight_change(pre, 1, 1, late, 1, 1, p, end_s=1.0, averages=RuleAverages(np.zeros(1), np.zeros(1)))
+    assert up.dw[0, 0] == 0.0  # Pbar 0 at the event: nothing to learn, not -1e9
 
 
 def _two_layer_run(teach_widths: float, frames: int = 40, n: int = 30, seed: int = 0):

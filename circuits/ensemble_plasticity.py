@@ -34,7 +34,8 @@ from brian2 import Hz, second
 
 from neurons.common import MburstError
 
-__all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums", "ensemble_weight_changes"]
+__all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums", "events_from",
+           "ensemble_weight_changes"]
 
 _BLOCK_TAUS = 50.0  # exponent range of one block of the exponential sums (e^50 ~ 5e21: no overflow, no cancellation)
 _EPS_HZ = 1e-9  # Pbar = Bbar / (Ebar + 1e-9 Hz), as in circuits.plasticity
@@ -72,9 +73,8 @@ class RuleAverages:
             inside = (t >= start_s) & (t < stop_s)
             return np.bincount(np.asarray(i)[inside], minlength=cells).astype(float) / span
 
-        inside = np.asarray(post.burst_onset_t) >= start_s  # a burst counts with its event: Bbar <= Ebar
-        return cls(rate(post.event_i, post.event_t),
-                   rate(np.asarray(post.burst_i)[inside], np.asarray(post.burst_t)[inside]))
+        # a burst counts with its event (its first spike), so that Bbar <= Ebar: by its onset
+        return cls(rate(post.event_i, post.event_t), rate(post.burst_i, post.burst_onset_t))
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def unit_weight_change(pre, pre_cells_per_unit: int, pre_units: int, post, post_
     return UnitUpdate(dw, final, int(np.sum(gate & is_event)), int(np.sum(gate & ~is_event)), int(len(t_pre)))
 
 
-def _from(det, t0: float):
+def events_from(det, t0: float):
     """Events at or after ``t0`` (s) and the bursts of those events, timed from ``t0``. A burst whose first spike (its
     event) came before ``t0`` is left out with its event: the rule's averages see a burst only after its event
     (``Bbar <= Ebar``); an orphan burst of a silent cell would give ``Pbar = Bbar / 1e-9 Hz``."""
@@ -293,7 +293,7 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
 
     specs = {s.name: s for s in layers}
     needed = set(learn) | {src for k in learn for src, _ in specs[k].sources}
-    trains = {p.layer: _from(detect_population(np.asarray(p.spikes.i[:]), np.asarray(p.spikes.t[:])), settle_s)
+    trains = {p.layer: events_from(detect_population(np.asarray(p.spikes.i[:]), np.asarray(p.spikes.t[:])), settle_s)
               for p in run.populations if p.pyramidal and p.layer in needed}
     end_s = float(run.window_start_s[-1] + run.window_s) - settle_s
     out = {}

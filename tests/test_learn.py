@@ -94,13 +94,13 @@ def test_a_burst_whose_event_came_before_the_window_is_left_out_with_it():
     before it would otherwise get Pbar = Bbar / 1e-9 Hz (this blew up a GRID run's hidden update to 1e7)."""
     from brian2 import ms, second
 
-    from circuits.ensemble_plasticity import RuleAverages, _from, unit_weight_change
+    from circuits.ensemble_plasticity import RuleAverages, events_from, unit_weight_change
     from circuits.plasticity import BurstPlasticityParams
 
     post = _detection([0, 0], [0.995, 1.5], [0], [1.005], [0.995])  # burst onset 0.995, second spike 1.005; event 1.5
     start = RuleAverages.measured(post, 1, 1.0, 2.0)
     assert start.ebar_hz[0] == pytest.approx(1.0) and start.bbar_hz[0] == 0.0
-    late = _from(post, 1.0)
+    late = events_from(post, 1.0)
     assert len(late.burst_i) == 0 and list(late.event_t) == pytest.approx([0.5])
     p = BurstPlasticityParams(eta=1.0, tau_pre=100 * ms, tau_avg=1 * second)
     pre = _detection([0], [0.45])
@@ -155,7 +155,10 @@ def test_two_layer_circuit_learns_in_burstprops_direction_and_rests_without_teac
     untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"][0]
     assert abs(untaught.mean()) < 0.2 * np.abs(taught).mean(), (untaught, taught)
     untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, paired=True)["post"][0]
-    assert abs(untaught.mean()) < 0.2 * np.abs(paired).mean(), (untaught, paired)
+    # paired: the first untaught window's averages start from 0.6 s of rates (40 frames less the 1 s settling), so
+    # the two untaught passes' rules differ a little: 0.23 of the taught change measured (0.2 before bursts were
+    # counted with their events)
+    assert abs(untaught.mean()) < 0.3 * np.abs(paired).mean(), (untaught, paired)
 
 TINY_DATA = ["--data", "synthetic", "--n-utterances", "12"]
 TINY_CIRCUIT = ["--n", "2", "--n-conv", "2", "--target", "numpy"]

@@ -18,7 +18,7 @@ result out (:class:`SpikingRun`):
   ``I_mid = (i_offset + i_max)/2`` puts the decision point mid-curve and ``i_scale_out`` maps the
   95th percentile of |v_out| to ``out_current_pA``; the mask is ``E_out > E(I_mid)``, i.e.
   ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``. Untaught, its dendrites sit at ``I_half`` (burstprop's
-  ``pbar_L``); with ``teach`` they get :func:`teaching_current` of eq. 3's ``p_L`` for the target (the
+  ``pbar_L``); with ``teach`` they get :func:`rate_bridge.teaching.teaching_current` of eq. 3's ``p_L`` for the target (the
   teacher computes eq. 3 as burstprop does, from the target and the rate output).
 
 A model runs in the regime its activation was measured in (:func:`check_regime`): ``calibrated-circuit``
@@ -38,9 +38,10 @@ from neurons.common import MburstError
 from circuits.ensembles import EnsembleConfig, EnsembleLayer
 from rate_bridge.burstprop.calibrated import Calibration, calibration_of
 from rate_bridge.regime import check_regime, ensemble_cells
+from rate_bridge.teaching import output_rate_hz, teaching_current
 
 __all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "SpikingMBURST",
-           "SpikingRun", "run_frames", "teaching_current"]
+           "SpikingRun", "run_frames"]
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
     i_scale_out : float
         Output current per unit of ``v_out`` (pA).
     out_dend_pA : numpy.ndarray, shape (F, bins), optional
-        Dendritic current added to the output's cells in each frame (pA; teaching, :func:`teaching_current`).
+        Dendritic current added to the output's cells in each frame (pA; teaching, :func:`rate_bridge.teaching.teaching_current`).
 
     Returns
     -------
@@ -296,39 +297,12 @@ class SpikingMBURST:
         return run_frames(self, audio, visual, target, progress=progress)
 
 
-def teaching_current(p, pbar: float, cal: Calibration) -> np.ndarray:
-    """The output's teaching current (pA): ``width (logit p - logit pbar)``, clipped to +-2 width.
-
-    The untaught output's dendrites sit at ``I_half``, the operating point of the calibration, standing for
-    burstprop's ``pbar_L``; the teacher moves them by the fit's slope times eq. 3's change of the burst
-    probability's logit (``p_L`` clipped into [0.001, 0.999]), up where the target asks for more of the
-    output and down where it asks for less.
-
-    Parameters
-    ----------
-    p : numpy.ndarray
-        Burstprop's taught output burst probability ``p_L`` (any shape).
-    pbar : float
-        Its untaught ``pbar_L``.
-    cal : Calibration
-        The fit (its ``width``, pA).
-
-    Returns
-    -------
-    numpy.ndarray
-        pA, shaped like ``p``.
-    """
-    x = np.clip(np.asarray(p, float), 1e-3, 1 - 1e-3)
-    w = cal.fit.width
-    return np.clip(w * (np.log(x / (1 - x)) - np.log(pbar / (1 - pbar))), -2 * w, 2 * w)
-
-
 def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bool = True,
                out_dend_pA=None) -> SpikingRun:
     """Run the converted network on these frames and read it out against the rate model.
 
     With ``config.teach`` the frames stream a second time, right after the first pass and in the same run, with
-    the output taught ``target`` (eq. 3's ``p_L``, :func:`teaching_current`); the counts and event rates are the
+    the output taught ``target`` (eq. 3's ``p_L``, :func:`rate_bridge.teaching.teaching_current`); the counts and event rates are the
     first pass's.
 
     Parameters
@@ -368,8 +342,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
     if cfg.teach and target is None:
         raise MburstError("bridge: --teach needs the frames' target mask")
     ref = rate_reference(net.model, audio, visual, target if cfg.teach else None, bursts=cfg.feedback)
-    q95 = float(np.percentile(np.abs(ref.v_out), 95)) or 1.0
-    i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
+    rate_out, e0, i_scale_out = output_rate_hz(cal, cfg, ref.v_out)
     n = int(audio.shape[0])
     reps = 2 if cfg.teach else 1  # taught: the frames stream a second time, right after the first pass
     inputs = {"audio": np.tile(audio.double().numpy(), (reps, 1, 1, 1)),
@@ -389,10 +362,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
         ledger.add_synapses(syn.pre, syn.pre_index, syn.pathway, syn.trigger, copies=syn.copies)
     starts = run.window_start_s[:n]
     counts = ledger.count(*np.round([starts, starts + run.window_s], 12))  # streamed windows abut
-    i_out_mid = 0.5 * (cal.i_offset + cal.i_max)
-    rate = {s.name: cal.rate_hz_of_current(i_out_mid + i_scale_out * ref.v_out) if s.output else ref.e[s.name] * cal.e_ref
-            for s in net.specs}
-    e0 = float(cal.rate_hz_of_current(i_out_mid))
+    rate = {s.name: rate_out if s.output else ref.e[s.name] * cal.e_ref for s in net.specs}
     spike_hz = {k: v[:n] for k, v in run.event_rate_hz.items()}
     return SpikingRun(rate, spike_hz, {k: v[:n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
                       spike_hz["out"] > e0,

@@ -2,8 +2,10 @@
 
 Each chunk of ``K`` frames streams through the circuit of :mod:`rate_bridge.convert` twice in one run, as
 ``mburst bridge --teach`` does: untaught (the rule's moving averages settle on the no-teaching burst
-probability; weights do not change), then taught: the output's dendrites receive eq. 3's ``p_L``
-(:func:`rate_bridge.convert.teaching_current`; ``p_L`` from burstprop's own teaching, :func:`burstprop_update`),
+probability; weights do not change), then taught: the output's dendrites get the current that changes its burst
+rate by burstprop's ``b - bbar = (p_L - pbar_L) e_L`` (eq. 3's ``p_L``, :func:`burstprop_update`; ``e_ref`` Hz per
+unit): its burst probability changes by ``(p_L - pbar_L) e_ref e_L / E`` (:mod:`rate_bridge.teaching`), as its cells
+fire at ``E``, not ``e_ref e_L``;
 shifted by the output's read-out latency in whole frames so that the teaching of frame ``k`` meets the output's
 response to it. The rule starts ``settle_ms`` into the run (each chunk's network starts from rest; its PV/SOM take
 about a second to settle, and a circuit that runs on has no such restarts). During the taught pass's read-out
@@ -139,7 +141,7 @@ def burstprop_update(model, audio, visual, target, loss_fn, layers) -> tuple[np.
     return p_out, {k: -g.double().numpy() * n / known[k].update_scale for k, g in zip(layers, grads)}
 
 
-def teaching_schedule(p_out, pbar: float, cal, shift: int) -> np.ndarray:
+def teaching_schedule(p_out, pbar: float, cal, shift: int, scale=1.0) -> np.ndarray:
     """The output's dendritic current over a chunk's run: zero in the untaught pass, then eq. 3's teaching, ``shift``
     frames late (pA).
 
@@ -150,18 +152,20 @@ def teaching_schedule(p_out, pbar: float, cal, shift: int) -> np.ndarray:
     pbar : float
         ``pbar_L``.
     cal : Calibration
-        The fit (:func:`rate_bridge.convert.teaching_current`).
+        The fit (:func:`rate_bridge.teaching.teaching_current`).
     shift : int
         The output's read-out latency in frames (>= 0).
+    scale : float or numpy.ndarray, shape (F, bins)
+        Multiplies the taught change of burst probability (:func:`rate_bridge.teaching.teaching_current`).
 
     Returns
     -------
     numpy.ndarray, shape (2 F + shift, bins)
     """
-    from rate_bridge.convert import teaching_current
+    from rate_bridge.teaching import teaching_current
 
     p_out = np.asarray(p_out, float)
-    return np.vstack([np.zeros((len(p_out) + shift, p_out.shape[1])), teaching_current(p_out, pbar, cal)])
+    return np.vstack([np.zeros((len(p_out) + shift, p_out.shape[1])), teaching_current(p_out, pbar, cal, scale)])
 
 
 def circuit_layers(net) -> list:
@@ -243,7 +247,8 @@ class LearnSettings:
 class LearnState:
     """Where learning stands (resumable: plain arrays): ``frames`` done; per layer the accumulated weight change of
     the spiking rule (``dw_spiking``), of burstprop on its own trajectory (``dw_burstprop``) and of burstprop at the
-    spiking model's weights (``dw_burstprop_same``, each chunk); the rule's ``averages``; update ``counts``; the
+    spiking model's weights (``dw_burstprop_same``, each chunk), draws of it from spike counts
+    (``dw_counted`` [draws, units, inputs], :mod:`rate_bridge.update_ceiling`); the rule's ``averages``; update ``counts``; the
     ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs."""
 
     frames: int = 0
@@ -251,6 +256,7 @@ class LearnState:
     dw_burstprop: dict = field(default_factory=dict)
     dw_burstprop_same: dict = field(default_factory=dict)
     dw_circuit_rates: dict = field(default_factory=dict)
+    dw_counted: dict = field(default_factory=dict)
     averages: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
@@ -313,7 +319,12 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         untaught pass is no longer than ``settle_ms``.
     """
     from circuits.ensemble_plasticity import ensemble_weight_changes
+    from brian2 import second
+
     from rate_bridge.convert import SpikingMBURST, run_frames
+    from rate_bridge.rate_reference import rate_reference
+    from rate_bridge.teaching import output_rate_hz
+    from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])
     if not 0 <= settings.settle_ms < frames * cfg.t_frame_ms:
@@ -321,8 +332,14 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
                           f"circuit's settling (--settle {settings.settle_ms:g} ms)")
     net = SpikingMBURST(model_spk, cfg)
     p_out, same = burstprop_update(model_spk, audio, visual, target, loss_fn, settings.layers)
+    states = model_spk.layer_states()
     shift = int(round(cfg.readout_latency_ms / cfg.t_frame_ms))
-    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift)
+    ref = rate_reference(model_spk, audio, visual)
+    counted = counted_draws(states, ref.e, net.specs, settings.layers, {"dense": cfg.n, "conv2d": cfg.n_conv},
+                            net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(settings.params.tau_pre / second),
+                            (cfg.seed, state.frames))
+    rate_hz = output_rate_hz(net.cal, cfg, ref.v_out)[0]  # the output's cells fire at E: teach b - bbar in Hz
+    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz)
     run = run_frames(net, audio, visual, target, progress=progress, out_dend_pA=teach)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
                                   frames, settings.settle_ms * 1e-3, settings.paired)
@@ -335,6 +352,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         _add(state.dw_burstprop, name, settings.lr * own[name])
         _add(state.dw_burstprop_same, name, settings.lr * same[name])
         _add(state.dw_circuit_rates, name, rates[name])
+        _add(state.dw_counted, name, counted[name])
         tally = state.counts.setdefault(name, {})
         for key, value in spk[name][1].items():
             tally[key] = tally.get(key, 0) + value

@@ -169,6 +169,20 @@ def test_burst_probs_are_burstprops_without_and_with_teaching():
     assert burst_probs(build_model("multimodal", ModelConfig(activation="calibrated", **TINY)), a, v) == ({}, {})
 
 
+def test_teaching_current_moves_the_fits_burst_probability_by_eq3s_change():
+    """The teacher moves the output's dendrites from I_half (fit P0 = (p_lo + p_hi)/2, standing for pbar_L) so that
+    the fit's burst probability changes by p_L - pbar_L, both ways, and saturates beyond the fit's reach."""
+    from rate_bridge.teaching import teaching_current
+
+    fit = C.calibration_of("calibrated-circuit").fit
+    p = np.array([0.0, 0.1, 0.2, 0.35, 0.45])
+    d_p = fit.burst_prob(fit.I_half + teaching_current(p, 0.2, C.calibration_of("calibrated-circuit"))) \
+        - fit.burst_prob(fit.I_half)
+    np.testing.assert_allclose(d_p, p - 0.2, atol=1e-9)
+    top = teaching_current(np.array([1.0]), 0.2, C.calibration_of("calibrated-circuit"))
+    np.testing.assert_allclose(top, 3 * fit.width)  # 0.8 above pbar is out of the fit's reach: +3 widths
+
+
 @pytest.mark.slow
 def test_feedback_run_reports_burst_probabilities():
     from rate_bridge.equivalence import layer_fidelity

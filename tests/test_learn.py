@@ -197,6 +197,7 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     assert set(report["layers"]) == {"out", "audio_dense"} and report["frames"] == 4
     assert np.isfinite(report["layers"]["out"]["cosine"]) and report["layers"]["out"]["weight_change_spiking"] > 0
     assert "cosine_circuit_rates" in report["layers"]["out"]  # NaN here: 2 cells per unit seldom burst in 2 frames
+    assert -1 <= report["layers"]["out"]["cosine_counting_ceiling"] <= 1
     pre_cells = {"out": 2 * 2, "audio_dense": 40 * 2}  # audio_dense: 2 units x 2 cells; audio_conv2: 40 x 2
     for name, row in report["layers"].items():  # (2 cells per unit: a hidden unit may not burst, and then not learn)
         assert row["weight_updates"] == (row["events"] + row["bursts"]) * pre_cells[name]
@@ -220,6 +221,13 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     assert "resuming after 4 frames" in capsys.readouterr().out
     assert torch.equal(torch.load(out / "checkpoint.pt", weights_only=False)["model_state"]["out.weight"],
                        learned["out.weight"])
+    i = argv.index("--frames") + 1
+    capsys.readouterr()
+    assert cli.main(argv[:i] + ["6"] + argv[i + 1:]) == 0  # a longer run extends this one: the stream is a prefix
+    assert "resuming after 4 frames" in capsys.readouterr().out
+    assert [r["frames"] for r in json.loads((out / "metrics.json").read_text())["curve"]] == [0, 2, 4, 6]
+    assert cli.main(argv[:i] + ["2"] + argv[i + 1:]) != 0
+    assert "--frames 2: --out" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, match", [
@@ -303,3 +311,40 @@ def test_circuit_rate_update_is_eq8_with_the_circuits_signals_by_hand():
             if np.isfinite(p_un[t, i]):
                 by_hand[i] += (p_t[t, i] - p_un[t, i]) * e["post"][t, i] * pre[t]
     np.testing.assert_allclose(dw, by_hand, rtol=1e-12)
+
+
+def _counted_states(f: int, u: int, a: int, dp: float, seed: int = 0):
+    """A post layer of ``u`` dense units reading ``a`` conv units over ``f`` frames, taught by ``+-dp``."""
+    from types import SimpleNamespace
+
+    import torch
+
+    rng = np.random.default_rng(seed)
+    pbar = 0.3 + 0.1 * rng.random((f, u))
+    p = pbar + dp * np.where(rng.random((f, u)) < 0.5, 1.0, -1.0)
+    e, x = 0.2 + 0.6 * rng.random((f, u)), 0.2 + 0.6 * rng.random((f, 1, a))
+
+    def t(v):
+        return torch.as_tensor(v)
+
+    states = {"post": SimpleNamespace(e=t(e), p=t(p), pbar=t(pbar))}
+    specs = [SimpleNamespace(name="pre", kind="conv2d", sources=[]),
+             SimpleNamespace(name="post", kind="dense", sources=[("pre", 0)], weight=np.zeros((u, a)))]
+    return states, {"pre": x}, specs, ((p - pbar) * e).T @ x.reshape(f, a)
+
+
+def test_counting_ceiling_of_the_update_falls_with_fewer_cells_and_a_weaker_teaching():
+    """The counted update (rate_bridge.update_ceiling) averages to eq. 8's: with many cells its cosine with
+    burstprop's update nears 1; few cells or a tiny p - pbar leave mostly counting noise."""
+    from rate_bridge.learning import cosine
+    from rate_bridge.update_ceiling import COUNTED_DRAWS, counted_draws
+
+    def ceiling(n, dp):
+        states, rates, specs, exact = _counted_states(1000, 6, 8, dp)
+        draws = counted_draws(states, rates, specs, ["post"], {"dense": n, "conv2d": n}, 10.0, 0.04, 0.1, 0)["post"]
+        assert draws.shape == (COUNTED_DRAWS, 6, 8)
+        return np.mean([cosine(d, exact) for d in draws])
+
+    many, some, few, weak = ceiling(20000, 0.2), ceiling(256, 0.2), ceiling(16, 0.2), ceiling(16, 0.002)
+    assert many > 0.99 and some > 0.85  # over 8 seeds: 0.998-1.0 and 0.88-0.97
+    assert weak < 0.2 and weak < few < some  # weak: -0.24 to 0.09; few: 0.25-0.74 (the trace's mean is shared)

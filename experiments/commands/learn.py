@@ -43,7 +43,8 @@ def add_arguments(parser) -> None:
                         help="comma-separated dense layers whose forward weights learn")
     parser.add_argument("--frames", type=int, default=2000, help="training frames to stream (a multiple of --chunk); measured on GRID with the compact circuit "
                              "preset on 2 cores: the first 100-frame chunk 6 min (cold Brian2 build), each further one "
-                             "3-4 min warm, so 400 frames 15-20 min")
+                             "3-4 min warm, so 400 frames 15-20 min; rerun with a larger --frames and the same --out to extend a "
+                             "run")
     parser.add_argument("--chunk", type=int, default=100,
                         help="frames per chunk: weights change between chunks; each chunk's run streams them twice")
     parser.add_argument("--eval-every", type=int, default=None, metavar="FRAMES",
@@ -216,13 +217,15 @@ def main(args) -> int:
     params = BurstPlasticityParams(eta=args.eta)
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
                              cfg, args.settle, args.baseline == "paired")
-    options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k != "out"}
+    options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k not in ("out", "frames")}
     saved = _load_state(args.out / STATE, options)
     spk, bp = copy.deepcopy(start), copy.deepcopy(start)
     if saved is None:
         learned = LearnState()
     else:
         learned = LearnState.from_dict(saved["state"])
+        if learned.frames > args.frames:
+            raise MburstError(f"--frames {args.frames}: --out {args.out} has learned {learned.frames} frames already")
         spk.load_state_dict(saved["spiking"])
         bp.load_state_dict(saved["burstprop"])
         print(f"learn: resuming after {learned.frames} frames")
@@ -272,7 +275,8 @@ class _Subset:
 
 
 def _load_state(path: Path, options: dict):
-    """The saved progress of this run, or None; refuses progress of a run with other options."""
+    """The saved progress of this run, or None; refuses progress of a run with other options (``--frames`` may
+    grow: the stream's frames are a prefix of a longer stream's, so a finished run can be extended)."""
     import torch
 
     from neurons.common import MburstError
@@ -313,6 +317,8 @@ def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s:
         layers[name] = {
             "cosine": cosine(ds, db), "cosine_same_weights": cosine(ds, learned.dw_burstprop_same[name]),
             "cosine_circuit_rates": cosine(learned.dw_circuit_rates[name], learned.dw_burstprop_same[name]),
+            "cosine_counting_ceiling": float(np.mean([cosine(d, learned.dw_burstprop_same[name])
+                                                      for d in learned.dw_counted[name]])),
             "norm_ratio": float(np.linalg.norm(ds) / max(np.linalg.norm(db), 1e-300)),
             "weight_change_spiking": float(np.linalg.norm(ds) / np.linalg.norm(w0)),
             "weight_change_burstprop": float(np.linalg.norm(db) / np.linalg.norm(w0)),
@@ -352,6 +358,7 @@ def _write(out: Path, report: dict) -> None:
     import matplotlib.pyplot as plt
 
     from neurons.common import atomic_savefig, atomic_write_json, atomic_write_text
+    from rate_bridge.update_ceiling import COUNTED_DRAWS
 
     atomic_write_json(out / "metrics.json", report)
     rows = ["frames,f1_spiking,f1_burstprop"] + [f"{r['frames']},{r['f1_spiking']:.6f},{r['f1_burstprop']:.6f}"
@@ -367,16 +374,20 @@ def _write(out: Path, report: dict) -> None:
           f"Learning curve, mean over its second half ({report['curve_second_half']['points']} points, the curve's "
           f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
           f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
-          "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | norm ratio | rel. change "
-          "spiking | rel. change burstprop | weight updates per frame |", "|---|---|---|---|---|---|---|---|"]
+          "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
+          "norm ratio | rel. change spiking | rel. change burstprop | weight updates per frame |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["layers"].items():
         md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['cosine_circuit_rates']:.3f} | "
+                  f"{r['cosine_counting_ceiling']:.3f} | "
                   f"{r['norm_ratio']:.3g} | "
                   f"{r['weight_change_spiking']:.3g} | {r['weight_change_burstprop']:.3g} | "
                   f"{r['weight_updates_per_frame']:.4g} |")
     md += ["", "Cosine, circuit's rates: burstprop's update written with the circuit's burst probabilities (taught "
            "minus untaught) and event rates, against burstprop's at the same weights: the teaching the circuit's "
-           "feedback carries, without the rule's spike-timing noise.", "", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
+           "feedback carries, without the rule's spike-timing noise. Counting ceiling: the same-weights cosine that "
+           "burstprop's own rates and burst probabilities would reach if counted in ensembles of this many cells "
+           f"(mean of {COUNTED_DRAWS} draws; rate_bridge.update_ceiling).", "", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
            f"cost {report['plasticity']['device_cost']}."]
     atomic_write_text(out / "learning.md", "\n".join(md) + "\n")
     fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -1,0 +1,74 @@
+"""The output's side of the converted circuit that the teacher needs: its event rate for the rate model's output, and
+the dendritic teaching current that carries eq. 3's burst probability (Passos et al.; Payeur et al. 2021).
+
+The output layer (a sigmoid in the rate model) is driven with ``I = I_mid + i_scale_out v_out``
+(:mod:`rate_bridge.convert`); untaught, its dendrites sit at the calibration's ``I_half``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rate_bridge.burstprop.calibrated import Calibration
+
+__all__ = ["output_rate_hz", "teaching_current"]
+
+
+def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
+    """The circuit output's event rate for the rate model's ``v_out`` (module docstring: ``E(I_mid + i_scale_out
+    v_out)``).
+
+    Parameters
+    ----------
+    cal : Calibration
+    cfg : rate_bridge.convert.BridgeConfig
+        Its ``out_current_pA``.
+    v_out : numpy.ndarray, shape (F, bins)
+        The rate model's output potentials (sigmoid's argument).
+
+    Returns
+    -------
+    rate_hz : numpy.ndarray, shape (F, bins)
+        Expected event rate (Hz).
+    e0_hz : float
+        The rate at the decision point ``v_out = 0`` (Hz).
+    i_scale_out : float
+        pA per unit of ``v_out``.
+    """
+    q95 = float(np.percentile(np.abs(v_out), 95)) or 1.0
+    i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
+    i_mid = 0.5 * (cal.i_offset + cal.i_max)
+    return cal.rate_hz_of_current(i_mid + i_scale_out * v_out), float(cal.rate_hz_of_current(i_mid)), i_scale_out
+
+
+def teaching_current(p, pbar: float, cal: Calibration, scale=1.0) -> np.ndarray:
+    """The output's teaching current (pA): the dendritic current that changes the circuit's burst probability by
+    eq. 3's ``p_L - pbar_L`` (times ``scale``), through the calibrated fit.
+
+    The untaught output's dendrites sit at ``I_half``, where the fit bursts with ``P0 = (p_lo + p_hi)/2``; ``P0``
+    stands for burstprop's ``pbar_L``. The teacher moves them to where the fit's burst probability is
+    ``P0 + p_L - pbar_L``: ``I = width logit(1/2 + (p_L - pbar_L)/(p_hi - p_lo))``, clipped to +-3 widths (the
+    fit's measured dendritic range reaches 2.9 widths above ``I_half``), so the burst rate changes by
+    ``(p_L - pbar_L) E`` as burstprop's ``b - bbar = (p_L - pbar_L) e`` does. (Moving the logit by
+    ``logit p_L - logit pbar_L`` instead, as earlier versions did, starts from 0.2 in the rate model but from
+    ``P0`` = 0.46 in the circuit: down-teaching came out 1.25x and up-teaching 0.56x burstprop's on GRID, and
+    the output's learned change was mostly a uniform depression.)
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Burstprop's taught output burst probability ``p_L`` (any shape).
+    pbar : float
+        Its untaught ``pbar_L``.
+    cal : Calibration
+        The fit (``p_lo``, ``p_hi``, ``width``).
+    scale : float or numpy.ndarray shaped like ``p``
+        Multiplies the change (``mburst learn`` passes ``e_ref e_L / E``, :mod:`rate_bridge.learning`).
+
+    Returns
+    -------
+    numpy.ndarray
+        pA, shaped like ``p``.
+    """
+    f = cal.fit
+    z = np.clip(0.5 + scale * (np.asarray(p, float) - pbar) / (f.p_hi - f.p_lo), 1e-3, 1 - 1e-3)
+    return np.clip(f.width * np.log(z / (1 - z)), -3 * f.width, 3 * f.width)

@@ -23,8 +23,8 @@ def ensemble_cells(cal: Calibration, beta: float = 1.0) -> EnsembleCells:
     dendrites' operating current (pA: ``I_half`` in the circuit's regime, else the measurement's fixed
     dendritic current), the feedback's dendritic current per unit of ``Y b`` (``beta x width`` pA, so that the
     cells' ``P(I_half + beta width u)`` has the slope of burstprop's ``sigma(beta u)``), the burst interval (ms),
-    the feedback's saturation (``2 width`` pA either side of ``I_half``: burst probabilities from 12 % to 88 % of
-    the fit's range), the cells' offset spread (pA) and whether they are quiet."""
+    the feedback's saturation (``I_fb = width tanh(I / width)``: at most one ``width`` either side of ``I_half``,
+    burst probabilities from 27 % to 73 % of the fit's range), the cells' offset spread (pA) and whether they are quiet."""
     meta = cal.fit.meta
     i_dend = cal.fit.I_half if cal.regime == "circuit" else float(meta.get("I_d_fixed_for_event_rate", 100.0))
     return EnsembleCells(e_ref_hz=cal.e_ref, i_max_pA=cal.i_max, i_soft_pA=cal.i_soft, i_dend_pA=float(i_dend),

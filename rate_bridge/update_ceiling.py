@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["COUNTED_DRAWS", "counted_update", "counted_draws"]
+__all__ = ["COUNTED_DRAWS", "counted_update", "counted_draws", "ceiling_scan"]
 
 COUNTED_DRAWS = 4  # draws per layer and chunk (mburst learn)
 
@@ -78,3 +78,52 @@ def counted_draws(states, rates: dict, specs, layers, cells: dict, e_ref_hz: flo
     rng = np.random.default_rng(seed)
     return {k: np.stack([counted_update(states, rates, specs, k, cells, e_ref_hz, frame_s, tau_pre_s, rng)
                          for _ in range(COUNTED_DRAWS)]) for k in layers}
+
+
+def ceiling_scan(model, audio, visual, target, loss_fn, layers, specs, cells_list, n_conv: int, e_ref_hz: float,
+                 frame_s: float, tau_pre_s: float, chunk: int, seed: int) -> dict:
+    """The counting ceiling of ``layers`` for several ensemble sizes, on these frames at ``model``'s weights.
+
+    Burstprop's update and the draws are summed over chunks of ``chunk`` frames (no learning: the weights stay);
+    cheap (the rate model only, no circuit), so it tells how many cells a learning run would need.
+
+    Parameters
+    ----------
+    model : rate_bridge.burstprop.models.AVMaskNet
+    audio, visual, target : torch.Tensor
+        Frames ``[F, 1, H, W]`` (``visual`` None for audio-only models) and the ideal binary mask ``[F, bins]``.
+    loss_fn : callable
+        The teaching's loss (:func:`rate_bridge.learning.burstprop_update`).
+    layers : sequence of str
+        Dense layers.
+    specs : sequence of rate_bridge.convert.LayerSpec
+    cells_list : sequence of int
+        Cells per dense and output unit to try (convolutional units keep ``n_conv``).
+    n_conv : int
+    e_ref_hz, frame_s, tau_pre_s : float
+        As :func:`counted_update`.
+    chunk : int
+        Frames per chunk (the last may be shorter).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{n: {layer: mean cosine over COUNTED_DRAWS draws}}``.
+    """
+    from rate_bridge.learning import burstprop_update, cosine
+    from rate_bridge.rate_reference import rate_reference
+
+    exact, drawn = {}, {n: {} for n in cells_list}
+    for c, s in enumerate(range(0, int(audio.shape[0]), chunk)):
+        a, v, t = audio[s:s + chunk], None if visual is None else visual[s:s + chunk], target[s:s + chunk]
+        _, update = burstprop_update(model, a, v, t, loss_fn, layers)
+        states, rates = model.layer_states(), rate_reference(model, a, v).e
+        for k in layers:
+            exact[k] = exact.get(k, 0.0) + update[k]
+        for n in cells_list:
+            d = counted_draws(states, rates, specs, layers, {"dense": n, "conv2d": n_conv}, e_ref_hz, frame_s,
+                              tau_pre_s, (seed, c, n))
+            for k in layers:
+                drawn[n][k] = drawn[n].get(k, 0.0) + d[k]
+    return {n: {k: float(np.mean([cosine(x, exact[k]) for x in drawn[n][k]])) for k in layers} for n in cells_list}

@@ -242,6 +242,7 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     (["--frames", "100000"], "--frames 100000: the training split holds only"),
     (["--reinit", "audio_dense"], "--reinit: layer 'audio_dense' does not learn (--layers out)"),
     (["--reinit", ","], "--reinit: give comma-separated layers of --layers"),
+    (["--counting-ceiling", "0"], "--counting-ceiling: cells per unit must be >= 1"),
 ])
 def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, extra, match):
     import re
@@ -348,3 +349,20 @@ def test_counting_ceiling_of_the_update_falls_with_fewer_cells_and_a_weaker_teac
     many, some, few, weak = ceiling(20000, 0.2), ceiling(256, 0.2), ceiling(16, 0.2), ceiling(16, 0.002)
     assert many > 0.99 and some > 0.85  # over 8 seeds: 0.998-1.0 and 0.88-0.97
     assert weak < 0.2 and weak < few < some  # weak: -0.24 to 0.09; few: 0.25-0.74 (the trace's mean is shared)
+
+
+def test_counting_ceiling_scan_writes_a_table_per_ensemble_size(tmp_path, tiny_checkpoint, capsys):
+    import json
+
+    from experiments import cli
+
+    out = tmp_path / "ceiling"
+    assert cli.main(["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out,audio_dense", "--frames", "4",
+                     "--chunk", "2", "--counting-ceiling", "2", "2000", *TINY_CIRCUIT, *TINY_DATA,
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+    table = json.loads((out / "ceiling.json").read_text())
+    assert set(table["cosine"]) == {"2", "2000"} and table["frames"] == 4
+    for row in table["cosine"].values():
+        assert set(row) == {"out", "audio_dense"} and all(-1 <= v <= 1 for v in row.values())
+    assert table["cosine"]["2000"]["out"] > 0.9  # many cells: the counted update is burstprop's
+    assert "| 2000 |" in (out / "ceiling.md").read_text() and not (out / "checkpoint.pt").exists()

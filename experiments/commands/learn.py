@@ -3,7 +3,8 @@
 ``--frames`` training frames of the checkpoint's split (whole utterances in a seeded random order, streamed one
 after the other) pass through the burst-multiplexing circuit (the options of ``mburst bridge``) in chunks of
 ``--chunk`` frames. Each chunk streams twice in one run: untaught, then with the target mask taught at the output's
-dendrites (eq. 3, the teaching of the checkpoint's training loss times ``--teach-gain``); the spiking rule
+dendrites (eq. 3, the teaching of the checkpoint's training loss times ``--teach-gain``, delivered as the dendritic
+current that changes the output's burst rate by burstprop's ``b - bbar``); the spiking rule
 ``dW/dt = eta [B_post - Pbar E_post] etilde_pre`` (Payeur et al. 2021) acts on the forward weights onto
 ``--layers`` during the taught pass, computed exactly for the circuit's shared weights from the recorded spikes
 (:mod:`rate_bridge.learning`); ``--baseline paired`` subtracts the rule's change over the untaught pass of the
@@ -20,7 +21,10 @@ fraction of the F1 gap, per layer the cosine between the accumulated spiking and
 that of burstprop's update written with the circuit's own burst probabilities and event rates (the teaching the
 circuit's feedback carries, without the rule's spike-timing noise), the relative weight change and the plasticity
 update counts), ``learning.md``, ``learning_curve.csv`` and
-``learning.png`` (test F1 against streamed frames, both rules).
+``learning.png`` (test F1 against streamed frames, both rules). ``metrics.json`` and ``learning.md`` also give each
+layer's counting ceiling: the cosine burstprop's own rates would reach if counted in ensembles of ``--n`` cells
+(:mod:`rate_bridge.update_ceiling`); ``--counting-ceiling 16 64 256`` computes only that, for several ensemble sizes,
+in seconds (``ceiling.md``/``ceiling.json``).
 """
 from __future__ import annotations
 
@@ -29,9 +33,6 @@ from pathlib import Path
 NAME = "learn"
 HELP = "learn dense layers of a checkpoint in spikes (burst-dependent plasticity in the circuit), beside burstprop"
 STATE = "learn_state.pt"
-DEVICE_COST = ("none: no device of rate_bridge/devices.py states an energy per synaptic weight update; the counts are "
-               "given without joules")
-
 
 def add_arguments(parser) -> None:
     from experiments.commands.bridge import add_bridge_arguments
@@ -72,6 +73,11 @@ def add_arguments(parser) -> None:
                         help="re-initialise layers first (seeded by --seed), so the start is poor: bare, every layer of "
                              "--layers; or a comma-separated subset of them (e.g. --reinit out: the output starts "
                              "afresh, the other learning layers from their trained weights)")
+    parser.add_argument("--counting-ceiling", type=int, nargs="+", default=None, metavar="CELLS",
+                        help="instead of learning: the counting-noise ceiling of each layer's update cosine for these "
+                             "cells per dense/output unit (burstprop's rates and burst probabilities counted in "
+                             "ensembles; rate_bridge.update_ceiling) on the --frames stream at the start weights, "
+                             "summed over chunks; the rate model only, seconds; writes ceiling.md/.json")
     add_bridge_arguments(parser)
     parser.set_defaults(teach=True, build_tag="learn")
     add_data_arguments(parser)
@@ -104,6 +110,8 @@ def check_options(args) -> None:
     for flag, value in (("--eta", args.eta), ("--teach-gain", args.teach_gain), ("--w-bound", args.w_bound)):
         if not value > 0:
             raise MburstError(f"{flag} must be > 0, got {value}")
+    if args.counting_ceiling is not None and min(args.counting_ceiling) < 1:
+        raise MburstError(f"--counting-ceiling: cells per unit must be >= 1, got {args.counting_ceiling}")
     if args.eval_frames < 0 or args.settle < 0:
         raise MburstError("--eval-frames and --settle must be >= 0")
 
@@ -176,6 +184,7 @@ def main(args) -> int:
     from experiments.commands.bridge import bridge_config_from_args
     from experiments.options import corpus_from_args
     from experiments.progress import Bar
+    from experiments.spiking.learn_report import learn_report, write_ceiling, write_learning
     from experiments.training.checkpoints import check_features, load_checkpoint, save_checkpoint
     from experiments.training.metrics import weighted_bce
     from experiments.training.train import evaluate
@@ -215,6 +224,17 @@ def main(args) -> int:
         return gain * weighted_bce(prob, target, pos_weight)
 
     params = BurstPlasticityParams(eta=args.eta)
+    if args.counting_ceiling:
+        from brian2 import second
+
+        from rate_bridge.update_ceiling import ceiling_scan
+
+        table = ceiling_scan(start, audio, visual, ibm, loss_fn, layers, net.specs, args.counting_ceiling, cfg.n_conv,
+                             net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(params.tau_pre / second), args.chunk, args.seed)
+        write_ceiling(args.out, table, {"frames": args.frames, "chunk": args.chunk, "n_conv": cfg.n_conv,
+                                        "frame_period_ms": cfg.t_frame_ms, "reinit": list(fresh),
+                                        "checkpoint": str(args.checkpoint)})
+        return 0
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
                              cfg, args.settle, args.baseline == "paired")
     options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k not in ("out", "frames")}
@@ -253,8 +273,8 @@ def main(args) -> int:
     for name, m in (("checkpoint.pt", spk), ("checkpoint_burstprop.pt", bp)):
         save_checkpoint(args.out / name, {**state, "model_state": m.state_dict(),
                                           "learning": {"source": str(args.checkpoint), "rule": name, **options}})
-    report = _report(args, cfg, net, settings, learned, f1, start, spk, bp, time.perf_counter() - t0)
-    _write(args.out, report)
+    report = learn_report(args, cfg, net, settings, learned, f1, start, fresh, time.perf_counter() - t0)
+    write_learning(args.out, report)
     print(f"learn: {args.frames} frames of {','.join(layers)}: test F1 trained {f1['trained']:.4f}, start "
           f"{f1['start']:.4f}, spiking {f1['spiking']:.4f}, burstprop {f1['burstprop']:.4f}; cosine "
           + ", ".join(f"{k} {v['cosine']:.3f}" for k, v in report["layers"].items()) + f" -> {args.out}")
@@ -300,105 +320,3 @@ def _save_state(path: Path, options: dict, learned, spk, bp) -> None:
     torch.save({"options": options, "state": learned.to_dict(), "spiking": spk.state_dict(),
                 "burstprop": bp.state_dict()}, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def _report(args, cfg, net, settings, learned, f1: dict, start, spk, bp, wall_s: float) -> dict:
-    """metrics.json's content."""
-    import numpy as np
-
-    from rate_bridge.learning import cosine
-
-    gap = f1["trained"] - f1["start"]
-    layers = {}
-    for name in settings.layers:
-        w0 = start.burst_layers()[name].weight.detach().double().numpy()
-        ds, db = learned.dw_spiking[name], learned.dw_burstprop[name]
-        c = learned.counts[name]
-        layers[name] = {
-            "cosine": cosine(ds, db), "cosine_same_weights": cosine(ds, learned.dw_burstprop_same[name]),
-            "cosine_circuit_rates": cosine(learned.dw_circuit_rates[name], learned.dw_burstprop_same[name]),
-            "cosine_counting_ceiling": float(np.mean([cosine(d, learned.dw_burstprop_same[name])
-                                                      for d in learned.dw_counted[name]])),
-            "norm_ratio": float(np.linalg.norm(ds) / max(np.linalg.norm(db), 1e-300)),
-            "weight_change_spiking": float(np.linalg.norm(ds) / np.linalg.norm(w0)),
-            "weight_change_burstprop": float(np.linalg.norm(db) / np.linalg.norm(w0)),
-            "mean_dw_spiking": float(ds.mean()), "mean_abs_dw_spiking": float(np.abs(ds).mean()),
-            **c, "weight_updates_per_frame": c["weight_updates"] / max(learned.frames, 1)}
-    updates = sum(v["weight_updates"] for v in layers.values())
-    return {
-        "checkpoint": str(args.checkpoint), "layers_learned": list(settings.layers), "frames": learned.frames,
-        "chunk": args.chunk, "reinit": list(reinit_choice(settings.layers, args.reinit)), "baseline": args.baseline,
-        "eta": settings.params.eta,
-        "teach_gain": args.teach_gain,
-        "lr_burstprop_per_frame": settings.lr, "settle_ms": settings.settle_ms, "w_bound": settings.w_bound,
-        "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
-        "f1": f1, "recovery": {k: (f1[k] - f1["start"]) / gap if gap > 0 else float("nan")
-                               for k in ("spiking", "burstprop")},
-        "curve": learned.curve, "curve_second_half": _second_half(learned.curve), "layers": layers,
-        "plasticity": {"weight_updates": updates, "weight_updates_per_frame": updates / max(learned.frames, 1),
-                       "device_cost": DEVICE_COST},
-        "wall_s": wall_s, "circuit_wall_s": learned.wall_s}
-
-
-def _second_half(curve: list) -> dict:
-    """Mean test F1 of each rule over the learning curve's points after half the frames (the curve's own test frames):
-    online steps make single points swing, so this is steadier than the last."""
-    import numpy as np
-
-    late = [r for r in curve if r["frames"] > curve[-1]["frames"] / 2]
-    return {"points": len(late), **{k: float(np.mean([r[f"f1_{k}"] for r in late])) if late else float("nan")
-                                    for k in ("spiking", "burstprop")}}
-
-
-def _write(out: Path, report: dict) -> None:
-    """metrics.json, learning.md, learning_curve.csv and learning.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from neurons.common import atomic_savefig, atomic_write_json, atomic_write_text
-    from rate_bridge.update_ceiling import COUNTED_DRAWS
-
-    atomic_write_json(out / "metrics.json", report)
-    rows = ["frames,f1_spiking,f1_burstprop"] + [f"{r['frames']},{r['f1_spiking']:.6f},{r['f1_burstprop']:.6f}"
-                                                   for r in report["curve"]]
-    atomic_write_text(out / "learning_curve.csv", "\n".join(rows) + "\n")
-    f1 = report["f1"]
-    fresh = ", ".join(report["reinit"]) + " re-initialised" if report["reinit"] else "the checkpoint's weights"
-    md = [f"# Learning in spikes: {report['frames']} frames, layers {', '.join(report['layers_learned'])}", "",
-          f"Start: {fresh}.", "",
-          f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
-          f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
-          f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",
-          f"Learning curve, mean over its second half ({report['curve_second_half']['points']} points, the curve's "
-          f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
-          f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
-          "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
-          "norm ratio | rel. change spiking | rel. change burstprop | weight updates per frame |",
-          "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in report["layers"].items():
-        md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['cosine_circuit_rates']:.3f} | "
-                  f"{r['cosine_counting_ceiling']:.3f} | "
-                  f"{r['norm_ratio']:.3g} | "
-                  f"{r['weight_change_spiking']:.3g} | {r['weight_change_burstprop']:.3g} | "
-                  f"{r['weight_updates_per_frame']:.4g} |")
-    md += ["", "Cosine, circuit's rates: burstprop's update written with the circuit's burst probabilities (taught "
-           "minus untaught) and event rates, against burstprop's at the same weights: the teaching the circuit's "
-           "feedback carries, without the rule's spike-timing noise. Counting ceiling: the same-weights cosine that "
-           "burstprop's own rates and burst probabilities would reach if counted in ensembles of this many cells "
-           f"(mean of {COUNTED_DRAWS} draws; rate_bridge.update_ceiling).", "", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
-           f"cost {report['plasticity']['device_cost']}."]
-    atomic_write_text(out / "learning.md", "\n".join(md) + "\n")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    x = [r["frames"] for r in report["curve"]]
-    ax.plot(x, [r["f1_spiking"] for r in report["curve"]], "o-", label="spiking rule (circuit)")
-    ax.plot(x, [r["f1_burstprop"] for r in report["curve"]], "s--", label="burstprop (rate model, SGD)")
-    ax.axhline(f1["trained"], color="k", ls=":", label="trained checkpoint")
-    ax.set_xlabel("training frames streamed")
-    ax.set_ylabel("test mask F1 (rate model with the learned weights)")
-    ax.set_title(f"Learning {', '.join(report['layers_learned'])}", fontsize=10)
-    ax.legend(fontsize=9)
-    fig.tight_layout()
-    atomic_savefig(fig, out / "learning.png")
-    plt.close(fig)

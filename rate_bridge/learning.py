@@ -248,7 +248,8 @@ class LearnState:
     """Where learning stands (resumable: plain arrays): ``frames`` done; per layer the accumulated weight change of
     the spiking rule (``dw_spiking``), of burstprop on its own trajectory (``dw_burstprop``) and of burstprop at the
     spiking model's weights (``dw_burstprop_same``, each chunk), draws of it from spike counts
-    (``dw_counted`` [draws, units, inputs], :mod:`rate_bridge.update_ceiling`); the rule's ``averages``; update ``counts``; the
+    (``dw_counted`` [draws, units, inputs], :mod:`rate_bridge.update_ceiling`), per chunk how the ensembles answered
+    the teaching (``teaching``, :func:`rate_bridge.teaching.teaching_response`); the rule's ``averages``; update ``counts``; the
     ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs."""
 
     frames: int = 0
@@ -257,6 +258,7 @@ class LearnState:
     dw_burstprop_same: dict = field(default_factory=dict)
     dw_circuit_rates: dict = field(default_factory=dict)
     dw_counted: dict = field(default_factory=dict)
+    teaching: dict = field(default_factory=dict)
     averages: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
@@ -323,7 +325,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
 
     from rate_bridge.convert import SpikingMBURST, run_frames
     from rate_bridge.rate_reference import rate_reference
-    from rate_bridge.teaching import output_rate_hz
+    from rate_bridge.teaching import output_rate_hz, teaching_response
     from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])
@@ -344,6 +346,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
                                   frames, settings.settle_ms * 1e-3, settings.paired)
     rates = circuit_rate_update(run, net.specs, settings.layers)
+    for name, row in teaching_response(run.ensembles, states, settings.layers, frames).items():
+        state.teaching.setdefault(name, []).append(row)
     _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)
     _apply(model_bp, {k: settings.lr * v for k, v in own.items()}, settings.w_bound)

@@ -1,5 +1,6 @@
-"""The output's side of the converted circuit that the teacher needs: its event rate for the rate model's output, and
-the dendritic teaching current that carries eq. 3's burst probability (Passos et al.; Payeur et al. 2021).
+"""The teacher of the converted circuit: the output's event rate for the rate model's output, the dendritic teaching
+current that carries eq. 3's burst probability, and how the ensembles answered it (Passos et al.; Payeur et al.
+2021).
 
 The output layer (a sigmoid in the rate model) is driven with ``I = I_mid + i_scale_out v_out``
 (:mod:`rate_bridge.convert`); untaught, its dendrites sit at the calibration's ``I_half``.
@@ -10,7 +11,7 @@ import numpy as np
 
 from rate_bridge.burstprop.calibrated import Calibration
 
-__all__ = ["output_rate_hz", "teaching_current"]
+__all__ = ["output_rate_hz", "teaching_current", "teaching_response"]
 
 
 def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
@@ -72,3 +73,46 @@ def teaching_current(p, pbar: float, cal: Calibration, scale=1.0) -> np.ndarray:
     f = cal.fit
     z = np.clip(0.5 + scale * (np.asarray(p, float) - pbar) / (f.p_hi - f.p_lo), 1e-3, 1 - 1e-3)
     return np.clip(f.width * np.log(z / (1 - z)), -3 * f.width, 3 * f.width)
+
+
+def teaching_response(ensembles, states, layers, frames: int) -> dict:
+    """How a layer's ensembles answered the teaching: their change of burst rate and of event rate, taught pass minus
+    untaught pass of the same frames, against burstprop's ``b - bbar`` (eq. 4; a diagnostic of ``mburst learn``).
+
+    Burstprop's teaching moves bursts, not events. In the circuit a dendritic current also drives the soma (plateaus),
+    so the events can move too; the rule learns from ``B - Pbar E`` and sees that as less (or opposite) teaching.
+
+    Parameters
+    ----------
+    ensembles : circuits.ensembles.EnsembleRun
+        A run of ``2 frames`` read-out windows: untaught, then taught (``event_rate_hz``, ``burst_prob``: [2F, units]).
+    states : dict
+        Burstprop's layer states of the same frames (``d = b - bbar``, ``e``, ``bbar``).
+    layers : sequence of str
+    frames : int
+        ``F``.
+
+    Returns
+    -------
+    dict
+        ``{layer: {"burst_r", "event_r", "rule_r", "event_per_burst"}}``: Pearson r of the burst-rate change, of the
+        event-rate change and of ``dB - Pbar dE`` (``Pbar``: the layer's mean untaught burst probability) with ``b -
+        bbar`` over frames x units; ``event_per_burst``: the regression slope of the event-rate change on ``b - bbar``
+        over that of the burst-rate change (0: bursts alone move, as in burstprop). NaN where undefined.
+    """
+    out = {}
+    for name in layers:
+        e = np.asarray(ensembles.event_rate_hz[name], float)[:2 * frames]
+        b = np.nan_to_num(np.asarray(ensembles.burst_prob[name], float)[:2 * frames]) * e
+        d_e, d_b = (e[frames:] - e[:frames]).ravel(), (b[frames:] - b[:frames]).ravel()
+        d = states[name].d.detach().double().numpy().reshape(frames, -1).ravel()
+        p_avg = b[:frames].sum() / max(e[:frames].sum(), 1e-300)
+
+        def r(x):
+            return float(np.corrcoef(x, d)[0, 1]) if x.std() > 0 and d.std() > 0 else float("nan")
+
+        slope_b = float(np.cov(d_b, d)[0, 1]) if d.std() > 0 else float("nan")
+        slope_e = float(np.cov(d_e, d)[0, 1]) if d.std() > 0 else float("nan")
+        out[name] = {"burst_r": r(d_b), "event_r": r(d_e), "rule_r": r(d_b - p_avg * d_e),
+                     "event_per_burst": slope_e / slope_b if slope_b else float("nan")}
+    return out

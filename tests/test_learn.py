@@ -366,3 +366,31 @@ def test_counting_ceiling_scan_writes_a_table_per_ensemble_size(tmp_path, tiny_c
         assert set(row) == {"out", "audio_dense"} and all(-1 <= v <= 1 for v in row.values())
     assert table["cosine"]["2000"]["out"] > 0.9  # many cells: the counted update is burstprop's
     assert "| 2000 |" in (out / "ceiling.md").read_text() and not (out / "checkpoint.pt").exists()
+
+
+def test_teaching_response_separates_bursts_moved_from_events_moved():
+    """Bursts moved along b - bbar with events fixed: burst r 1, no events per burst; events moved by half as much:
+    0.5 events per burst, and the rule's B - Pbar E still follows b - bbar."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from rate_bridge.teaching import teaching_response
+
+    rng = np.random.default_rng(0)
+    f, u = 30, 5
+    d = rng.normal(size=(f, u))
+    e0, p0 = 10 + rng.random((f, u)), 0.3 + 0.1 * rng.random((f, u))
+    states = {"post": SimpleNamespace(d=torch.as_tensor(d))}
+
+    def run(events_per_burst):
+        b1 = p0 * e0 + d
+        e1 = e0 + events_per_burst * d
+        return SimpleNamespace(event_rate_hz={"post": np.vstack([e0, e1])},
+                               burst_prob={"post": np.vstack([p0, b1 / e1])})
+
+    still = teaching_response(run(0.0), states, ["post"], f)["post"]
+    assert still["burst_r"] == pytest.approx(1.0) and np.isnan(still["event_r"])
+    assert still["event_per_burst"] == pytest.approx(0.0, abs=1e-12) and still["rule_r"] == pytest.approx(1.0)
+    moved = teaching_response(run(0.5), states, ["post"], f)["post"]
+    assert moved["event_per_burst"] == pytest.approx(0.5) and moved["event_r"] == pytest.approx(1.0)

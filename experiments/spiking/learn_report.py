@@ -26,6 +26,8 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
             "cosine_circuit_rates": cosine(learned.dw_circuit_rates[name], learned.dw_burstprop_same[name]),
             "cosine_counting_ceiling": float(np.mean([cosine(d, learned.dw_burstprop_same[name])
                                                       for d in learned.dw_counted[name]])),
+            **{f"teaching_{k}": float(np.nanmean([row[k] for row in learned.teaching.get(name, [])] or [np.nan]))
+               for k in ("burst_r", "event_r", "rule_r", "event_per_burst")},
             "norm_ratio": float(np.linalg.norm(ds) / max(np.linalg.norm(db), 1e-300)),
             "weight_change_spiking": float(np.linalg.norm(ds) / np.linalg.norm(w0)),
             "weight_change_burstprop": float(np.linalg.norm(db) / np.linalg.norm(w0)),
@@ -82,19 +84,23 @@ def write_learning(out: Path, report: dict) -> None:
           f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
           f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
           "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
-          "norm ratio | rel. change spiking | rel. change burstprop | weight updates per frame |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "norm ratio | rel. change spiking | rel. change burstprop | weight updates per frame | teaching r: bursts / "
+          "events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["layers"].items():
         md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['cosine_circuit_rates']:.3f} | "
                   f"{r['cosine_counting_ceiling']:.3f} | "
                   f"{r['norm_ratio']:.3g} | "
                   f"{r['weight_change_spiking']:.3g} | {r['weight_change_burstprop']:.3g} | "
-                  f"{r['weight_updates_per_frame']:.4g} |")
+                  f"{r['weight_updates_per_frame']:.4g} | {r['teaching_burst_r']:.3f} / {r['teaching_event_r']:.3f} / "
+                  f"{r['teaching_rule_r']:.3f} | {r['teaching_event_per_burst']:.3g} |")
     md += ["", "Cosine, circuit's rates: burstprop's update written with the circuit's burst probabilities (taught "
            "minus untaught) and event rates, against burstprop's at the same weights: the teaching the circuit's "
            "feedback carries, without the rule's spike-timing noise. Counting ceiling: the same-weights cosine that "
            "burstprop's own rates and burst probabilities would reach if counted in ensembles of this many cells "
-           f"(mean of {COUNTED_DRAWS} draws; rate_bridge.update_ceiling).", "", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
+           f"(mean of {COUNTED_DRAWS} draws; rate_bridge.update_ceiling). Teaching r: Pearson r of the ensembles' "
+           "change (taught minus untaught, frames x units) of burst rate, of event rate and of B - Pbar E (what the "
+           "rule learns from) with burstprop's b - bbar, mean over chunks; events moved per burst: the event rate's "
+           "change per unit of burst-rate change along b - bbar (burstprop: 0; rate_bridge.teaching).", "", f"Plasticity: {report['plasticity']['weight_updates_per_frame']:.4g} weight updates per frame; device "
            f"cost {report['plasticity']['device_cost']}."]
     atomic_write_text(out / "learning.md", "\n".join(md) + "\n")
     fig, ax = plt.subplots(figsize=(7, 4.5))

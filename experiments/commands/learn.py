@@ -13,7 +13,8 @@ hidden layer; measured on a tiny synthetic MBURST, 400 frames: the cosine with b
 0.81 for its dense layer, 0.81 to 0.85 for the output). The weights change between chunks. Beside it, a rate model starting from the same
 weights learns the same layers from the same frames in the same order by burstprop (plain SGD, learning rate
 matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers (or those it names) first
-(seeded), so the start is poor. Resumable: rerun the same command to continue.
+(seeded), so the start is poor. Resumable: rerun the same command to continue, or with a larger ``--frames`` to
+extend a finished run.
 
 Writes into ``--out``: ``checkpoint.pt`` (the weights learned in spikes; ``mburst evaluate``/``mburst bridge`` take
 it), ``checkpoint_burstprop.pt``, ``metrics.json`` (test F1 of the trained, start and learned models, the recovered

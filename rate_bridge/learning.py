@@ -41,7 +41,7 @@ import numpy as np
 from neurons.common import MburstError
 
 __all__ = ["check_layers", "matched_learning_rate", "burstprop_update", "teaching_schedule", "circuit_layers",
-           "circuit_rate_update", "LearnSettings", "LearnState", "learn_chunk", "cosine", "reinit_layers"]
+           "LearnSettings", "LearnState", "learn_chunk", "cosine", "reinit_layers"]
 
 
 def check_layers(model, layers) -> tuple[str, ...]:
@@ -188,44 +188,6 @@ def circuit_layers(net) -> list:
                           sources=tuple(s.sources)) for s in net.specs]
 
 
-def circuit_rate_update(run, specs, layers) -> dict:
-    """Burstprop's update written with the circuit's own burst probabilities and event rates: what the spiking rule
-    would learn if it had no spike-timing noise (a diagnostic of what limits it).
-
-    Per layer, ``sum_t ((P_t - P'_t) E_t) E_pre,t^T`` with ``P``, ``P'`` the ensembles' burst probability taught and
-    untaught (bursts / events, 0 where a unit had no event) and ``E`` the event rates (Hz) of the untaught pass:
-    eq. 8's ``(b - bbar) e_pre^T`` with the circuit's signals in place of burstprop's. Its cosine with burstprop's own
-    update measures the teaching the circuit's feedback carries; the spiking rule's cosine below it is the rule's own
-    noise.
-
-    Parameters
-    ----------
-    run : rate_bridge.convert.SpikingRun
-        A taught run (``burst_prob``, ``burst_prob_teach``, ``spike_hz``: [F, units] per layer).
-    specs : sequence of rate_bridge.convert.LayerSpec
-        The network's layers (``name``, ``sources``, ``weight``).
-    layers : sequence of str
-        Dense layers.
-
-    Returns
-    -------
-    dict
-        ``{layer: array [units, inputs]}`` (Hz^2 per frame summed; zero where no source reads).
-    """
-    by_name = {s.name: s for s in specs}
-    out = {}
-    for name in layers:
-        spec = by_name[name]
-        dp = np.nan_to_num(run.burst_prob_teach[name] - run.burst_prob[name])
-        post = dp * run.spike_hz[name]
-        dw = np.zeros(np.shape(spec.weight))
-        for src, offset in spec.sources:
-            pre = run.spike_hz[src].reshape(len(post), -1)
-            dw[:, offset:offset + pre.shape[1]] = post.T @ pre
-        out[name] = dw
-    return out
-
-
 @dataclass(frozen=True)
 class LearnSettings:
     """What learns and how: ``layers`` (dense), ``params`` (the rule: ``eta``, ``tau_pre``, ``tau_avg``),
@@ -325,7 +287,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
 
     from rate_bridge.convert import SpikingMBURST, run_frames
     from rate_bridge.rate_reference import rate_reference
-    from rate_bridge.teaching import output_rate_hz, teaching_response
+    from rate_bridge.teaching import circuit_rate_update, output_rate_hz, teaching_response
     from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])

@@ -11,7 +11,7 @@ import numpy as np
 
 from rate_bridge.burstprop.calibrated import Calibration
 
-__all__ = ["output_rate_hz", "teaching_current", "teaching_response"]
+__all__ = ["output_rate_hz", "teaching_current", "teaching_response", "circuit_rate_update"]
 
 
 def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
@@ -115,4 +115,42 @@ def teaching_response(ensembles, states, layers, frames: int) -> dict:
         slope_e = float(np.cov(d_e, d)[0, 1]) if d.std() > 0 else float("nan")
         out[name] = {"burst_r": r(d_b), "event_r": r(d_e), "rule_r": r(d_b - p_avg * d_e),
                      "event_per_burst": slope_e / slope_b if slope_b else float("nan")}
+    return out
+
+
+def circuit_rate_update(run, specs, layers) -> dict:
+    """Burstprop's update written with the circuit's own burst probabilities and event rates: what the spiking rule
+    would learn if it had no spike-timing noise (a diagnostic of what limits it).
+
+    Per layer, ``sum_t ((P_t - P'_t) E_t) E_pre,t^T`` with ``P``, ``P'`` the ensembles' burst probability taught and
+    untaught (bursts / events, 0 where a unit had no event) and ``E`` the event rates (Hz) of the untaught pass:
+    eq. 8's ``(b - bbar) e_pre^T`` with the circuit's signals in place of burstprop's. Its cosine with burstprop's own
+    update measures the teaching the circuit's feedback carries; the spiking rule's cosine below it is the rule's own
+    noise.
+
+    Parameters
+    ----------
+    run : rate_bridge.convert.SpikingRun
+        A taught run (``burst_prob``, ``burst_prob_teach``, ``spike_hz``: [F, units] per layer).
+    specs : sequence of rate_bridge.convert.LayerSpec
+        The network's layers (``name``, ``sources``, ``weight``).
+    layers : sequence of str
+        Dense layers.
+
+    Returns
+    -------
+    dict
+        ``{layer: array [units, inputs]}`` (Hz^2 per frame summed; zero where no source reads).
+    """
+    by_name = {s.name: s for s in specs}
+    out = {}
+    for name in layers:
+        spec = by_name[name]
+        dp = np.nan_to_num(run.burst_prob_teach[name] - run.burst_prob[name])
+        post = dp * run.spike_hz[name]
+        dw = np.zeros(np.shape(spec.weight))
+        for src, offset in spec.sources:
+            pre = run.spike_hz[src].reshape(len(post), -1)
+            dw[:, offset:offset + pre.shape[1]] = post.T @ pre
+        out[name] = dw
     return out

@@ -295,7 +295,7 @@ def test_a_checkpoint_the_circuit_cannot_map_is_refused(tmp_path, capsys):
 def test_circuit_rate_update_is_eq8_with_the_circuits_signals_by_hand():
     from types import SimpleNamespace
 
-    from rate_bridge.learning import circuit_rate_update
+    from rate_bridge.teaching import circuit_rate_update
 
     rng = np.random.default_rng(0)
     f, a, b, u = 5, 3, 2, 4  # frames, units of two sources, units of the post layer

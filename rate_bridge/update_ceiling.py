@@ -52,7 +52,7 @@ def counted_update(states, rates: dict, specs, name: str, cells: dict, e_ref_hz:
     """
     by_name = {s.name: s for s in specs}
     spec, st = by_name[name], states[name]
-    e, p, pbar = (np.asarray(getattr(st, k).detach().double().numpy()).reshape(st.e.shape[0], -1)
+    e, p, pbar = (getattr(st, k).detach().double().numpy().reshape(st.e.shape[0], -1)
                   for k in ("e", "p", "pbar"))
     n_post = cells[spec.kind]
     p_avg = pbar.mean(axis=0)

@@ -17,8 +17,9 @@ no torch): :mod:`rate_bridge.convert` maps a trained model onto them. Per layer:
 * feedback (the ``fb_dend`` projection of :data:`circuits.wiring.WIRING`): every spike of upper unit
   ``b``'s cells, facilitating (STF), onto the shared dendritic current of lower unit ``a``, weight tied
   to the forward one (Y = W): a burst adds ``i_scale_d W_ba / (e_ref tau_syn n_b)``, so the mean
-  dendritic current is ``i_scale_d sum_b W_ba B_b / e_ref`` for burst rates ``B_b`` (Hz), the spiking
-  counterpart of burstprop's ``Y b`` (eq. 5, without the gain h(e));
+  dendritic current is ``i_scale_d sum_b W_ba (B_b - B0_b) / e_ref`` for burst rates ``B_b`` (Hz), the
+  spiking counterpart of burstprop's ``Y b`` (eq. 5, without the gain h(e)); ``B0_b`` (the upper layer's
+  ``burst_offset_hz``, default 0) is subtracted as a constant;
 * dendrites: a constant current ``i_dend_pA`` (where the burst probability is mid-range), the
   feedback, and a per-frame current ``dend_pA`` where a layer has one (the output's teaching);
 * PV/SOM per layer (as in :mod:`circuits.microcircuit`): ``n/4`` PV cells get STD input from the
@@ -66,6 +67,9 @@ class EnsembleLayer:
     the others ``bias_pA`` [units] and ``sources``: ``(layer, offset)`` pairs, the earlier layers
     they read and where each starts in the flattened input (dense layers over concatenated inputs).
     ``dend_pA`` [frames, units] (pA, optional): dendritic current added during each frame (teaching).
+    ``burst_offset_hz``: the burst rate (Hz) at which this layer's feedback stands for zero; the lower layers'
+    shared dendritic currents subtract it as a constant, ``i_scale_d sum_b W_ba burst_offset / e_ref`` (before
+    the feedback's saturation).
     """
 
     name: str
@@ -80,6 +84,7 @@ class EnsembleLayer:
     stride: int = 1
     padding: int = 0
     dend_pA: np.ndarray | None = None
+    burst_offset_hz: float = 0.0
 
     @property
     def units(self) -> int:
@@ -241,7 +246,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
     fb_norm = burst_efficacy(fb_stp, cells.burst_isi_ms) if fb_stp else 2.0  # a (two-spike) burst transmits q
     tau_s = config.tau_syn * 1e-3
     with_fb = {src for s in layers for src, _ in s.sources} if config.feedback else set()
-    groups, dend, objects, pops, syns, deferred = {}, {}, [], [], [], []
+    groups, dend, objects, pops, syns, deferred, fb_bias = {}, {}, [], [], [], [], {}
     for s in layers:
         n_per = s.cells_per_unit
         ns = {"tau_syn": config.tau_syn * ms, "i_max": cells.i_max_pA * pA, "i_soft": cells.i_soft_pA * pA,
@@ -260,7 +265,8 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
         reset_dt = t_frame if config.reset else None
         if s.name in with_fb:  # the shared dendritic current the upper layers' feedback drives
             dend[s.name] = shared_current(f"dcur_{s.name}", s.units, "tau_syn", {**ns, "i_fb_max": cells.i_fb_max_pA * pA},
-                                          dt, reset_dt, extra="I_sat_d = i_fb_max*tanh(I/i_fb_max) : amp\n")
+                                          dt, reset_dt, extra="I_bias_d : amp (constant)\n"
+                                                "I_sat_d = i_fb_max*tanh((I + I_bias_d)/i_fb_max) : amp\n")
             g.I_fb = linked_var(dend[s.name], "I_sat_d", index=np.arange(len(g)) // n_per)
             objects.append(dend[s.name])
         if not s.is_input:  # the ensembles' shared somatic current and its saturated drive
@@ -298,6 +304,9 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             if src in with_fb:  # tied feedback Y = W: upper cells of unit b -> lower unit a's dendritic current
                 i, j, wc = expand_pre_cells(post, pre, w, n_per)
                 q = cells.i_scale_d_pA * wc / (cells.e_ref_hz * tau_s)  # per burst
+                if s.burst_offset_hz:  # the upper layer's burst rate that stands for zero feedback
+                    np.add.at(fb_bias.setdefault(src, np.zeros(ps.units)), pre,
+                              -cells.i_scale_d_pA * s.burst_offset_hz / cells.e_ref_hz * w)
                 for syn, pre_cells in shared_synapses(g, dend[src], i, j, q, fb_stp, fb_norm, "spike",
                                                       f"fb_{s.name}_{src}"):
                     objects.append(syn)
@@ -306,6 +315,8 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             ins, in_pops = interneurons(g, s.name, rng, deferred)
             objects += ins
             pops += in_pops
+    for name, bias in fb_bias.items():
+        dend[name].I_bias_d = bias * pA
     network = Network(*objects)
     if chosen.endswith("_standalone") or not progress:
         network.run(sched.duration_ms * ms, namespace={})

@@ -18,7 +18,8 @@ result out (:class:`SpikingRun`):
   ``I_mid = (i_offset + i_max)/2`` puts the decision point mid-curve and ``i_scale_out`` maps the
   95th percentile of |v_out| to ``out_current_pA``; the mask is ``E_out > E(I_mid)``, i.e.
   ``v_out > 0`` <=> ``sigmoid(v_out) > 0.5``. Untaught, its dendrites sit at ``I_half`` (burstprop's
-  ``pbar_L``); with ``teach`` they get :func:`rate_bridge.teaching.teaching_current` of eq. 3's ``p_L`` for the target (the
+  ``pbar_L``) and its feedback subtracts its untaught burst rate at ``v_out = 0`` beyond burstprop's
+  (:func:`rate_bridge.teaching.output_burst_offset_hz`); with ``teach`` they get :func:`rate_bridge.teaching.teaching_current` of eq. 3's ``p_L`` for the target (the
   teacher computes eq. 3 as burstprop does, from the target and the rate output).
 
 A model runs in the regime its activation was measured in (:func:`check_regime`): ``calibrated-circuit``
@@ -38,7 +39,7 @@ from neurons.common import MburstError
 from circuits.ensembles import EnsembleConfig, EnsembleLayer
 from rate_bridge.burstprop.calibrated import Calibration, calibration_of
 from rate_bridge.regime import check_regime, ensemble_cells
-from rate_bridge.teaching import output_rate_hz, teaching_current
+from rate_bridge.teaching import output_burst_offset_hz, output_rate_hz, teaching_current
 
 __all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "SpikingMBURST",
            "SpikingRun", "run_frames"]
@@ -50,8 +51,9 @@ class BridgeConfig(EnsembleConfig):
     times in ms, circuit parts), cells per unit, the output layer's current (pA) at the 95th percentile of
     ``|v_out|`` and ``teach`` (a second run with the target taught at the output)."""
 
-    n: int = 16  # cells per unit of dense and output layers
+    n: int = 16  # cells per unit of dense layers (and of the output without n_out)
     n_conv: int = 6  # cells per unit of convolutional layers
+    n_out: int | None = None  # cells per output unit (None: n)
     out_current_pA: float = 600.0
     teach: bool = False  # also run with the output taught (burst probabilities against burstprop's p)
     build_tag: str = "bridge"  # standalone build folder; concurrent processes need different tags
@@ -62,17 +64,25 @@ class BridgeConfig(EnsembleConfig):
         Raises
         ------
         MburstError
-            ``n`` or ``n_conv`` not an integer >= 1, invalid times (:meth:`EnsembleConfig.validate`), or
-            ``out_current_pA`` <= 0.
+            ``n``, ``n_conv`` or ``n_out`` not an integer >= 1, invalid times (:meth:`EnsembleConfig.validate`),
+            or ``out_current_pA`` <= 0.
         """
-        for key in ("n", "n_conv"):
+        for key in ("n", "n_conv", "n_out"):
             v = getattr(self, key)
+            if key == "n_out" and v is None:
+                continue
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise MburstError(f"{who}: {key}={v!r} must be an integer >= 1 (cells per rate unit)")
         super().validate(who)
         if not self.out_current_pA > 0:
             raise MburstError(f"{who}: out_current_pA={self.out_current_pA} must be > 0")
         return self
+
+    def cells_per_unit(self, kind: str, output: bool = False) -> int:
+        """Cells of one ensemble of a layer of ``kind`` ('conv2d' or 'dense'); ``output``: the output layer's."""
+        if kind == "conv2d":
+            return self.n_conv
+        return self.n_out if output and self.n_out is not None else self.n
 
     def check_countable(self, cal: Calibration) -> None:
         """Refuse windows in which even the fastest measured ensemble expects < 1 event.
@@ -84,7 +94,7 @@ class BridgeConfig(EnsembleConfig):
         """
         r_max = float(cal.rate_hz_of_current(cal.i_max))
         what = "frame_period_ms" if self.mode == "stream" else "t_count_ms"
-        for key, n in (("n", self.n), ("n_conv", self.n_conv)):
+        for key, n in (("n", self.n), ("n_conv", self.n_conv), ("n_out", self.cells_per_unit("dense", True))):
             expected = r_max * n * self.count_window_ms * 1e-3
             if expected < 1.0:
                 raise MburstError(f"bridge: {what}={self.count_window_ms:g} with {key}={n} expects {expected:.2f} events "
@@ -144,6 +154,11 @@ class SpikingRun:
         Output current per unit of ``v_out`` (pA); the Brian2 target used.
     ensembles : circuits.ensembles.EnsembleRun
         The run itself, both passes (every population's spike monitor; read it before the next run).
+    burst_span : float
+        ``p_hi - p_lo`` of the calibrated fit: the circuit's burst-probability range for burstprop's 0..1.
+    rate_burst_prob_fb : dict
+        Burstprop's untaught burst probability without ``h(e)`` (:func:`rate_bridge.rate_reference.feedback_alone`):
+        what the circuit's feedback carries; empty without feedback.
     """
 
     rate_hz: dict
@@ -163,6 +178,8 @@ class SpikingRun:
     burst_prob_teach: dict = field(default_factory=dict)
     rate_burst_prob_teach: dict = field(default_factory=dict)
     ensembles: object = None
+    burst_span: float = 1.0
+    rate_burst_prob_fb: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -224,7 +241,7 @@ def _input_drive(spec: LayerSpec, x: np.ndarray) -> np.ndarray:
 
 
 def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_scale_out: float,
-                    out_dend_pA=None) -> list:
+                    out_dend_pA=None, out_burst_offset_hz: float = 0.0) -> list:
     """The circuit's layers for these frames.
 
     Parameters
@@ -241,6 +258,8 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
         Output current per unit of ``v_out`` (pA).
     out_dend_pA : numpy.ndarray, shape (F, bins), optional
         Dendritic current added to the output's cells in each frame (pA; teaching, :func:`rate_bridge.teaching.teaching_current`).
+    out_burst_offset_hz : float
+        The output's burst rate that its feedback treats as zero (Hz; :func:`rate_bridge.teaching.output_burst_offset_hz`).
 
     Returns
     -------
@@ -255,8 +274,7 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
     i_out_mid = 0.5 * (cal.i_offset + cal.i_max)  # v_out = 0 (mask threshold) sits mid-curve
     layers = []
     for s in specs:
-        n_per = cfg.n_conv if s.kind == "conv2d" else cfg.n
-        common = dict(name=s.name, kind=s.kind, out_shape=s.out_shape, cells_per_unit=n_per, weight=s.weight,
+        common = dict(name=s.name, kind=s.kind, out_shape=s.out_shape, cells_per_unit=cfg.cells_per_unit(s.kind, s.output), weight=s.weight,
                       weight_pA=i_scale_out if s.output else cal.i_scale, stride=s.stride, padding=s.padding)
         first = s.sources[0][0]
         if first in INPUTS:
@@ -268,7 +286,8 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
             unit_bias = np.repeat(s.bias, s.units // len(s.bias))  # conv: one bias per channel
             bias = i_out_mid + i_scale_out * unit_bias if s.output else cal.current_s(unit_bias)
             dend = out_dend_pA if s.output else None
-            layers.append(EnsembleLayer(**common, bias_pA=bias, sources=tuple(s.sources), dend_pA=dend))
+            layers.append(EnsembleLayer(**common, bias_pA=bias, sources=tuple(s.sources), dend_pA=dend,
+                                        burst_offset_hz=out_burst_offset_hz if s.output else 0.0))
     return layers
 
 
@@ -290,7 +309,7 @@ class SpikingMBURST:
 
     def cells(self) -> dict[str, int]:
         """Pyramidal cells per layer."""
-        return {s.name: s.units * (self.config.n_conv if s.kind == "conv2d" else self.config.n) for s in self.specs}
+        return {s.name: s.units * self.config.cells_per_unit(s.kind, s.output) for s in self.specs}
 
     def run(self, audio, visual=None, target=None, progress: bool = True) -> SpikingRun:
         """:func:`run_frames` of this network."""
@@ -332,7 +351,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
 
     from circuits.ensembles import run_ensembles
     from rate_bridge.energy import SpikeLedger
-    from rate_bridge.rate_reference import rate_reference
+    from rate_bridge.rate_reference import feedback_alone, rate_reference
 
     cfg, cal = net.config, net.cal
     audio = torch.as_tensor(audio, dtype=torch.float32)
@@ -351,8 +370,10 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
     if cfg.teach:  # first pass untaught (the output's dendrites at I_half, burstprop's pbar_L), then taught
         dend = np.vstack([np.zeros_like(ref.v_out), teaching_current(ref.p["out"], net.model.config.pbar, cal)]) \
             if out_dend_pA is None else np.asarray(out_dend_pA, float)
-    run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend),
-                        ensemble_cells(cal, net.model.config.beta), cfg, progress=progress)
+    cells = ensemble_cells(cal, net.model.config.beta)
+    offset = output_burst_offset_hz(cal, cells.i_dend_pA, net.model.config.pbar)
+    run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend, offset), cells, cfg,
+                        progress=progress)
     teach_p = {k: v[n:] for k, v in run.burst_prob.items()} if cfg.teach else {}
     t1 = time.perf_counter()
     ledger = SpikeLedger(dt=run.dt_s)
@@ -367,4 +388,6 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
     return SpikingRun(rate, spike_hz, {k: v[:n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
                       spike_hz["out"] > e0,
                       e0, counts, run.cells, run.window_s, run.wall_s, time.perf_counter() - t1, i_scale_out, run.target,
-                      teach_p, ref.p, run)
+                      teach_p, ref.p, run, cal.fit.p_hi - cal.fit.p_lo,
+                      feedback_alone(net.specs, ref.e, ref.pbar, net.model.config.beta, net.model.config.alpha)
+                      if ref.pbar else {})

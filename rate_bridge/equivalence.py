@@ -22,7 +22,9 @@ import numpy as np
 
 from neurons.common import MburstError
 
-__all__ = ["pearson", "LayerFidelity", "counting_ceiling", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
+from rate_bridge.read_out_ceiling import burst_counting_ceiling, counting_ceiling
+
+__all__ = ["pearson", "LayerFidelity", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
            "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames",
            "frames_with_speech"]
 
@@ -43,7 +45,11 @@ class LayerFidelity:
     ``p_r``, its Pearson r with the ensembles' burst probability (where they had events; both NaN
     without feedback); the same with the output taught the target (``burst_prob_teach``, burstprop's
     ``p_rate_teach`` and ``p_r_teach``; NaN without teaching); ``units`` and pyramidal ``cells``;
-    ``r_ceiling``: the event r that counting noise alone allows (:func:`counting_ceiling`)."""
+    ``r_ceiling``: the event r that counting noise alone allows (:func:`rate_bridge.read_out_ceiling.counting_ceiling`); ``p_r_ceiling``:
+    the burst-probability r that it allows (:func:`rate_bridge.read_out_ceiling.burst_counting_ceiling`, untaught; NaN without feedback);
+    ``p_r_fb``: the ensembles' untaught burst probability against burstprop's without ``h(e)``, the feedback the
+    circuit carries (:func:`rate_bridge.rate_reference.feedback_alone`), and ``pbar_r_fb``: burstprop's ``pbar``
+    against it (what the missing gain ``h(e)`` alone allows)."""
 
     layer: str
     units: int
@@ -59,35 +65,9 @@ class LayerFidelity:
     p_rate_teach: float = float("nan")
     p_r_teach: float = float("nan")
     r_ceiling: float = float("nan")
-
-
-def counting_ceiling(rate_hz, spike_hz, cells_per_unit: float, window_s: float) -> float:
-    """The Pearson r between a layer's rate-model event rates and a perfect spiking layer's measured ones, if the only
-    error were the counting noise of its read-out windows.
-
-    An ensemble of ``n`` cells counting ``n T E`` events in a window of ``T`` seconds, Poisson-like, measures
-    ``E`` with variance ``E / (n T)``; against the rate model's variance over frames x units, ``var_s``, the
-    correlation is at most ``sqrt(var_s / (var_s + mean(E) / (n T)))``. Regular (quiet) cells count with less
-    noise than Poisson, so for them this is a lower bound on the ceiling.
-
-    Parameters
-    ----------
-    rate_hz, spike_hz : numpy.ndarray, shape (F, units)
-        The rate model's expected and the ensembles' measured event rates (Hz).
-    cells_per_unit : float
-        Cells of an ensemble.
-    window_s : float
-        Read-out window (s).
-
-    Returns
-    -------
-    float
-        In [0, 1]; NaN when the rate model's rates do not vary.
-    """
-    var_s = float(np.var(rate_hz))
-    if var_s == 0:
-        return float("nan")
-    return float(np.sqrt(var_s / (var_s + float(np.mean(spike_hz)) / (cells_per_unit * window_s))))
+    p_r_ceiling: float = float("nan")
+    p_r_fb: float = float("nan")
+    pbar_r_fb: float = float("nan")
 
 
 def _burst_fidelity(p_spk, p_rate) -> tuple[float, float, float]:
@@ -105,6 +85,8 @@ def layer_fidelity(result) -> list[LayerFidelity]:
     for name, rate in result.rate_hz.items():
         spk = result.spike_hz[name]
         pb = result.burst_prob[name]
+        n_per = result.cells[name] / rate.shape[1]
+        fb = result.rate_burst_prob_fb.get(name)
         _, p_rate, p_r = _burst_fidelity(pb, result.rate_burst_prob.get(name))
         teach = _burst_fidelity(result.burst_prob_teach.get(name), result.rate_burst_prob_teach.get(name))
         rows.append(LayerFidelity(
@@ -113,7 +95,11 @@ def layer_fidelity(result) -> list[LayerFidelity]:
             rate_hz=float(rate.mean()), spike_hz=float(spk.mean()),
             burst_prob=float(np.nanmean(pb)) if np.isfinite(pb).any() else float("nan"),
             p_rate=p_rate, p_r=p_r, burst_prob_teach=teach[0], p_rate_teach=teach[1], p_r_teach=teach[2],
-            r_ceiling=counting_ceiling(rate, spk, result.cells[name] / rate.shape[1], result.count_window_s)))
+            r_ceiling=counting_ceiling(rate, spk, n_per, result.count_window_s),
+            p_r_ceiling=burst_counting_ceiling(result.rate_burst_prob[name], pb, spk * n_per * result.count_window_s,
+                                               result.burst_span) if name in result.rate_burst_prob else float("nan"),
+            p_r_fb=_burst_fidelity(pb, fb)[2] if fb is not None else float("nan"),
+            pbar_r_fb=pearson(result.rate_burst_prob[name], fb) if fb is not None else float("nan")))
     return rows
 
 

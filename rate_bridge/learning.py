@@ -184,7 +184,7 @@ def circuit_layers(net) -> list:
     from circuits.ensembles import EnsembleLayer
 
     cfg = net.config
-    return [EnsembleLayer(s.name, s.kind, s.out_shape, cfg.n_conv if s.kind == "conv2d" else cfg.n, s.weight,
+    return [EnsembleLayer(s.name, s.kind, s.out_shape, cfg.cells_per_unit(s.kind, s.output), s.weight,
                           sources=tuple(s.sources)) for s in net.specs]
 
 
@@ -299,7 +299,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     states = model_spk.layer_states()
     shift = int(round(cfg.readout_latency_ms / cfg.t_frame_ms))
     ref = rate_reference(model_spk, audio, visual)
-    counted = counted_draws(states, ref.e, net.specs, settings.layers, {"dense": cfg.n, "conv2d": cfg.n_conv},
+    counted = counted_draws(states, ref.e, net.specs, settings.layers,
+                            {s.name: cfg.cells_per_unit(s.kind, s.output) for s in net.specs},
                             net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(settings.params.tau_pre / second),
                             (cfg.seed, state.frames))
     rate_hz = output_rate_hz(net.cal, cfg, ref.v_out)[0]  # the output's cells fire at E: teach b - bbar in Hz

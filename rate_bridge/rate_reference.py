@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RateReference", "rate_reference", "burst_probs"]
+__all__ = ["RateReference", "rate_reference", "burst_probs", "feedback_alone"]
 
 
 @dataclass
@@ -81,3 +81,46 @@ def burst_probs(model, audio, visual, target=None) -> tuple[dict, dict]:
     flat = {k: (s.pbar.reshape(s.pbar.shape[0], -1).double().numpy(), s.p.reshape(s.p.shape[0], -1).double().numpy())
             for k, s in states.items()}
     return {k: v[0] for k, v in flat.items()}, ({k: v[1] for k, v in flat.items()} if target is not None else {})
+
+
+def feedback_alone(specs, e: dict, pbar: dict, beta: float, alpha: float = 0.0) -> dict:
+    """Burstprop's untaught burst probability without the gain ``h(e)``: ``sigma(beta Y bbar + alpha)`` (eqs. 5 and 7
+    with ``h = 1``), per layer that gets feedback. The circuit's tied feedback carries ``Y b`` and no ``h(e)``
+    (:mod:`circuits.ensembles`), so this is what a perfect circuit's burst probability would follow; its correlation
+    with burstprop's ``pbar`` is what the missing gain alone allows.
+
+    Parameters
+    ----------
+    specs : sequence of rate_bridge.convert.LayerSpec
+        The network (``name``, ``kind``, ``weight``, ``sources``, ``in_shape``, ``stride``, ``padding``).
+    e, pbar : dict
+        ``{layer: [F, units]}``: the rate model's event rates and burstprop's ``pbar`` (:func:`rate_reference`,
+        :func:`burst_probs`); ``bbar = pbar e``.
+    beta, alpha : float
+        The burst probability's slope and offset (eq. 7).
+
+    Returns
+    -------
+    dict
+        ``{layer: [F, units]}`` (float64, 0..1), for every layer an upper layer reads.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    units = {s.name: s.units for s in specs}
+    fb = {}
+    for s in specs:
+        if s.name not in pbar:
+            continue
+        b = np.asarray(pbar[s.name], float) * np.asarray(e[s.name], float)
+        for src, offset in s.sources:
+            if src not in units:  # an input: no feedback
+                continue
+            if s.kind == "dense":
+                y = b @ s.weight[:, offset:offset + units[src]]
+            else:  # Y acts as the transposed convolution: the vector-Jacobian product of the forward one
+                x = torch.zeros((len(b), *s.in_shape), dtype=torch.float64, requires_grad=True)
+                out = F.conv2d(x, torch.as_tensor(s.weight), stride=s.stride, padding=s.padding)
+                y = torch.autograd.grad(out, x, torch.as_tensor(b).reshape(out.shape))[0].reshape(len(b), -1).numpy()
+            fb[src] = fb.get(src, 0.0) + y
+    return {k: 1.0 / (1.0 + np.exp(-(beta * v + alpha))) for k, v in fb.items()}

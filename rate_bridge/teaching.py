@@ -11,7 +11,7 @@ import numpy as np
 
 from rate_bridge.burstprop.calibrated import Calibration
 
-__all__ = ["output_rate_hz", "teaching_current", "teaching_response", "circuit_rate_update"]
+__all__ = ["output_rate_hz", "output_burst_offset_hz", "teaching_current", "teaching_response", "circuit_rate_update"]
 
 
 def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
@@ -39,6 +39,31 @@ def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, flo
     i_scale_out = min(cal.i_scale, cfg.out_current_pA / q95)
     i_mid = 0.5 * (cal.i_offset + cal.i_max)
     return cal.rate_hz_of_current(i_mid + i_scale_out * v_out), float(cal.rate_hz_of_current(i_mid)), i_scale_out
+
+
+def output_burst_offset_hz(cal: Calibration, dend_pA: float, pbar: float) -> float:
+    """The output's untaught burst rate at the decision point ``v_out = 0``, circuit minus burstprop (Hz): the circuit
+    bursts with the fit's ``P(I_d)`` at its dendrites' operating current and fires ``E(I_mid)``, burstprop's output
+    with ``pbar_L e_ref sigma(0)``. The feedback onto the embeddings subtracts it
+    (:attr:`circuits.ensembles.EnsembleLayer.burst_offset_hz`), so its zero point is burstprop's ``Y bbar`` at
+    ``v_out = 0``; without it the compact GRID model's output fed back 5.4x burstprop's mean burst rate and the
+    embeddings' dendritic feedback sat beyond the saturation (one fit width) in 96-98 % of unit-frames.
+
+    Parameters
+    ----------
+    cal : Calibration
+    dend_pA : float
+        The untaught output dendrites' current (pA; :func:`rate_bridge.regime.ensemble_cells`).
+    pbar : float
+        Burstprop's ``pbar_L``.
+
+    Returns
+    -------
+    float
+        Hz.
+    """
+    e_mid = float(cal.rate_hz_of_current(0.5 * (cal.i_offset + cal.i_max)))
+    return float(cal.fit.burst_prob(dend_pA)) * e_mid - pbar * cal.e_ref * 0.5
 
 
 def teaching_current(p, pbar: float, cal: Calibration, scale=1.0) -> np.ndarray:

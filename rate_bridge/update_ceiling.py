@@ -40,7 +40,7 @@ def counted_update(states, rates: dict, specs, name: str, cells: dict, e_ref_hz:
     name : str
         The dense layer.
     cells : dict
-        ``{"dense": n, "conv2d": n_conv}``: cells per unit by layer kind.
+        ``{layer: cells per unit}`` for this layer and its sources.
     e_ref_hz, frame_s, tau_pre_s : float
         Hz per unit of e; the frame period and the presynaptic trace's time constant (s).
     rng : numpy.random.Generator
@@ -54,12 +54,12 @@ def counted_update(states, rates: dict, specs, name: str, cells: dict, e_ref_hz:
     spec, st = by_name[name], states[name]
     e, p, pbar = (getattr(st, k).detach().double().numpy().reshape(st.e.shape[0], -1)
                   for k in ("e", "p", "pbar"))
-    n_post = cells[spec.kind]
+    n_post = cells[name]
     p_avg = pbar.mean(axis=0)
     dw = np.zeros(np.shape(spec.weight))
     for src, offset in spec.sources:
         x = np.asarray(rates[src], float).reshape(len(e), -1)
-        n_pre = cells[by_name[src].kind]
+        n_pre = cells[src]
         for prob, sign in ((p, 1.0), (pbar, -1.0)):
             events = rng.poisson(n_post * e_ref_hz * np.clip(e, 0, None) * frame_s)
             bursts = rng.binomial(events, np.clip(prob, 0.0, 1.0))
@@ -122,8 +122,8 @@ def ceiling_scan(model, audio, visual, target, loss_fn, layers, specs, cells_lis
         for k in layers:
             exact[k] = exact.get(k, 0.0) + update[k]
         for n in cells_list:
-            d = counted_draws(states, rates, specs, layers, {"dense": n, "conv2d": n_conv}, e_ref_hz, frame_s,
-                              tau_pre_s, (seed, c, n))
+            cells = {sp.name: n_conv if sp.kind == "conv2d" else n for sp in specs}
+            d = counted_draws(states, rates, specs, layers, cells, e_ref_hz, frame_s, tau_pre_s, (seed, c, n))
             for k in layers:
                 drawn[n][k] = drawn[n].get(k, 0.0) + d[k]
     return {n: {k: float(np.mean([cosine(x, exact[k]) for x in drawn[n][k]])) for k in layers} for n in cells_list}

@@ -183,6 +183,20 @@ def test_teaching_current_moves_the_fits_burst_probability_by_eq3s_change():
     np.testing.assert_allclose(top, 3 * fit.width)  # 0.8 above pbar is out of the fit's reach: +3 widths
 
 
+def test_output_feedback_is_zero_where_burstprops_untaught_output_is():
+    """At v_out = 0 the circuit's untaught output bursts at P(I_half) E(I_mid) Hz, burstprop's at pbar_L e_ref / 2:
+    the offset its feedback subtracts is their difference, so the embeddings' dendrites get burstprop's Y bbar there."""
+    from rate_bridge.convert import BridgeConfig
+    from rate_bridge.regime import ensemble_cells
+    from rate_bridge.teaching import output_burst_offset_hz, output_rate_hz
+
+    cal = C.calibration_of("calibrated-circuit")
+    e0 = output_rate_hz(cal, BridgeConfig(), np.array([[0.0, 1.0]]))[1]
+    offset = output_burst_offset_hz(cal, ensemble_cells(cal).i_dend_pA, 0.2)
+    assert float(cal.fit.burst_prob(cal.fit.I_half)) * e0 - offset == pytest.approx(0.2 * cal.e_ref * 0.5)
+    assert 3.0 < offset < 4.0  # the compact GRID regime: 0.458 x 9.71 Hz against 1 Hz
+
+
 @pytest.mark.slow
 def test_feedback_run_reports_burst_probabilities():
     from rate_bridge.equivalence import layer_fidelity
@@ -235,7 +249,7 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
 
 
 def test_counting_ceiling_is_the_poisson_limit_of_a_read_out_window():
-    from rate_bridge.equivalence import counting_ceiling
+    from rate_bridge.read_out_ceiling import counting_ceiling
 
     rate = np.array([[5.0, 15.0], [15.0, 5.0]])  # variance 25 Hz^2
     spk = np.full((2, 2), 10.0)  # 10 Hz, 16 cells, 40 ms: noise variance 10 / 0.64 = 15.625 Hz^2
@@ -248,3 +262,21 @@ def test_counting_ceiling_is_the_poisson_limit_of_a_read_out_window():
     meas = rng.poisson(r_true * 16 * 0.04) / (16 * 0.04)
     from rate_bridge.equivalence import pearson
     assert pearson(r_true, meas) == pytest.approx(counting_ceiling(r_true, meas, 16, 0.04), abs=0.03)
+
+
+def test_burst_counting_ceiling_is_the_binomial_limit_of_bursts_among_events():
+    from rate_bridge.equivalence import pearson
+    from rate_bridge.read_out_ceiling import burst_counting_ceiling
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.2, 0.8, (400, 8))  # burstprop's p; the circuit bursts with 0.1 + 0.6 p
+    events = rng.poisson(5.0, p.shape)
+    bursts = rng.binomial(events, 0.1 + 0.6 * p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        measured = np.where(events > 0, bursts / np.maximum(events, 1), np.nan)
+    seen = np.isfinite(measured)
+    ceiling = burst_counting_ceiling(p, measured, events, 0.6)
+    assert pearson(p[seen], measured[seen]) == pytest.approx(ceiling, abs=0.03)  # it is reached, not passed
+    assert burst_counting_ceiling(p, measured, events * 100, 0.6) > 0.95  # many events: no limit
+    assert burst_counting_ceiling(p, measured, events, 0.06) < ceiling / 3  # a tenth of the range: mostly noise
+    assert np.isnan(burst_counting_ceiling(np.full_like(p, 0.5), measured, events, 0.6))

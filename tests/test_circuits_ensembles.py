@@ -129,6 +129,26 @@ def test_teaching_moves_the_lower_bursts_the_way_burstprop_does():
     assert d[0] > d[1] > d[2] and d[2] < -0.05 and d[0] - d[2] > 0.1, d
 
 
+def test_a_burst_offset_shifts_the_lower_dendrites_by_the_feedback_it_stands_for():
+    """An upper layer's ``burst_offset_hz`` B0 is subtracted from its feedback as a constant: the lower dendrites get
+    ``-i_scale_d W B0 / e_ref``, so their burst probability falls where the weight is positive, rises where it is
+    negative and stays where it is zero."""
+    frames, n_per = 3, 20
+    w_t = np.array([[1.0, 0.0, -1.0]])
+    cells = dataclasses.replace(CELLS, i_scale_d_pA=200.0, i_fb_max_pA=600.0)
+    p = {}
+    for offset in (0.0, 20.0):  # 20 Hz: 400 pA at the weights +-1
+        inp = EnsembleLayer("inp", "dense", (3,), n_per, np.eye(3), drive_pA=np.full((frames, 3), 300.0))
+        top = EnsembleLayer("top", "dense", (1,), n_per, w_t, weight_pA=600.0, bias_pA=np.array([300.0]),
+                            sources=(("inp", 0),), burst_offset_hz=offset)
+        cfg = EnsembleConfig(mode="settle", t_settle_ms=150.0, t_count_ms=250.0, tau_syn_ms=20.0, target="numpy",
+                             seed=5)
+        run = run_ensembles([inp, top], cells, cfg, progress=False)
+        p[offset] = np.nanmean(run.burst_prob["inp"], 0)
+    d = p[20.0] - p[0.0]
+    assert d[0] < -0.1 and d[2] > 0.1 and abs(d[1]) < 0.05, d
+
+
 @pytest.mark.parametrize("bad, match", [
     (lambda ls: [ls[0], EnsembleLayer("hid", "lstm", (2,), N_PER, W, bias_pA=np.zeros(2), sources=(("inp", 0),))],
      "kind 'lstm'"),

@@ -342,7 +342,7 @@ def test_counting_ceiling_of_the_update_falls_with_fewer_cells_and_a_weaker_teac
 
     def ceiling(n, dp):
         states, rates, specs, exact = _counted_states(1000, 6, 8, dp)
-        draws = counted_draws(states, rates, specs, ["post"], {"dense": n, "conv2d": n}, 10.0, 0.04, 0.1, 0)["post"]
+        draws = counted_draws(states, rates, specs, ["post"], {"post": n, "pre": n}, 10.0, 0.04, 0.1, 0)["post"]
         assert draws.shape == (COUNTED_DRAWS, 6, 8)
         return np.mean([cosine(d, exact) for d in draws])
 

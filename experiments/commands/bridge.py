@@ -66,7 +66,9 @@ def add_bridge_arguments(parser) -> None:
     g.add_argument("--latency", type=float, default=None, metavar="MS",
                    help=f"stream: the output's read-out window of frame t starts this long after frame t's onset "
                         f"(default {LATENCY_MS:g} ms); hidden layers are read at depth/deepest of it")
-    g.add_argument("--n", type=int, default=16, help="pyramidal cells per dense/output unit")
+    g.add_argument("--n", type=int, default=16, help="pyramidal cells per dense unit (and output unit, unless --n-out)")
+    g.add_argument("--n-out", type=int, default=None,
+                   help="pyramidal cells per output unit (default: --n): the read-out's counting noise falls as 1/n_out")
     g.add_argument("--n-conv", type=int, default=6, help="pyramidal cells per convolutional unit")
     g.add_argument("--t-count", type=float, default=None, help="settle: counting window per frame (ms; default 250)")
     g.add_argument("--t-settle", type=float, default=None,
@@ -120,7 +122,7 @@ def bridge_config_from_args(args):
             if mode != args.mode:
                 raise MburstError(f"bridge: {flag} belongs to --mode {mode} (this run is --mode {args.mode})")
             times[field] = value
-    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, mode=args.mode, tau_syn_ms=args.tau_syn, teach=args.teach,
+    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, n_out=args.n_out, mode=args.mode, tau_syn_ms=args.tau_syn, teach=args.teach,
                        target=args.target, threads=args.threads, seed=args.seed, build_tag=args.build_tag, **times)
     cfg = ablate(cfg, [*args.ablate, *([] if args.feedback else ["feedback"])]).validate()
     if cfg.teach and not cfg.feedback:

@@ -24,7 +24,7 @@ circuit's feedback carries, without the rule's spike-timing noise), the relative
 update counts), ``learning.md``, ``learning_curve.csv`` and
 ``learning.png`` (test F1 against streamed frames, both rules). ``metrics.json`` and ``learning.md`` also give each
 layer's counting ceiling: the cosine burstprop's own rates would reach if counted in ensembles of ``--n`` cells
-(:mod:`rate_bridge.update_ceiling`); ``--counting-ceiling 16 64 256`` computes only that, for several ensemble sizes,
+(``--n-out`` at the output; :mod:`rate_bridge.update_ceiling`); ``--counting-ceiling 16 64 256`` computes only that, for several ensemble sizes,
 without the circuit (about a minute for 2,000 frames; ``ceiling.md``/``ceiling.json``).
 """
 from __future__ import annotations

@@ -70,10 +70,13 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, progress: bool = Tr
     s = summarise(result, ibm.numpy() if hasattr(ibm, "numpy") else ibm)
     wall = time.perf_counter() - t0
     header = ["layer", "units", "cells", "event r", "r ceiling (counting)", "event rel. error", "rate model Hz", "spiking Hz",
-              "burst prob (spiking)", "pbar (burstprop)", "burst prob r", "burst prob taught (spiking)",
+              "burst prob (spiking)", "pbar (burstprop)", "burst prob r", "burst prob r ceiling (counting)",
+              "burst prob r vs feedback alone", "pbar r vs feedback alone",
+              "burst prob taught (spiking)",
               "p taught (burstprop)", "burst prob r taught"]
     rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.r_ceiling, 3), round(r.rel_err, 4), round(r.rate_hz, 3),
-             round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4),
+             round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4), round(r.p_r_ceiling, 3),
+             round(r.p_r_fb, 3), round(r.pbar_r_fb, 3),
              round(r.burst_prob_teach, 3), round(r.p_rate_teach, 3), round(r.p_r_teach, 4)]
             for r in s.layers]
     mh = ["system", "F1", "accuracy %", "frames"]
@@ -83,16 +86,22 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, progress: bool = Tr
               f"each frame's onset ({cfg.latency_ms / cfg.frame_period_ms:g} frames) for {cfg.frame_period_ms:g} ms"
               if cfg.mode == "stream" else f"settle mode: T = {cfg.t_settle_ms:g} ms settle + {cfg.t_count_ms:g} ms count")
     text = (f"# Rate vs spike equivalence\n\n{s.frames} test frames; {sum(result.cells.values())} pyramidal cells; "
-            f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}; {timing}; tau_syn {cfg.tau_syn:g} ms; "
+            f"{cells_text(cfg)}; {timing}; tau_syn {cfg.tau_syn:g} ms; "
             f"{circuit_parts(cfg)}; target {result.target}; build+run {result.wall_build_run_s:.1f} s.\n\n"
             + markdown_table(header, rows) + "\n" + markdown_table(mh, mrows)
             + f"\nSpiking F1 − rate F1: {s.spike.f1 - s.rate.f1:+.4f}. "
               f"Spikes/frame {s.spikes_per_frame:.0f}, synaptic events/frame {s.synops_per_frame:.0f}.\n\n"
             + "Event r and relative error compare each layer's ensemble event rates with the rate model's "
               "(e_ref e) over frames x units; the r ceiling is what the counting noise of n cells in one read-out "
-              "window alone would allow (Poisson-like counts; rate_bridge.equivalence.counting_ceiling); burst prob r compares the ensembles' bursts/events with burstprop's "
+              "window alone would allow (Poisson-like counts; rate_bridge.read_out_ceiling.counting_ceiling); burst prob r compares the ensembles' bursts/events with burstprop's "
               "burst probability (pbar: no teaching; p: the output taught the ideal binary mask, eq. 3), where "
-              "the ensembles had events in the frame's read-out window.\n")
+              "the ensembles had events in the frame's read-out window; its ceiling is what the binomial noise of "
+              "counting bursts among those events alone would allow (rate_bridge.read_out_ceiling.burst_counting_ceiling). "
+              "Feedback alone is burstprop's untaught burst probability without the gain h(e) (eq. 5 with h = 1): "
+              "the feedback the circuit carries (rate_bridge.rate_reference.feedback_alone); the ensembles' r "
+              "against it says whether they follow their feedback, burstprop's pbar r against it what the missing "
+              "h(e) alone allows."
+              "\n")
     atomic_write_text(out / "equivalence.md", text)
     atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
     atomic_write_json(out / "counts.json", {k: v.as_dict() for k, v in result.counts.items()})
@@ -101,6 +110,13 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, progress: bool = Tr
                                             "config": dataclasses.asdict(cfg), "i_scale_out": result.i_scale_out,
                                             "cells": result.cells})
     return s, result
+
+
+def cells_text(cfg) -> str:
+    """Cells per unit of a :class:`rate_bridge.convert.BridgeConfig`, in words."""
+    out = cfg.cells_per_unit("dense", output=True)
+    return (f"n={cfg.n} (dense/output), n_conv={cfg.n_conv}" if out == cfg.n
+            else f"n={cfg.n} (dense), n_out={out} (output), n_conv={cfg.n_conv}")
 
 
 def circuit_parts(cfg) -> str:
@@ -132,9 +148,11 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
         ``mode``, ``frame_period_ms`` (simulated time per frame: settle + count in settle mode),
         ``latency_ms`` (output window start after a frame's onset) and ``latency_frames``, ``window_ms``,
         ``tau_syn_ms``, ``frames``, ``f1_spiking``, ``f1_rate``, ``accuracy_spiking``/``accuracy_rate`` (%),
-        ``layers.<name>`` with ``event_r``, ``event_rel_err`` and, with feedback, ``burst_prob_r`` (against
-        burstprop's no-teaching pbar) and with ``teach`` ``burst_prob_r_teach`` (against its p with the target
-        taught), ``feedback``, ``interneurons``, ``stp``, ``dendrites``, ``forward_pathway``, ``teach``,
+        ``layers.<name>`` with ``event_r``, ``event_r_ceiling``, ``event_rel_err`` and, with feedback,
+        ``burst_prob_r`` (against burstprop's no-teaching pbar), ``burst_prob_r_ceiling`` (counting noise),
+        ``burst_prob_r_feedback_alone`` and ``pbar_r_feedback_alone`` (the ensembles' and burstprop's burst
+        probability against burstprop's without h(e)) and with ``teach`` ``burst_prob_r_teach`` (against its p with
+        the target taught), ``feedback``, ``interneurons``, ``stp``, ``dendrites``, ``forward_pathway``, ``teach``,
         ``spikes_per_frame``, ``wall_s``, ``cells`` (pyramidal cells).
     """
     def num(x):
@@ -144,7 +162,9 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
     for r in summary.layers:
         layers[r.layer] = {"event_r": num(r.r), "event_r_ceiling": num(r.r_ceiling), "event_rel_err": num(r.rel_err)}
         if cfg.feedback:
-            layers[r.layer] |= {"burst_prob_r": num(r.p_r), "burst_prob": num(r.burst_prob), "pbar": num(r.p_rate)}
+            layers[r.layer] |= {"burst_prob_r": num(r.p_r), "burst_prob_r_ceiling": num(r.p_r_ceiling),
+                                "burst_prob_r_feedback_alone": num(r.p_r_fb), "pbar_r_feedback_alone": num(r.pbar_r_fb),
+                                "burst_prob": num(r.burst_prob), "pbar": num(r.p_rate)}
         if cfg.feedback and cfg.teach:
             layers[r.layer] |= {"burst_prob_r_teach": num(r.p_r_teach), "burst_prob_teach": num(r.burst_prob_teach),
                                 "p_teach": num(r.p_rate_teach)}

@@ -68,7 +68,9 @@ def add_bridge_arguments(parser) -> None:
                         f"(default {LATENCY_MS:g} ms); hidden layers are read at depth/deepest of it")
     g.add_argument("--n", type=int, default=16, help="pyramidal cells per dense unit (and output unit, unless --n-out)")
     g.add_argument("--n-out", type=int, default=None,
-                   help="pyramidal cells per output unit (default: --n): the read-out's counting noise falls as 1/n_out")
+                   help="pyramidal cells per output unit (default: --n): the read-out's counting noise falls as "
+                        "1/n_out (compact GRID model, 100 frames at 40 ms: output r 0.55 with 16, 0.74 with 128, for "
+                        "about 25 %% more run time)")
     g.add_argument("--n-conv", type=int, default=6, help="pyramidal cells per convolutional unit")
     g.add_argument("--t-count", type=float, default=None, help="settle: counting window per frame (ms; default 250)")
     g.add_argument("--t-settle", type=float, default=None,

@@ -183,6 +183,31 @@ def test_teaching_current_moves_the_fits_burst_probability_by_eq3s_change():
     np.testing.assert_allclose(top, 3 * fit.width)  # 0.8 above pbar is out of the fit's reach: +3 widths
 
 
+def test_feedback_alone_is_sigma_of_y_bbar_through_dense_and_conv_layers():
+    """Eq. 5 with h = 1: the feedback a layer gets is W^T bbar of the layers reading it (transposed convolution for
+    conv layers), summed over readers, through sigma(beta u + alpha)."""
+    from types import SimpleNamespace
+
+    from rate_bridge.rate_reference import feedback_alone
+
+    rng = np.random.default_rng(0)
+    wc, wd = rng.normal(size=(2, 1, 3, 3)), rng.normal(size=(4, 2 * 2 * 3))
+    conv = SimpleNamespace(name="c", kind="conv2d", units=2 * 2 * 3, in_shape=(1, 4, 5), weight=wc, stride=2,
+                           padding=1, sources=[("x", 0)])
+    dense = SimpleNamespace(name="d", kind="dense", units=4, weight=wd, sources=[("c", 0)])
+    e = {"c": rng.random((3, 12)), "d": rng.random((3, 4))}
+    pbar = {"c": rng.random((3, 12)), "d": rng.random((3, 4))}
+    fb = feedback_alone([conv, dense], e, pbar, beta=2.0, alpha=0.5)
+    assert set(fb) == {"c"}  # the input 'x' is no layer
+    np.testing.assert_allclose(fb["c"], 1 / (1 + np.exp(-(2.0 * ((pbar["d"] * e["d"]) @ wd) + 0.5))))
+    # a conv layer reading a layer 'x' feeds it back through the transposed convolution
+    x = SimpleNamespace(name="x", kind="dense", units=20, weight=None, sources=[("in", 0)])
+    fb = feedback_alone([x, conv], {"c": e["c"]}, {"c": pbar["c"]}, beta=1.0)
+    up = torch.nn.functional.conv_transpose2d(torch.as_tensor(pbar["c"] * e["c"]).reshape(3, 2, 2, 3),
+                                              torch.as_tensor(wc), stride=2, padding=1, output_padding=(1, 0))
+    np.testing.assert_allclose(fb["x"], 1 / (1 + np.exp(-up.reshape(3, -1).numpy())), atol=1e-12)
+
+
 def test_output_feedback_is_zero_where_burstprops_untaught_output_is():
     """At v_out = 0 the circuit's untaught output bursts at P(I_half) E(I_mid) Hz, burstprop's at pbar_L e_ref / 2:
     the offset its feedback subtracts is their difference, so the embeddings' dendrites get burstprop's Y bbar there."""

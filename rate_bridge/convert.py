@@ -371,7 +371,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
         dend = np.vstack([np.zeros_like(ref.v_out), teaching_current(ref.p["out"], net.model.config.pbar, cal)]) \
             if out_dend_pA is None else np.asarray(out_dend_pA, float)
     cells = ensemble_cells(cal, net.model.config.beta)
-    offset = output_burst_offset_hz(cal, cells.i_dend_pA, net.model.config.pbar)
+    offset = output_burst_offset_hz(cal, e0, cells.i_dend_pA, net.model.config.pbar)
     run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend, offset), cells, cfg,
                         progress=progress)
     teach_p = {k: v[n:] for k, v in run.burst_prob.items()} if cfg.teach else {}

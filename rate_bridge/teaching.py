@@ -41,7 +41,7 @@ def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, flo
     return cal.rate_hz_of_current(i_mid + i_scale_out * v_out), float(cal.rate_hz_of_current(i_mid)), i_scale_out
 
 
-def output_burst_offset_hz(cal: Calibration, dend_pA: float, pbar: float) -> float:
+def output_burst_offset_hz(cal: Calibration, e0_hz: float, dend_pA: float, pbar: float) -> float:
     """The output's untaught burst rate at the decision point ``v_out = 0``, circuit minus burstprop (Hz): the circuit
     bursts with the fit's ``P(I_d)`` at its dendrites' operating current and fires ``E(I_mid)``, burstprop's output
     with ``pbar_L e_ref sigma(0)``. The feedback onto the embeddings subtracts it
@@ -52,6 +52,8 @@ def output_burst_offset_hz(cal: Calibration, dend_pA: float, pbar: float) -> flo
     Parameters
     ----------
     cal : Calibration
+    e0_hz : float
+        The output's event rate at ``v_out = 0`` (Hz; :func:`output_rate_hz`).
     dend_pA : float
         The untaught output dendrites' current (pA; :func:`rate_bridge.regime.ensemble_cells`).
     pbar : float
@@ -62,8 +64,7 @@ def output_burst_offset_hz(cal: Calibration, dend_pA: float, pbar: float) -> flo
     float
         Hz.
     """
-    e_mid = float(cal.rate_hz_of_current(0.5 * (cal.i_offset + cal.i_max)))
-    return float(cal.fit.burst_prob(dend_pA)) * e_mid - pbar * cal.e_ref * 0.5
+    return float(cal.fit.burst_prob(dend_pA)) * e0_hz - pbar * cal.e_ref * 0.5
 
 
 def teaching_current(p, pbar: float, cal: Calibration, scale=1.0) -> np.ndarray:

@@ -217,7 +217,7 @@ def test_output_feedback_is_zero_where_burstprops_untaught_output_is():
 
     cal = C.calibration_of("calibrated-circuit")
     e0 = output_rate_hz(cal, BridgeConfig(), np.array([[0.0, 1.0]]))[1]
-    offset = output_burst_offset_hz(cal, ensemble_cells(cal).i_dend_pA, 0.2)
+    offset = output_burst_offset_hz(cal, e0, ensemble_cells(cal).i_dend_pA, 0.2)
     assert float(cal.fit.burst_prob(cal.fit.I_half)) * e0 - offset == pytest.approx(0.2 * cal.e_ref * 0.5)
     assert 3.0 < offset < 4.0  # the compact GRID regime: 0.458 x 9.71 Hz against 1 Hz
 

@@ -35,7 +35,7 @@ from brian2 import Hz, second
 from neurons.common import MburstError
 
 __all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums", "events_from",
-           "ensemble_weight_changes"]
+           "window_burst_prob", "ensemble_weight_changes"]
 
 _BLOCK_TAUS = 50.0  # exponent range of one block of the exponential sums (e^50 ~ 5e21: no overflow, no cancellation)
 _EPS_HZ = 1e-9  # Pbar = Bbar / (Ebar + 1e-9 Hz), as in circuits.plasticity
@@ -147,7 +147,8 @@ def _pbar_at_events(post, n_cells: int, averages: RuleAverages, tau_avg: float, 
 
 def unit_weight_change(pre, pre_cells_per_unit: int, pre_units: int, post, post_cells_per_unit: int, post_units: int,
                        params, end_s: float, averages: RuleAverages | None = None, learn_from_s: float = 0.0,
-                       learn_until_s: float = np.inf, dt_s: float | None = None) -> UnitUpdate:
+                       learn_until_s: float = np.inf, dt_s: float | None = None,
+                       pbar_windows: tuple | None = None) -> UnitUpdate:
     """The shared weights' change under the burst-dependent rule, from recorded events and bursts (module docstring).
 
     Parameters
@@ -169,6 +170,10 @@ def unit_weight_change(pre, pre_cells_per_unit: int, pre_units: int, post, post_
     dt_s : float, optional
         The simulation step (s): times are rounded to it, so that same-step pre and post events are ordered as in
         Brian2 (pre first).
+    pbar_windows : tuple (starts, pbar), optional
+        Window starts (s, increasing, shape (K,)) and a ``Pbar`` per window and post unit (shape (K, post_units)):
+        each post event reads the ``Pbar`` of its unit in the last window starting at or before it (the first window
+        before the first start) instead of the moving averages' (which still run, for the returned averages).
 
     Returns
     -------
@@ -201,6 +206,13 @@ def unit_weight_change(pre, pre_cells_per_unit: int, pre_units: int, post, post_
         return t if dt_s is None else np.round(t / dt_s) * dt_s
 
     cell, t_sig, is_event, pbar = _pbar_at_events(post, n_post, averages, tau_avg, steps)
+    if pbar_windows is not None:
+        starts, table = np.asarray(pbar_windows[0], float), np.asarray(pbar_windows[1], float)
+        if table.shape != (len(starts), post_units):
+            raise MburstError(f"unit_weight_change: pbar_windows holds {table.shape}, need ({len(starts)}, "
+                              f"{post_units}) (windows, post units)")
+        k = np.clip(np.searchsorted(starts, t_sig, side="right") - 1, 0, len(starts) - 1)
+        pbar = table[k, cell // post_cells_per_unit]
     gate = (t_sig >= learn_from_s) & (t_sig < learn_until_s)
     coef = np.where(is_event, -pbar, 1.0)[gate]
     unit_sig, t_sig = cell[gate] // post_cells_per_unit, t_sig[gate]
@@ -242,20 +254,66 @@ def events_from(det, t0: float):
                      det.burst_onset_t[bu] - t0)
 
 
+def window_burst_prob(det, units: int, cells_per_unit: int, starts, window_s: float) -> np.ndarray:
+    """Each ensemble's burst probability in each window: bursts over events of its cells, both counted at the event
+    (a burst's first spike), as the rule's averages count them.
+
+    Parameters
+    ----------
+    det : neurons.bursts.Detection
+        Events and bursts of the population (times in s; cell ``u n + r`` belongs to unit ``u``).
+    units, cells_per_unit : int
+    starts : numpy.ndarray, shape (K,)
+        Window starts (s).
+    window_s : float
+        Window length (s).
+
+    Returns
+    -------
+    numpy.ndarray, shape (K, units)
+        Where a unit had no event in a window: its burst probability over all the windows; 0 where it had none at all.
+    """
+    starts = np.asarray(starts, float)
+
+    def counts(i, t):
+        t = np.asarray(t, float)
+        k = np.searchsorted(starts, t, side="right") - 1
+        inside = (k >= 0) & (t < starts[np.maximum(k, 0)] + window_s)
+        flat = k[inside] * units + np.asarray(i, np.int64)[inside] // cells_per_unit
+        return np.bincount(flat, minlength=len(starts) * units).reshape(len(starts), units).astype(float)
+
+    ev, bu = counts(det.event_i, det.event_t), counts(det.burst_i, det.burst_onset_t)
+    overall = bu.sum(0) / np.maximum(ev.sum(0), 1.0)
+    return np.where(ev > 0, bu / np.maximum(ev, 1.0), overall)
+
+
 def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float,
-                            paired: bool = False) -> dict:
+                            baseline: str = "average") -> dict:
     """The rule on the forward weights onto the layers ``learn`` of a run of :func:`circuits.ensembles.run_ensembles`.
 
     The rule starts ``settle_s`` into the run (signals before are not seen: a network that starts from rest settles
     first, its PV/SOM over about a second); weights change for the post signals in the read-out windows of frames
     ``first_taught`` onwards (the learning gate), the averages and traces run from ``settle_s`` on.
 
-    ``paired``: the run streams the same frames untaught (``0 .. first_taught - 1``) and then taught; the change is
-    the rule's over the taught windows minus the rule's over the untaught windows of the same frames (those after
-    ``settle_s``, in both passes). The moving average ``Pbar`` cannot follow a burst probability that the untaught
-    feedback moves from frame to frame (burstprop's ``pbar_t``); the rule then also learns the covariance of that
-    movement with ``E_post etilde_pre``, a bias that teaching does not cause. The untaught pass measures it and the
-    difference removes it, leaving ``(P_t - P'_t) E etilde``, the spiking counterpart of ``(p_t - pbar_t) e e_pre``.
+``baseline`` says where ``Pbar`` comes from:
+
+    * ``"average"``: the rule as published, ``Pbar = Bbar / Ebar`` of the moving averages;
+    * ``"paired"``: the run streams the same frames untaught (``0 .. first_taught - 1``) and then taught; the change
+      is the rule's over the taught windows minus the rule's over the untaught windows of the same frames (those
+      after ``settle_s``, in both passes). The moving average ``Pbar`` cannot follow a burst probability that the
+      untaught feedback moves from frame to frame (burstprop's ``pbar_t``); the rule then also learns the covariance
+      of that movement with ``E_post etilde_pre``, a bias that teaching does not cause, and the difference removes
+      it. It cannot remove what the teaching does to the averages themselves: over a taught pass longer than
+      ``tau_avg`` they follow the taught burst probability, and a net change of it (teaching that moves more bursts
+      up than down) becomes ``-dPbar E_post etilde_pre`` on every weight, a uniform change (2 s averages, 4 s
+      passes; a rate-level replay of the averages on the GRID output reproduced the spiking change at cosine 0.67);
+    * ``"untaught"``: paired, but every post event, of either pass, reads as ``Pbar`` its ensemble's burst
+      probability in the untaught window of its frame (:func:`window_burst_prob`), burstprop's ``pbar_t`` (its
+      no-teaching pass): teaching cannot move its own baseline. The untaught pass's change, subtracted, is what
+      spike timing within a window leaves without teaching (on the GRID output 2 % of the taught pass's). ``Pbar``
+      is then the ensemble's, not the cell's own history. Measured on the GRID output's collapse chunk (256 cells per
+      unit, frames 300-400 of ``runs/learn_out_nout256``): cosine with burstprop's update at the same weights 0.26
+      (average), 0.04 (paired), 0.52 (untaught); one-signed part (mean over mean |dW|) -0.02, -0.95, -0.55.
 
     Parameters
     ----------
@@ -274,8 +332,8 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         Index of the first frame whose window learns (>= 1).
     settle_s : float
         When the rule starts (s), before frame ``first_taught``.
-    paired : bool, optional
-        Subtract the rule's change over the untaught windows of the same frames (see above).
+    baseline : {"average", "paired", "untaught"}, optional
+        Where ``Pbar`` comes from (see above).
 
     Returns
     -------
@@ -287,10 +345,13 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
     Raises
     ------
     MburstError
-        ``paired`` with no untaught window after ``settle_s``.
+        An unknown ``baseline``; ``paired``/``untaught`` with no untaught window after ``settle_s``.
     """
     from neurons.bursts import detect_population
 
+    if baseline not in ("average", "paired", "untaught"):
+        raise MburstError(f"ensemble_weight_changes: baseline '{baseline}' is not average, paired or untaught")
+    two_pass = baseline != "average"
     specs = {s.name: s for s in layers}
     needed = set(learn) | {src for k in learn for src, _ in specs[k].sources}
     trains = {p.layer: events_from(detect_population(np.asarray(p.spikes.i[:]), np.asarray(p.spikes.t[:])), settle_s)
@@ -303,19 +364,24 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         if name not in averages:
             averages[name] = RuleAverages.measured(trains[name], spec.cells, 0.0, float(first_taught * run.frame_s
                                                                                         - settle_s))
-        skip = int(np.sum(starts[:first_taught] < -1e-9)) if paired else 0  # untaught frames inside the settling
+        skip = int(np.sum(starts[:first_taught] < -1e-9)) if two_pass else 0  # untaught frames inside the settling
         if skip >= first_taught:
             raise MburstError(f"ensemble_weight_changes: layer '{name}' has no untaught window after the settling")
         gates = [(+1.0, starts[first_taught + skip], starts[-1] + run.window_s)]
-        if paired:
+        if two_pass:
             gates.append((-1.0, starts[skip], starts[first_taught]))
+        table = None
+        if baseline == "untaught":  # window k and taught window first_taught + k read untaught window k
+            p_u = window_burst_prob(trains[name], spec.units, spec.cells_per_unit, starts[:first_taught], run.window_s)
+            table = (starts, p_u[np.minimum(np.arange(len(starts)) % first_taught, first_taught - 1)])
         dw = np.zeros(np.shape(spec.weight))
         counts = dict(events=0, bursts=0, weight_updates=0, pre_events=0)
         for k, (src, offset) in enumerate(spec.sources):
             pre = specs[src]
             for sign, lo, hi in gates:
                 up = unit_weight_change(trains[src], pre.cells_per_unit, pre.units, trains[name], spec.cells_per_unit,
-                                        spec.units, params, end_s, averages[name], float(lo), float(hi), run.dt_s)
+                                        spec.units, params, end_s, averages[name], float(lo), float(hi), run.dt_s,
+                                        table)
                 dw[:, offset:offset + pre.units] += sign * up.dw
                 counts["weight_updates"] += (up.events + up.bursts) * pre.cells
                 if k == 0:  # the post signals are the same for every source

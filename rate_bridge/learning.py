@@ -14,7 +14,10 @@ windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synap
 recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
 the first chunk's untaught pass, after settling). With ``paired``, the rule's change over the untaught pass of the same
 frames is subtracted: a moving average cannot follow the frame-to-frame burst probability the untaught feedback sets
-in hidden layers (burstprop's ``pbar_t``), and the rule would learn that movement too.
+in hidden layers (burstprop's ``pbar_t``), and the rule would learn that movement too. With ``untaught``, the taught
+pass reads each ensemble's burst probability in the untaught window of the same frame as ``Pbar`` (burstprop's
+``pbar_t``, its no-teaching pass): over a 4 s pass, 2 s averages follow the teaching itself, and on GRID a net
+upward teaching of the output turned into a uniform depression of all its weights under ``paired``.
 
 Weights change between chunks, not within one: the circuit's forward synapses are shared currents
 (:mod:`circuits.shared_current`), one weight per pair of units standing for every cell pair, which Brian2 cannot
@@ -193,8 +196,10 @@ class LearnSettings:
     """What learns and how: ``layers`` (dense), ``params`` (the rule: ``eta``, ``tau_pre``, ``tau_avg``),
     ``w_bound`` (``|W|`` bound), ``lr`` (burstprop's SGD rate per frame, :func:`matched_learning_rate`), the
     circuit's ``bridge`` configuration (:class:`rate_bridge.convert.BridgeConfig`; taught), ``settle_ms``, the
-    start of each chunk's run that the rule does not see, and ``paired``: subtract the rule's change over the untaught
-    pass of the same frames (:func:`circuits.ensemble_plasticity.ensemble_weight_changes`)."""
+    start of each chunk's run that the rule does not see, and ``baseline``, where the rule's ``Pbar`` comes from:
+    ``average`` (the moving averages), ``paired`` (minus the rule's change over the untaught pass of the same frames)
+    or ``untaught`` (each ensemble's untaught burst probability in the same frame;
+    :func:`circuits.ensemble_plasticity.ensemble_weight_changes`)."""
 
     layers: tuple
     params: object
@@ -202,7 +207,7 @@ class LearnSettings:
     lr: float
     bridge: object
     settle_ms: float = 1000.0
-    paired: bool = False
+    baseline: str = "average"
 
 
 @dataclass
@@ -307,7 +312,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz)
     run = run_frames(net, audio, visual, target, progress=progress, out_dend_pA=teach)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
-                                  frames, settings.settle_ms * 1e-3, settings.paired)
+                                  frames, settings.settle_ms * 1e-3, settings.baseline)
     rates = circuit_rate_update(run, net.specs, settings.layers)
     for name, row in teaching_response(run.ensembles, states, settings.layers, frames).items():
         state.teaching.setdefault(name, []).append(row)

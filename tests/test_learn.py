@@ -89,6 +89,27 @@ def test_rule_averages_and_pbar_by_hand():
         unit_weight_change(pre, 1, 1, post, 1, 1, BurstPlasticityParams(eta_homeo=1 * second), end_s=0.5)
 
 
+def test_window_burst_prob_and_pbar_read_per_window_by_hand():
+    """Bursts over events per unit and window, counted at the event; a unit silent in a window takes its burst
+    probability over all windows. A post event reads the Pbar of its unit's window in place of the moving averages'."""
+    from brian2 import ms, second
+
+    from circuits.ensemble_plasticity import unit_weight_change, window_burst_prob
+    from circuits.plasticity import BurstPlasticityParams
+
+    # two units of two cells; windows [0, 0.1) and [0.1, 0.2); the burst of cell 1 starts at 0.05 (its event)
+    det = _detection([0, 1, 2, 0, 1, 3], [0.01, 0.05, 0.06, 0.12, 0.15, 0.25], [1, 0], [0.055, 0.125], [0.05, 0.12])
+    table = window_burst_prob(det, 2, 2, np.array([0.0, 0.1]), 0.1)
+    np.testing.assert_allclose(table, [[0.5, 0.0], [0.5, 0.0]])  # unit 1: an event at 0.06, none in window 2 (0.25 out)
+    p = BurstPlasticityParams(eta=1.0, tau_pre=100 * ms, tau_avg=1 * second)
+    pre, post = _detection([0], [0.1]), _detection([0, 0], [0.1, 0.2])
+    up = unit_weight_change(pre, 1, 1, post, 1, 1, p, end_s=0.5, dt_s=1e-4,
+                            pbar_windows=(np.array([0.0, 0.15]), np.array([[0.2], [0.6]])))
+    assert up.dw[0, 0] == pytest.approx(-0.2 - 0.6 * np.exp(-1.0), rel=1e-9)
+    with pytest.raises(MburstError, match="pbar_windows holds"):
+        unit_weight_change(pre, 1, 1, post, 1, 1, p, end_s=0.5, pbar_windows=(np.array([0.0]), np.zeros((1, 2))))
+
+
 def test_a_burst_whose_event_came_before_the_window_is_left_out_with_it():
     """Bbar <= Ebar, as in Brian2's rule: a cell silent in the window but for the second spike of a burst that began
     before it would otherwise get Pbar = Bbar / 1e-9 Hz (this blew up a GRID run's hidden update to 1e7)."""
@@ -144,8 +165,9 @@ def test_two_layer_circuit_learns_in_burstprops_direction_and_rests_without_teac
     layers, run, dp, e_post, e_pre = _two_layer_run(2.0)
     burstprop = np.outer(dp * e_post, e_pre)
     taught, counts = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"]
-    paired, paired_counts = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, paired=True)["post"]
-    for dw in (taught, paired):
+    paired, paired_counts = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, "paired")["post"]
+    untaught_pbar = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, "untaught")["post"][0]
+    for dw in (taught, paired, untaught_pbar):
         assert cosine(dw, burstprop) >= 0.8, dw
         assert dw[0].min() > 0 > dw[1].max()  # potentiated where taught up, depressed where taught down
     for c in (counts, paired_counts):  # paired: the untaught windows' signals write weights too
@@ -154,11 +176,17 @@ def test_two_layer_circuit_learns_in_burstprops_direction_and_rests_without_teac
     layers, run, *_ = _two_layer_run(0.0)
     untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, settle_s=1.0)["post"][0]
     assert abs(untaught.mean()) < 0.2 * np.abs(taught).mean(), (untaught, taught)
-    untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, paired=True)["post"][0]
+    untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, "paired")["post"][0]
     # paired: the first untaught window's averages start from 0.6 s of rates (40 frames less the 1 s settling), so
     # the two untaught passes' rules differ a little: 0.23 of the taught change measured (0.2 before bursts were
     # counted with their events)
     assert abs(untaught.mean()) < 0.3 * np.abs(paired).mean(), (untaught, paired)
+    untaught = ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, "untaught")["post"][0]
+    # untaught Pbar: the second pass repeats the first without teaching; what is left is the circuit's drift between
+    # the passes (its PV/SOM settle over about a second), 0.22 of the taught change measured, as for paired
+    assert abs(untaught.mean()) < 0.3 * np.abs(untaught_pbar).mean(), (untaught, untaught_pbar)
+    with pytest.raises(MburstError, match="baseline 'moving'"):
+        ensemble_weight_changes(run, layers, ["post"], params, {}, 40, 1.0, "moving")
 
 TINY_DATA = ["--data", "synthetic", "--n-utterances", "12"]
 TINY_CIRCUIT = ["--n", "2", "--n-conv", "2", "--target", "numpy"]
@@ -188,9 +216,11 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
 
     out = tmp_path / "learn"
     argv = ["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out,audio_dense", "--frames", "4", "--chunk",
-            "2", "--settle", "0", "--eta", "0.05", *TINY_CIRCUIT, *TINY_DATA, "--out", str(out)]
+            "2", "--settle", "0", "--eta", "0.05", "--baseline", "untaught", *TINY_CIRCUIT, *TINY_DATA,
+            "--out", str(out)]
     assert cli.main(argv) == 0, capsys.readouterr().err
     report = json.loads((out / "metrics.json").read_text())
+    assert report["baseline"] == "untaught" and "--baseline untaught" in (out / "learning.md").read_text()
     assert [r["frames"] for r in report["curve"]] == [0, 2, 4]
     assert report["curve_second_half"]["points"] == 1  # the point at 4 frames
     assert report["curve_second_half"]["spiking"] == report["curve"][-1]["f1_spiking"]

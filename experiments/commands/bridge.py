@@ -35,7 +35,8 @@ def add_arguments(parser) -> None:
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[],
                         help="cells per unit to scan (scaling.md/.csv/.json: F1, spikes and J per second of audio per "
-                             "device of each setting; mburst energy --frontier DIR picks up scaling.json)")
+                             "device of each setting; mburst energy --frontier DIR picks up scaling.json); the output "
+                             "keeps --n-out when it is given, and the table's n is then the hidden layers' alone")
     parser.add_argument("--scan-n-conv", type=int, nargs="*", default=[],
                         help="cells per convolutional unit to scan (scaling table)")
     parser.add_argument("--scan-t", type=float, nargs="*", default=[],

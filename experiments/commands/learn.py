@@ -10,7 +10,11 @@ current that changes the output's burst rate by burstprop's ``b - bbar``); the s
 (:mod:`rate_bridge.learning`); ``--baseline paired`` subtracts the rule's change over the untaught pass of the
 same frames (the moving average cannot follow the burst probability the untaught feedback sets frame by frame in a
 hidden layer; measured on a tiny synthetic MBURST, 400 frames: the cosine with burstprop's update rose from -0.93 to
-0.81 for its dense layer, 0.81 to 0.85 for the output). The weights change between chunks. Beside it, a rate model starting from the same
+0.81 for its dense layer, 0.81 to 0.85 for the output); ``--baseline untaught`` also reads as ``Pbar`` each
+ensemble's burst probability in the untaught window of the same frame (burstprop's ``pbar_t``): over a 4 s pass the
+moving averages follow the teaching itself, and on the GRID output's collapse chunk (256 cells per unit) the paired
+change was a uniform depression, cosine 0.04 with burstprop's at the same weights, against 0.52 with ``untaught``
+(:func:`circuits.ensemble_plasticity.ensemble_weight_changes`). The weights change between chunks. Beside it, a rate model starting from the same
 weights learns the same layers from the same frames in the same order by burstprop (plain SGD, learning rate
 matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers (or those it names) first
 (seeded), so the start is poor. Resumable: rerun the same command to continue, or with a larger ``--frames`` to
@@ -63,11 +67,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--settle", type=float, default=1000.0, metavar="MS",
                         help="start of each chunk's run the rule does not see (the circuit settles from rest); "
                              "must be shorter than a pass")
-    parser.add_argument("--baseline", choices=("average", "paired"), default="average",
-                        help="average: the rule as published, Pbar from the moving averages; paired: minus the rule's "
-                             "change over the untaught pass of the same frames (removes what the untaught feedback's "
-                             "frame-to-frame burst probability teaches a hidden layer; first --settle of each pass "
-                             "left out in both)")
+    parser.add_argument("--baseline", choices=("average", "paired", "untaught"), default="average",
+                        help="where the rule's Pbar comes from. average: the rule as published, the moving averages; "
+                             "paired: minus the rule's change over the untaught pass of the same frames (removes what "
+                             "the untaught feedback's frame-to-frame burst probability teaches a hidden layer; first "
+                             "--settle of each pass left out in both); untaught: each ensemble's burst probability in "
+                             "the untaught pass's window of the same frame, burstprop's pbar_t (the averages follow the "
+                             "teaching itself over a pass: on GRID, paired turned a net upward teaching of the output "
+                             "into a uniform depression)")
     parser.add_argument("--w-bound", type=float, default=2.0,
                         help="the learning layers' weights stay within +-this (the rule's bounds)")
     parser.add_argument("--reinit", nargs="?", const="all", default=None, metavar="LAYERS",
@@ -238,7 +245,7 @@ def main(args) -> int:
                                         "checkpoint": str(args.checkpoint)})
         return 0
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
-                             cfg, args.settle, args.baseline == "paired")
+                             cfg, args.settle, args.baseline)
     options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k not in ("out", "frames")}
     saved = _load_state(args.out / STATE, options)
     spk, bp = copy.deepcopy(start), copy.deepcopy(start)

@@ -76,7 +76,9 @@ def write_learning(out: Path, report: dict) -> None:
     f1 = report["f1"]
     fresh = ", ".join(report["reinit"]) + " re-initialised" if report["reinit"] else "the checkpoint's weights"
     md = [f"# Learning in spikes: {report['frames']} frames, layers {', '.join(report['layers_learned'])}", "",
-          f"Start: {fresh}.", "",
+          f"Start: {fresh}. The rule's Pbar: --baseline {report['baseline']}. Mean dW of the spiking rule "
+          + ", ".join(f"{k} {r['mean_dw_spiking']:+.3g} (mean |dW| {r['mean_abs_dw_spiking']:.3g})"
+                      for k, r in report["layers"].items()) + ".", "",
           f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
           f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
           f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",

@@ -295,7 +295,7 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
     first, its PV/SOM over about a second); weights change for the post signals in the read-out windows of frames
     ``first_taught`` onwards (the learning gate), the averages and traces run from ``settle_s`` on.
 
-``baseline`` says where ``Pbar`` comes from:
+    ``baseline`` says where ``Pbar`` comes from:
 
     * ``"average"``: the rule as published, ``Pbar = Bbar / Ebar`` of the moving averages;
     * ``"paired"``: the run streams the same frames untaught (``0 .. first_taught - 1``) and then taught; the change

@@ -226,6 +226,7 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     assert report["curve_second_half"]["spiking"] == report["curve"][-1]["f1_spiking"]
     assert set(report["layers"]) == {"out", "audio_dense"} and report["frames"] == 4
     assert np.isfinite(report["layers"]["out"]["cosine"]) and report["layers"]["out"]["weight_change_spiking"] > 0
+    assert -1 <= report["layers"]["out"]["cosine_same_weights_centered"] <= 1
     assert "cosine_circuit_rates" in report["layers"]["out"]  # NaN here: 2 cells per unit seldom burst in 2 frames
     assert -1 <= report["layers"]["out"]["cosine_counting_ceiling"] <= 1
     pre_cells = {"out": 2 * 2, "audio_dense": 40 * 2}  # audio_dense: 2 units x 2 cells; audio_conv2: 40 x 2

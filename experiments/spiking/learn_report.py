@@ -23,6 +23,8 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
         c = learned.counts[name]
         layers[name] = {
             "cosine": cosine(ds, db), "cosine_same_weights": cosine(ds, learned.dw_burstprop_same[name]),
+            "cosine_same_weights_centered": cosine(ds - ds.mean(), learned.dw_burstprop_same[name]
+                                                   - learned.dw_burstprop_same[name].mean()),
             "cosine_circuit_rates": cosine(learned.dw_circuit_rates[name], learned.dw_burstprop_same[name]),
             "cosine_counting_ceiling": float(np.mean([cosine(d, learned.dw_burstprop_same[name])
                                                       for d in learned.dw_counted[name]])),
@@ -78,7 +80,9 @@ def write_learning(out: Path, report: dict) -> None:
     md = [f"# Learning in spikes: {report['frames']} frames, layers {', '.join(report['layers_learned'])}", "",
           f"Start: {fresh}. The rule's Pbar: --baseline {report['baseline']}. Mean dW of the spiking rule "
           + ", ".join(f"{k} {r['mean_dw_spiking']:+.3g} (mean |dW| {r['mean_abs_dw_spiking']:.3g})"
-                      for k, r in report["layers"].items()) + ".", "",
+                      for k, r in report["layers"].items())
+          + "; cosine at the same weights with each change's mean removed (a shared uniform change does not count): "
+          + ", ".join(f"{k} {r['cosine_same_weights_centered']:.3f}" for k, r in report["layers"].items()) + ".", "",
           f"Test F1: trained {f1['trained']:.4f}, start {f1['start']:.4f}, spiking rule {f1['spiking']:.4f}, "
           f"burstprop {f1['burstprop']:.4f} (recovered fraction of the gap: spiking "
           f"{report['recovery']['spiking']:.3f}, burstprop {report['recovery']['burstprop']:.3f}).", "",

@@ -35,7 +35,7 @@ from brian2 import Hz, second
 from neurons.common import MburstError
 
 __all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums", "events_from",
-           "window_burst_prob", "ensemble_weight_changes"]
+           "fill_silent_windows", "ensemble_weight_changes"]
 
 _BLOCK_TAUS = 50.0  # exponent range of one block of the exponential sums (e^50 ~ 5e21: no overflow, no cancellation)
 _EPS_HZ = 1e-9  # Pbar = Bbar / (Ebar + 1e-9 Hz), as in circuits.plasticity
@@ -254,37 +254,23 @@ def events_from(det, t0: float):
                      det.burst_onset_t[bu] - t0)
 
 
-def window_burst_prob(det, units: int, cells_per_unit: int, starts, window_s: float) -> np.ndarray:
-    """Each ensemble's burst probability in each window: bursts over events of its cells, both counted at the event
-    (a burst's first spike), as the rule's averages count them.
+def fill_silent_windows(burst_prob) -> np.ndarray:
+    """Each unit's burst probability per window (:attr:`circuits.ensembles.EnsembleRun.burst_prob`), with the windows
+    where it had no event (NaN) given its mean over the windows where it had one, and 0 where it never had one.
 
     Parameters
     ----------
-    det : neurons.bursts.Detection
-        Events and bursts of the population (times in s; cell ``u n + r`` belongs to unit ``u``).
-    units, cells_per_unit : int
-    starts : numpy.ndarray, shape (K,)
-        Window starts (s).
-    window_s : float
-        Window length (s).
+    burst_prob : numpy.ndarray, shape (K, units)
+        Bursts / events per window; NaN where no event.
 
     Returns
     -------
     numpy.ndarray, shape (K, units)
-        Where a unit had no event in a window: its burst probability over all the windows; 0 where it had none at all.
     """
-    starts = np.asarray(starts, float)
-
-    def counts(i, t):
-        t = np.asarray(t, float)
-        k = np.searchsorted(starts, t, side="right") - 1
-        inside = (k >= 0) & (t < starts[np.maximum(k, 0)] + window_s)
-        flat = k[inside] * units + np.asarray(i, np.int64)[inside] // cells_per_unit
-        return np.bincount(flat, minlength=len(starts) * units).reshape(len(starts), units).astype(float)
-
-    ev, bu = counts(det.event_i, det.event_t), counts(det.burst_i, det.burst_onset_t)
-    overall = bu.sum(0) / np.maximum(ev.sum(0), 1.0)
-    return np.where(ev > 0, bu / np.maximum(ev, 1.0), overall)
+    p = np.asarray(burst_prob, float)
+    seen = np.isfinite(p)
+    mean = np.where(seen.any(0), np.where(seen, p, 0.0).sum(0) / np.maximum(seen.sum(0), 1), 0.0)
+    return np.where(seen, p, mean)
 
 
 def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float,
@@ -308,7 +294,7 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
       up than down) becomes ``-dPbar E_post etilde_pre`` on every weight, a uniform change (2 s averages, 4 s
       passes; a rate-level replay of the averages on the GRID output reproduced the spiking change at cosine 0.67);
     * ``"untaught"``: paired, but every post event, of either pass, reads as ``Pbar`` its ensemble's burst
-      probability in the untaught window of its frame (:func:`window_burst_prob`), burstprop's ``pbar_t`` (its
+      probability in the untaught window of its frame (the run's ``burst_prob``), burstprop's ``pbar_t`` (its
       no-teaching pass): teaching cannot move its own baseline. The untaught pass's change, subtracted, is what
       spike timing within a window leaves without teaching (on the GRID output 2 % of the taught pass's). ``Pbar``
       is then the ensemble's, not the cell's own history. Measured on the GRID output's collapse chunk (256 cells per
@@ -372,8 +358,8 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
             gates.append((-1.0, starts[skip], starts[first_taught]))
         table = None
         if baseline == "untaught":  # window k and taught window first_taught + k read untaught window k
-            p_u = window_burst_prob(trains[name], spec.units, spec.cells_per_unit, starts[:first_taught], run.window_s)
-            table = (starts, p_u[np.minimum(np.arange(len(starts)) % first_taught, first_taught - 1)])
+            p_u = fill_silent_windows(np.asarray(run.burst_prob[name])[:first_taught])
+            table = (starts, p_u[np.arange(len(starts)) % first_taught])
         dw = np.zeros(np.shape(spec.weight))
         counts = dict(events=0, bursts=0, weight_updates=0, pre_events=0)
         for k, (src, offset) in enumerate(spec.sources):

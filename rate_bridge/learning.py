@@ -14,10 +14,10 @@ windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synap
 recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
 the first chunk's untaught pass, after settling). With ``paired``, the rule's change over the untaught pass of the same
 frames is subtracted: a moving average cannot follow the frame-to-frame burst probability the untaught feedback sets
-in hidden layers (burstprop's ``pbar_t``), and the rule would learn that movement too. With ``untaught``, the taught
-pass reads each ensemble's burst probability in the untaught window of the same frame as ``Pbar`` (burstprop's
-``pbar_t``, its no-teaching pass): over a 4 s pass, 2 s averages follow the teaching itself, and on GRID a net
-upward teaching of the output turned into a uniform depression of all its weights under ``paired``.
+in hidden layers (burstprop's ``pbar_t``), and the rule would learn that movement too. With ``untaught``, both
+passes read each ensemble's burst probability in the untaught window of the same frame as ``Pbar`` (burstprop's
+``pbar_t``): the moving averages follow the teaching itself over a pass
+(:func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives what that did on GRID).
 
 Weights change between chunks, not within one: the circuit's forward synapses are shared currents
 (:mod:`circuits.shared_current`), one weight per pair of units standing for every cell pair, which Brian2 cannot

@@ -89,18 +89,16 @@ def test_rule_averages_and_pbar_by_hand():
         unit_weight_change(pre, 1, 1, post, 1, 1, BurstPlasticityParams(eta_homeo=1 * second), end_s=0.5)
 
 
-def test_window_burst_prob_and_pbar_read_per_window_by_hand():
-    """Bursts over events per unit and window, counted at the event; a unit silent in a window takes its burst
-    probability over all windows. A post event reads the Pbar of its unit's window in place of the moving averages'."""
+def test_untaught_pbar_table_and_pbar_read_per_window_by_hand():
+    """A unit silent in a window takes its mean burst probability over the windows where it had events (0 if none).
+    A post event reads the Pbar of its unit's window in place of the moving averages'."""
     from brian2 import ms, second
 
-    from circuits.ensemble_plasticity import unit_weight_change, window_burst_prob
+    from circuits.ensemble_plasticity import fill_silent_windows, unit_weight_change
     from circuits.plasticity import BurstPlasticityParams
 
-    # two units of two cells; windows [0, 0.1) and [0.1, 0.2); the burst of cell 1 starts at 0.05 (its event)
-    det = _detection([0, 1, 2, 0, 1, 3], [0.01, 0.05, 0.06, 0.12, 0.15, 0.25], [1, 0], [0.055, 0.125], [0.05, 0.12])
-    table = window_burst_prob(det, 2, 2, np.array([0.0, 0.1]), 0.1)
-    np.testing.assert_allclose(table, [[0.5, 0.0], [0.5, 0.0]])  # unit 1: an event at 0.06, none in window 2 (0.25 out)
+    table = fill_silent_windows(np.array([[0.5, 0.0, np.nan], [np.nan, 0.0, np.nan], [0.7, np.nan, np.nan]]))
+    np.testing.assert_allclose(table, [[0.5, 0.0, 0.0], [0.6, 0.0, 0.0], [0.7, 0.0, 0.0]])
     p = BurstPlasticityParams(eta=1.0, tau_pre=100 * ms, tau_avg=1 * second)
     pre, post = _detection([0], [0.1]), _detection([0, 0], [0.1, 0.2])
     up = unit_weight_change(pre, 1, 1, post, 1, 1, p, end_s=0.5, dt_s=1e-4,

@@ -12,9 +12,8 @@ same frames (the moving average cannot follow the burst probability the untaught
 hidden layer; measured on a tiny synthetic MBURST, 400 frames: the cosine with burstprop's update rose from -0.93 to
 0.81 for its dense layer, 0.81 to 0.85 for the output); ``--baseline untaught`` also reads as ``Pbar`` each
 ensemble's burst probability in the untaught window of the same frame (burstprop's ``pbar_t``): over a 4 s pass the
-moving averages follow the teaching itself, and on the GRID output's collapse chunk (256 cells per unit) the paired
-change was a uniform depression, cosine 0.04 with burstprop's at the same weights, against 0.52 with ``untaught``
-(:func:`circuits.ensemble_plasticity.ensemble_weight_changes`). The weights change between chunks. Beside it, a rate model starting from the same
+moving averages follow the teaching itself (what that did on GRID:
+:func:`circuits.ensemble_plasticity.ensemble_weight_changes`). The weights change between chunks. Beside it, a rate model starting from the same
 weights learns the same layers from the same frames in the same order by burstprop (plain SGD, learning rate
 matched to the rule's mean field). ``--reinit`` re-initialises the chosen layers (or those it names) first
 (seeded), so the start is poor. Resumable: rerun the same command to continue, or with a larger ``--frames`` to

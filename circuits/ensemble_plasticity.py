@@ -35,7 +35,7 @@ from brian2 import Hz, second
 from neurons.common import MburstError
 
 __all__ = ["RuleAverages", "UnitUpdate", "unit_weight_change", "decayed_prefix_sums", "events_from",
-           "fill_silent_windows", "ensemble_weight_changes"]
+           "fill_silent_windows", "first_learned_frame", "ensemble_weight_changes"]
 
 _BLOCK_TAUS = 50.0  # exponent range of one block of the exponential sums (e^50 ~ 5e21: no overflow, no cancellation)
 _EPS_HZ = 1e-9  # Pbar = Bbar / (Ebar + 1e-9 Hz), as in circuits.plasticity
@@ -273,13 +273,25 @@ def fill_silent_windows(burst_prob) -> np.ndarray:
     return np.where(seen, p, mean)
 
 
+def first_learned_frame(run, layers, first_taught: int, settle_s: float, baseline: str) -> int:
+    """The first frame of a pass (``first_taught`` frames) that the rule learns from in every layer of ``layers``
+    (names; ``run.layer_window_start_s`` is read): with a two-pass ``baseline`` (``paired``, ``untaught``) frames whose
+    untaught windows start before ``settle_s`` (s) are left out of both passes (GRID: 25 of a 100-frame chunk at 1 s
+    settling and 40 ms frames); with ``average`` none. Returns an int in ``0 .. first_taught``."""
+    if baseline == "average":
+        return 0
+    return max(int(np.sum(np.asarray(run.layer_window_start_s[k])[:first_taught] - settle_s < -1e-9)) for k in layers)
+
+
 def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float,
                             baseline: str = "average") -> dict:
     """The rule on the forward weights onto the layers ``learn`` of a run of :func:`circuits.ensembles.run_ensembles`.
 
     The rule starts ``settle_s`` into the run (signals before are not seen: a network that starts from rest settles
     first, its PV/SOM over about a second); weights change for the post signals in the read-out windows of frames
-    ``first_taught`` onwards (the learning gate), the averages and traces run from ``settle_s`` on.
+    ``first_taught`` onwards (the learning gate), the averages and traces run from ``settle_s`` on. With a two-pass
+    ``baseline`` both passes learn from the same frames, :func:`first_learned_frame` onwards (one gate for all
+    ``learn`` layers).
 
     ``baseline`` says where ``Pbar`` comes from:
 
@@ -289,10 +301,9 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
       after ``settle_s``, in both passes). The moving average ``Pbar`` cannot follow a burst probability that the
       untaught feedback moves from frame to frame (burstprop's ``pbar_t``); the rule then also learns the covariance
       of that movement with ``E_post etilde_pre``, a bias that teaching does not cause, and the difference removes
-      it. It cannot remove what the teaching does to the averages themselves: over a taught pass longer than
-      ``tau_avg`` they follow the taught burst probability, and a net change of it (teaching that moves more bursts
-      up than down) becomes ``-dPbar E_post etilde_pre`` on every weight, a uniform change (2 s averages, 4 s
-      passes; a rate-level replay of the averages on the GRID output reproduced the spiking change at cosine 0.67);
+      it. Not what the teaching does to the averages: over a taught pass longer than ``tau_avg`` they follow the
+      taught burst probability, and its net change becomes ``-dPbar E_post etilde_pre``, a uniform change (GRID
+      output, 2 s averages, 4 s passes: a rate-level replay of the averages reproduced it at cosine 0.67);
     * ``"untaught"``: paired, but every post event, of either pass, reads as ``Pbar`` its ensemble's burst
       probability in the untaught window of its frame (the run's ``burst_prob``), burstprop's ``pbar_t`` (its
       no-teaching pass): teaching cannot move its own baseline. The untaught pass's change, subtracted, is what
@@ -343,6 +354,7 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
     trains = {p.layer: events_from(detect_population(np.asarray(p.spikes.i[:]), np.asarray(p.spikes.t[:])), settle_s)
               for p in run.populations if p.pyramidal and p.layer in needed}
     end_s = float(run.window_start_s[-1] + run.window_s) - settle_s
+    skip = first_learned_frame(run, learn, first_taught, settle_s, baseline)  # untaught frames inside the settling
     out = {}
     for name in learn:
         spec = specs[name]
@@ -350,7 +362,6 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         if name not in averages:
             averages[name] = RuleAverages.measured(trains[name], spec.cells, 0.0, float(first_taught * run.frame_s
                                                                                         - settle_s))
-        skip = int(np.sum(starts[:first_taught] < -1e-9)) if two_pass else 0  # untaught frames inside the settling
         if skip >= first_taught:
             raise MburstError(f"ensemble_weight_changes: layer '{name}' has no untaught window after the settling")
         gates = [(+1.0, starts[first_taught + skip], starts[-1] + run.window_s)]

@@ -29,7 +29,9 @@ same PV/SOM wiring (and background realisation) each time. Biases are cells' con
 they do not learn, on either side.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
-order by plain SGD, one step per chunk, with ``lr`` per frame matched to the rule's mean field
+order by plain SGD, one step per chunk: the frames the rule learned from (with ``paired``/``untaught`` each chunk's
+first frames, whose untaught windows fall in the settling, are left out on both sides: 25 of 100 on GRID;
+:func:`circuits.ensemble_plasticity.first_learned_frame`), with ``lr`` per frame matched to the rule's mean field
 (:func:`matched_learning_rate`): ``eta E_post (P - Pbar) E_pre tau_pre T`` (:func:`circuits.plasticity.rate_prediction`)
 with ``E = e_ref e`` and ``P - Pbar = p - pbar`` over one frame period ``T`` is ``lr (p - pbar) e_post e_pre``.
 """
@@ -287,7 +289,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         When the model cannot be mapped onto the circuit (:class:`rate_bridge.convert.SpikingMBURST`), or the
         untaught pass is no longer than ``settle_ms``.
     """
-    from circuits.ensemble_plasticity import ensemble_weight_changes
+    from circuits.ensemble_plasticity import ensemble_weight_changes, first_learned_frame
     from brian2 import second
 
     from rate_bridge.convert import SpikingMBURST, run_frames
@@ -300,23 +302,28 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         raise MburstError(f"--chunk {frames}: the untaught pass ({frames} x {cfg.t_frame_ms:g} ms) must outlast the "
                           f"circuit's settling (--settle {settings.settle_ms:g} ms)")
     net = SpikingMBURST(model_spk, cfg)
-    p_out, same = burstprop_update(model_spk, audio, visual, target, loss_fn, settings.layers)
+    p_out, _ = burstprop_update(model_spk, audio, visual, target, loss_fn, settings.layers)
     states = model_spk.layer_states()
     shift = int(round(cfg.readout_latency_ms / cfg.t_frame_ms))
     ref = rate_reference(model_spk, audio, visual)
-    counted = counted_draws(states, ref.e, net.specs, settings.layers,
-                            {s.name: cfg.cells_per_unit(s.kind, s.output) for s in net.specs},
-                            net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(settings.params.tau_pre / second),
-                            (cfg.seed, state.frames))
     rate_hz = output_rate_hz(net.cal, cfg, ref.v_out)[0]  # the output's cells fire at E: teach b - bbar in Hz
     teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz)
     run = run_frames(net, audio, visual, target, progress=progress, out_dend_pA=teach)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
                                   frames, settings.settle_ms * 1e-3, settings.baseline)
-    rates = circuit_rate_update(run, net.specs, settings.layers)
     for name, row in teaching_response(run.ensembles, states, settings.layers, frames).items():
         state.teaching.setdefault(name, []).append(row)
-    _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
+    # burstprop learns from the frames the rule learned from (the two-pass baselines leave out the settling's)
+    g = slice(first_learned_frame(run.ensembles, settings.layers, frames, settings.settle_ms * 1e-3,
+                                  settings.baseline), None)
+    vis = None if visual is None else visual[g]
+    _, same = burstprop_update(model_spk, audio[g], vis, target[g], loss_fn, settings.layers)
+    counted = counted_draws(model_spk.layer_states(), rate_reference(model_spk, audio[g], vis).e, net.specs,
+                            settings.layers, {s.name: cfg.cells_per_unit(s.kind, s.output) for s in net.specs},
+                            net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(settings.params.tau_pre / second),
+                            (cfg.seed, state.frames))
+    rates = circuit_rate_update(run, net.specs, settings.layers, g.start)
+    _, own = burstprop_update(model_bp, audio[g], vis, target[g], loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)
     _apply(model_bp, {k: settings.lr * v for k, v in own.items()}, settings.w_bound)
     for name in settings.layers:

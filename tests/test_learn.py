@@ -108,6 +108,21 @@ def test_untaught_pbar_table_and_pbar_read_per_window_by_hand():
         unit_weight_change(pre, 1, 1, post, 1, 1, p, end_s=0.5, pbar_windows=(np.array([0.0]), np.zeros((1, 2))))
 
 
+def test_first_learned_frame_leaves_out_the_frames_whose_untaught_windows_fall_in_the_settling():
+    """Two-pass baselines learn from the frames after the settling in every learning layer (the latest of them);
+    the moving averages' baseline from every taught frame."""
+    from types import SimpleNamespace
+
+    from circuits.ensemble_plasticity import first_learned_frame
+
+    run = SimpleNamespace(layer_window_start_s={"hidden": np.array([0.03, 0.07, 0.11, 0.15, 0.19, 0.23]),
+                                                "out": np.array([0.04, 0.08, 0.12, 0.16, 0.20, 0.24])})
+    assert first_learned_frame(run, ["out"], 3, 0.075, "untaught") == 1  # 0.04
+    assert first_learned_frame(run, ["hidden", "out"], 3, 0.075, "paired") == 2  # 0.03, 0.07
+    assert first_learned_frame(run, ["out"], 3, 0.5, "untaught") == 3  # every untaught window settles
+    assert first_learned_frame(run, ["hidden", "out"], 3, 0.075, "average") == 0
+
+
 def test_a_burst_whose_event_came_before_the_window_is_left_out_with_it():
     """Bbar <= Ebar, as in Brian2's rule: a cell silent in the window but for the second spike of a burst that began
     before it would otherwise get Pbar = Bbar / 1e-9 Hz (this blew up a GRID run's hidden update to 1e7)."""
@@ -259,6 +274,40 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     assert "--frames 2: --out" in capsys.readouterr().err
 
 
+def test_burstprop_beside_learns_from_the_frames_the_rule_learned_from(tmp_path, tiny_checkpoint):
+    """With a settling that covers the first frame's untaught window, the rule learns from frame 1 on; burstprop's
+    update beside it (same weights and own trajectory) is its update on those frames, not on all of them."""
+    import json
+
+    import torch
+
+    from experiments import cli
+    from experiments.commands.learn import stream_frames
+    from experiments.options import corpus_from_args
+    from experiments.training.checkpoints import load_checkpoint
+    from experiments.training.metrics import weighted_bce
+    from rate_bridge.learning import burstprop_update
+
+    out = tmp_path / "learn"
+    argv = ["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out", "--frames", "2", "--chunk", "2",
+            "--settle", "50", "--baseline", "untaught", *TINY_CIRCUIT, *TINY_DATA, "--out", str(out)]
+    assert cli.main(argv) == 0
+    saved = torch.load(out / "learn_state.pt", weights_only=False)["state"]
+    lr = json.loads((out / "metrics.json").read_text())["lr_burstprop_per_frame"]
+    model, state = load_checkpoint(tiny_checkpoint)
+    args = cli.build_parser().parse_args(argv)
+    audio, _, ibm = stream_frames(corpus_from_args(args), state, 2, args.seed)
+
+    def loss_fn(prob, target):
+        return args.teach_gain * weighted_bce(prob, target, float(state.get("pos_weight", 1.0)))
+
+    learned_from = lr * burstprop_update(model, audio[1:], None, ibm[1:], loss_fn, ["out"])[1]["out"]
+    every_frame = lr * burstprop_update(model, audio, None, ibm, loss_fn, ["out"])[1]["out"]
+    assert np.abs(learned_from - every_frame).max() > 1e-6 * np.abs(every_frame).max()  # frame 0 counts
+    for key in ("dw_burstprop_same", "dw_burstprop"):  # one chunk: both start from the checkpoint's weights
+        np.testing.assert_allclose(saved[key]["out"], learned_from, rtol=1e-9, atol=1e-15)
+
+
 @pytest.mark.parametrize("extra, match", [
     (["--layers", "out,nope"], "--layers: the model has no layer 'nope'"),
     (["--layers", "audio_conv2"], "--layers audio_conv2: a convolutional layer; mburst learn trains dense layers only"),
@@ -330,13 +379,13 @@ def test_circuit_rate_update_is_eq8_with_the_circuits_signals_by_hand():
     f, a, b, u = 5, 3, 2, 4  # frames, units of two sources, units of the post layer
     e = {"src_a": rng.random((f, a)) * 20, "src_b": rng.random((f, 1, b)) * 20, "post": rng.random((f, u)) * 30}
     p_un, p_t = rng.random((f, u)), rng.random((f, u))
-    p_un[0, 1] = np.nan  # no event: no burst probability, no update
+    p_un[2, 1] = np.nan  # no event: no burst probability, no update
     run = SimpleNamespace(spike_hz=e, burst_prob={"post": p_un}, burst_prob_teach={"post": p_t})
     spec = SimpleNamespace(name="post", sources=[("src_a", 0), ("src_b", a)], weight=np.zeros((u, a + b)))
-    dw = circuit_rate_update(run, [spec], ["post"])["post"]
+    dw = circuit_rate_update(run, [spec], ["post"], first=1)["post"]
     pre = np.hstack([e["src_a"], e["src_b"].reshape(f, b)])
     by_hand = np.zeros((u, a + b))
-    for t in range(f):
+    for t in range(1, f):  # frame 0: in the settling, the rule does not learn from it
         for i in range(u):
             if np.isfinite(p_un[t, i]):
                 by_hand[i] += (p_t[t, i] - p_un[t, i]) * e["post"][t, i] * pre[t]

@@ -19,7 +19,7 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
     layers = {}
     for name in settings.layers:
         w0 = start.burst_layers()[name].weight.detach().double().numpy()
-        ds, db = learned.dw_spiking[name], learned.dw_burstprop[name]
+        ds, db, dbs = learned.dw_spiking[name], learned.dw_burstprop[name], learned.dw_burstprop_same[name]
         c = learned.counts[name]
         layers[name] = {
             "cosine": cosine(ds, db), "cosine_same_weights": cosine(ds, learned.dw_burstprop_same[name]),
@@ -31,6 +31,7 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
             **{f"teaching_{k}": float(np.nanmean([row[k] for row in learned.teaching.get(name, [])] or [np.nan]))
                for k in ("burst_r", "event_r", "rule_r", "event_per_burst")},
             "norm_ratio": float(np.linalg.norm(ds) / max(np.linalg.norm(db), 1e-300)),
+            "step_ratio_same_weights": float(np.sum(ds * dbs) / max(np.sum(dbs * dbs), 1e-300)),
             "weight_change_spiking": float(np.linalg.norm(ds) / np.linalg.norm(w0)),
             "weight_change_burstprop": float(np.linalg.norm(db) / np.linalg.norm(w0)),
             "mean_dw_spiking": float(ds.mean()), "mean_abs_dw_spiking": float(np.abs(ds).mean()),
@@ -90,18 +91,20 @@ def write_learning(out: Path, report: dict) -> None:
           f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
           f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
           "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
-          "norm ratio | rel. change spiking | rel. change burstprop | weight updates per frame | teaching r: bursts / "
-          "events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "norm ratio | step along burstprop's | rel. change spiking | rel. change burstprop | weight updates per frame | teaching r: bursts / "
+          "events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["layers"].items():
         md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['cosine_circuit_rates']:.3f} | "
                   f"{r['cosine_counting_ceiling']:.3f} | "
-                  f"{r['norm_ratio']:.3g} | "
+                  f"{r['norm_ratio']:.3g} | {r['step_ratio_same_weights']:.3g} | "
                   f"{r['weight_change_spiking']:.3g} | {r['weight_change_burstprop']:.3g} | "
                   f"{r['weight_updates_per_frame']:.4g} | {r['teaching_burst_r']:.3f} / {r['teaching_event_r']:.3f} / "
                   f"{r['teaching_rule_r']:.3f} | {r['teaching_event_per_burst']:.3g} |")
     md += ["", "Cosine, circuit's rates: burstprop's update written with the circuit's burst probabilities (taught "
            "minus untaught) and event rates, against burstprop's at the same weights: the teaching the circuit's "
-           "feedback carries, without the rule's spike-timing noise. Counting ceiling: the same-weights cosine that "
+           "feedback carries, without the rule's spike-timing noise. Step along burstprop's: the spiking change projected on "
+           "burstprop's at the same weights, in units of it (1: the rule moves as far along burstprop's direction as "
+           "burstprop at the matched rate). Counting ceiling: the same-weights cosine that "
            "burstprop's own rates and burst probabilities would reach if counted in ensembles of this many cells "
            f"(mean of {COUNTED_DRAWS} draws; rate_bridge.update_ceiling). Teaching r: Pearson r of the ensembles' "
            "change (taught minus untaught, frames x units) of burst rate, of event rate and of B - Pbar E (what the "

@@ -273,18 +273,20 @@ def fill_silent_windows(burst_prob) -> np.ndarray:
     return np.where(seen, p, mean)
 
 
-def first_learned_frame(run, layers, first_taught: int, settle_s: float, baseline: str) -> int:
-    """The first frame of a pass (``first_taught`` frames) that the rule learns from in every layer of ``layers``
-    (names; ``run.layer_window_start_s`` is read): with a two-pass ``baseline`` (``paired``, ``untaught``) frames whose
-    untaught windows start before ``settle_s`` (s) are left out of both passes (GRID: 25 of a 100-frame chunk at 1 s
-    settling and 40 ms frames); with ``average`` none. Returns an int in ``0 .. first_taught``."""
+def first_learned_frame(run, layers, first_taught: int, settle_s: float, baseline: str, lead_in: int = 0) -> int:
+    """The first frame of a pass (``first_taught - lead_in`` frames, after ``lead_in`` lead-in frames) that the rule
+    learns from in every layer of ``layers`` (names; ``run.layer_window_start_s`` is read): with a two-pass
+    ``baseline`` (``paired``, ``untaught``) the frames whose untaught windows start before ``settle_s`` (s) are left
+    out of both passes (GRID, no lead-in: 24-25 of a 100-frame chunk at 1 s settling and 40 ms frames); with
+    ``average`` none. Returns an int in ``0 .. first_taught - lead_in``."""
     if baseline == "average":
         return 0
-    return max(int(np.sum(np.asarray(run.layer_window_start_s[k])[:first_taught] - settle_s < -1e-9)) for k in layers)
+    return max(int(np.sum(np.asarray(run.layer_window_start_s[k])[lead_in:first_taught] - settle_s < -1e-9))
+               for k in layers)
 
 
 def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_taught: int, settle_s: float,
-                            baseline: str = "average") -> dict:
+                            baseline: str = "average", lead_in: int = 0) -> dict:
     """The rule on the forward weights onto the layers ``learn`` of a run of :func:`circuits.ensembles.run_ensembles`.
 
     The rule starts ``settle_s`` into the run (signals before are not seen: a network that starts from rest settles
@@ -296,7 +298,8 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
     ``baseline`` says where ``Pbar`` comes from:
 
     * ``"average"``: the rule as published, ``Pbar = Bbar / Ebar`` of the moving averages;
-    * ``"paired"``: the run streams the same frames untaught (``0 .. first_taught - 1``) and then taught; the change
+    * ``"paired"``: the run streams the same frames untaught (``lead_in .. first_taught - 1``, after ``lead_in``
+      frames that lead in) and then taught; the change
       is the rule's over the taught windows minus the rule's over the untaught windows of the same frames (those
       after ``settle_s``, in both passes). The moving average ``Pbar`` cannot follow a burst probability that the
       untaught feedback moves from frame to frame (burstprop's ``pbar_t``); the rule then also learns the covariance
@@ -331,6 +334,8 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         When the rule starts (s), before frame ``first_taught``.
     baseline : {"average", "paired", "untaught"}, optional
         Where ``Pbar`` comes from (see above).
+    lead_in : int, optional
+        Windows before the untaught pass (two-pass baselines; :func:`rate_bridge.convert.run_frames`).
 
     Returns
     -------
@@ -354,7 +359,8 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
     trains = {p.layer: events_from(detect_population(np.asarray(p.spikes.i[:]), np.asarray(p.spikes.t[:])), settle_s)
               for p in run.populations if p.pyramidal and p.layer in needed}
     end_s = float(run.window_start_s[-1] + run.window_s) - settle_s
-    skip = first_learned_frame(run, learn, first_taught, settle_s, baseline)  # untaught frames inside the settling
+    lead = int(lead_in) if two_pass else 0
+    skip = first_learned_frame(run, learn, first_taught, settle_s, baseline, lead)  # untaught frames in the settling
     out = {}
     for name in learn:
         spec = specs[name]
@@ -362,15 +368,16 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
         if name not in averages:
             averages[name] = RuleAverages.measured(trains[name], spec.cells, 0.0, float(first_taught * run.frame_s
                                                                                         - settle_s))
-        if skip >= first_taught:
+        if skip >= first_taught - lead:
             raise MburstError(f"ensemble_weight_changes: layer '{name}' has no untaught window after the settling")
         gates = [(+1.0, starts[first_taught + skip], starts[-1] + run.window_s)]
         if two_pass:
-            gates.append((-1.0, starts[skip], starts[first_taught]))
+            gates.append((-1.0, starts[lead + skip], starts[first_taught]))
         table = None
-        if baseline == "untaught":  # window k and taught window first_taught + k read untaught window k
+        if baseline == "untaught":  # window k and taught window k + first_taught - lead read untaught window k
             p_u = fill_silent_windows(np.asarray(run.burst_prob[name])[:first_taught])
-            table = (starts, p_u[np.arange(len(starts)) % first_taught])
+            k = np.arange(len(starts))
+            table = (starts, p_u[np.where(k < first_taught, k, k - (first_taught - lead))])
         dw = np.zeros(np.shape(spec.weight))
         counts = dict(events=0, bursts=0, weight_updates=0, pre_events=0)
         for k, (src, offset) in enumerate(spec.sources):

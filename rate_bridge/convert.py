@@ -317,12 +317,13 @@ class SpikingMBURST:
 
 
 def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bool = True,
-               out_dend_pA=None) -> SpikingRun:
+               out_dend_pA=None, lead_in: int = 0) -> SpikingRun:
     """Run the converted network on these frames and read it out against the rate model.
 
     With ``config.teach`` the frames stream a second time, right after the first pass and in the same run, with
     the output taught ``target`` (eq. 3's ``p_L``, :func:`rate_bridge.teaching.teaching_current`); the counts and event rates are the
-    first pass's.
+    first pass's. The first ``lead_in`` frames stream once before the passes (the circuit settles on them), not read
+    out: the arrays returned are the other ``F`` frames' (``run.ensembles`` holds every window).
 
     Parameters
     ----------
@@ -334,8 +335,10 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
         The ideal binary mask of the frames; required with ``config.teach``.
     progress : bool
         Frame progress bar (runtime targets).
-    out_dend_pA : array-like, shape (2 F + k, bins), optional
+    out_dend_pA : array-like, shape (lead_in + 2 F + k, bins), optional
         With ``teach``: the output's dendritic current (pA) in each frame of the run, replacing the default.
+    lead_in : int, optional
+        Leading frames of ``audio``/``visual``/``target`` (fewer than all).
 
     Returns
     -------
@@ -345,7 +348,7 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
     Raises
     ------
     MburstError
-        No frames, a missing input, or ``teach`` without a target.
+        No frames, a missing input, ``teach`` without a target, or ``lead_in`` out of range.
     """
     import torch
 
@@ -360,32 +363,36 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
         raise MburstError("bridge: no frames to run")
     if cfg.teach and target is None:
         raise MburstError("bridge: --teach needs the frames' target mask")
-    ref = rate_reference(net.model, audio, visual, target if cfg.teach else None, bursts=cfg.feedback)
+    lead, n = int(lead_in), int(audio.shape[0]) - int(lead_in)
+    if not 0 <= lead < lead + n:
+        raise MburstError(f"bridge: lead_in={lead_in} must lie in 0..{lead + n - 1} (frames given)")
+    ref = rate_reference(net.model, audio[lead:], None if visual is None else visual[lead:],
+                         target[lead:] if cfg.teach else None, bursts=cfg.feedback)
     rate_out, e0, i_scale_out = output_rate_hz(cal, cfg, ref.v_out)
-    n = int(audio.shape[0])
     reps = 2 if cfg.teach else 1  # taught: the frames stream a second time, right after the first pass
-    inputs = {"audio": np.tile(audio.double().numpy(), (reps, 1, 1, 1)),
-              "visual": None if visual is None else np.tile(visual.double().numpy(), (reps, 1, 1, 1))}
+    inputs = {k: None if x is None else np.concatenate([x[:lead]] + [x[lead:]] * reps).astype(float)
+              for k, x in (("audio", audio.numpy()), ("visual", None if visual is None else visual.numpy()))}
     dend = None
     if cfg.teach:  # first pass untaught (the output's dendrites at I_half, burstprop's pbar_L), then taught
-        dend = np.vstack([np.zeros_like(ref.v_out), teaching_current(ref.p["out"], net.model.config.pbar, cal)]) \
+        dend = np.vstack([np.zeros((lead + n, ref.v_out.shape[1])),
+                          teaching_current(ref.p["out"], net.model.config.pbar, cal)]) \
             if out_dend_pA is None else np.asarray(out_dend_pA, float)
     cells = ensemble_cells(cal, net.model.config.beta)
     offset = output_burst_offset_hz(cal, e0, cells.i_dend_pA, net.model.config.pbar)
     run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend, offset), cells, cfg,
                         progress=progress)
-    teach_p = {k: v[n:] for k, v in run.burst_prob.items()} if cfg.teach else {}
+    teach_p = {k: v[lead + n:] for k, v in run.burst_prob.items()} if cfg.teach else {}
     t1 = time.perf_counter()
     ledger = SpikeLedger(dt=run.dt_s)
     for p in run.populations:
         ledger.add_population(p.name, p.layer, p.n, p.spikes, pyramidal=p.pyramidal, plateau_monitor=p.plateaus)
     for syn in run.synapses:
         ledger.add_synapses(syn.pre, syn.pre_index, syn.pathway, syn.trigger, copies=syn.copies)
-    starts = run.window_start_s[:n]
+    starts = run.window_start_s[lead:lead + n]
     counts = ledger.count(*np.round([starts, starts + run.window_s], 12))  # streamed windows abut
     rate = {s.name: rate_out if s.output else ref.e[s.name] * cal.e_ref for s in net.specs}
-    spike_hz = {k: v[:n] for k, v in run.event_rate_hz.items()}
-    return SpikingRun(rate, spike_hz, {k: v[:n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
+    spike_hz = {k: v[lead:lead + n] for k, v in run.event_rate_hz.items()}
+    return SpikingRun(rate, spike_hz, {k: v[lead:lead + n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
                       spike_hz["out"] > e0,
                       e0, counts, run.cells, run.window_s, run.wall_s, time.perf_counter() - t1, i_scale_out, run.target,
                       teach_p, ref.p, run, cal.fit.p_hi - cal.fit.p_lo,

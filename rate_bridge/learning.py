@@ -8,7 +8,9 @@ unit): its burst probability changes by ``(p_L - pbar_L) e_ref e_L / E`` (:mod:`
 fire at ``E``, not ``e_ref e_L``;
 shifted by the output's read-out latency in whole frames so that the teaching of frame ``k`` meets the output's
 response to it. The rule starts ``settle_ms`` into the run (each chunk's network starts from rest; its PV/SOM take
-about a second to settle, and a circuit that runs on has no such restarts). During the taught pass's read-out
+about a second to settle, and a circuit that runs on has no such restarts); with the two-pass baselines the chunk's
+first frames stream once before the untaught pass for that long (the lead-in), so the rule learns from every frame
+(without it, 24-25 of each 100-frame chunk fell in the settling on GRID, in both passes). During the taught pass's read-out
 windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen dense layers;
 :func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives each shared weight's change exactly, from the
 recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
@@ -146,9 +148,9 @@ def burstprop_update(model, audio, visual, target, loss_fn, layers) -> tuple[np.
     return p_out, {k: -g.double().numpy() * n / known[k].update_scale for k, g in zip(layers, grads)}
 
 
-def teaching_schedule(p_out, pbar: float, cal, shift: int, scale=1.0) -> np.ndarray:
-    """The output's dendritic current over a chunk's run: zero in the untaught pass, then eq. 3's teaching, ``shift``
-    frames late (pA).
+def teaching_schedule(p_out, pbar: float, cal, shift: int, scale=1.0, lead_in: int = 0) -> np.ndarray:
+    """The output's dendritic current over a chunk's run: zero in the ``lead_in`` frames and the untaught pass, then
+    eq. 3's teaching, ``shift`` frames late (pA).
 
     Parameters
     ----------
@@ -162,15 +164,18 @@ def teaching_schedule(p_out, pbar: float, cal, shift: int, scale=1.0) -> np.ndar
         The output's read-out latency in frames (>= 0).
     scale : float or numpy.ndarray, shape (F, bins)
         Multiplies the taught change of burst probability (:func:`rate_bridge.teaching.teaching_current`).
+    lead_in : int, optional
+        Frames before the untaught pass (:func:`rate_bridge.convert.run_frames`).
 
     Returns
     -------
-    numpy.ndarray, shape (2 F + shift, bins)
+    numpy.ndarray, shape (lead_in + 2 F + shift, bins)
     """
     from rate_bridge.teaching import teaching_current
 
     p_out = np.asarray(p_out, float)
-    return np.vstack([np.zeros((len(p_out) + shift, p_out.shape[1])), teaching_current(p_out, pbar, cal, scale)])
+    return np.vstack([np.zeros((lead_in + len(p_out) + shift, p_out.shape[1])),
+                      teaching_current(p_out, pbar, cal, scale)])
 
 
 def circuit_layers(net) -> list:
@@ -286,8 +291,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     Raises
     ------
     MburstError
-        When the model cannot be mapped onto the circuit (:class:`rate_bridge.convert.SpikingMBURST`), or the
-        untaught pass is no longer than ``settle_ms``.
+        When the model cannot be mapped onto the circuit (:class:`rate_bridge.convert.SpikingMBURST`), or (baseline
+        ``average``) the untaught pass is no longer than ``settle_ms``.
     """
     from circuits.ensemble_plasticity import ensemble_weight_changes, first_learned_frame
     from brian2 import second
@@ -298,7 +303,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])
-    if not 0 <= settings.settle_ms < frames * cfg.t_frame_ms:
+    if settings.baseline == "average" and not 0 <= settings.settle_ms < frames * cfg.t_frame_ms:
         raise MburstError(f"--chunk {frames}: the untaught pass ({frames} x {cfg.t_frame_ms:g} ms) must outlast the "
                           f"circuit's settling (--settle {settings.settle_ms:g} ms)")
     net = SpikingMBURST(model_spk, cfg)
@@ -307,15 +312,20 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     shift = int(round(cfg.readout_latency_ms / cfg.t_frame_ms))
     ref = rate_reference(model_spk, audio, visual)
     rate_hz = output_rate_hz(net.cal, cfg, ref.v_out)[0]  # the output's cells fire at E: teach b - bbar in Hz
-    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz)
-    run = run_frames(net, audio, visual, target, progress=progress, out_dend_pA=teach)
+    # two-pass baselines: the chunk's first frames lead in for the settling, so that every frame is learned from
+    lead = int(np.ceil(settings.settle_ms / cfg.t_frame_ms - 1e-9)) if settings.baseline != "average" else 0
+    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz,
+                              lead)
+    idx = np.r_[np.arange(lead) % frames, np.arange(frames)]
+    run = run_frames(net, audio[idx], None if visual is None else visual[idx], target[idx], progress=progress,
+                     out_dend_pA=teach, lead_in=lead)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
-                                  frames, settings.settle_ms * 1e-3, settings.baseline)
-    for name, row in teaching_response(run.ensembles, states, settings.layers, frames).items():
+                                  lead + frames, settings.settle_ms * 1e-3, settings.baseline, lead)
+    for name, row in teaching_response(run.ensembles, states, settings.layers, frames, lead).items():
         state.teaching.setdefault(name, []).append(row)
-    # burstprop learns from the frames the rule learned from (the two-pass baselines leave out the settling's)
-    g = slice(first_learned_frame(run.ensembles, settings.layers, frames, settings.settle_ms * 1e-3,
-                                  settings.baseline), None)
+    # burstprop learns from the frames the rule learned from (all of them, unless a pass falls in the settling)
+    g = slice(first_learned_frame(run.ensembles, settings.layers, lead + frames, settings.settle_ms * 1e-3,
+                                  settings.baseline, lead), None)
     vis = None if visual is None else visual[g]
     _, same = burstprop_update(model_spk, audio[g], vis, target[g], loss_fn, settings.layers)
     counted = counted_draws(model_spk.layer_states(), rate_reference(model_spk, audio[g], vis).e, net.specs,

@@ -101,7 +101,7 @@ def teaching_current(p, pbar: float, cal: Calibration, scale=1.0) -> np.ndarray:
     return np.clip(f.width * np.log(z / (1 - z)), -3 * f.width, 3 * f.width)
 
 
-def teaching_response(ensembles, states, layers, frames: int) -> dict:
+def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) -> dict:
     """How a layer's ensembles answered the teaching: their change of burst rate and of event rate, taught pass minus
     untaught pass of the same frames, against burstprop's ``b - bbar`` (eq. 4; a diagnostic of ``mburst learn``).
 
@@ -111,12 +111,15 @@ def teaching_response(ensembles, states, layers, frames: int) -> dict:
     Parameters
     ----------
     ensembles : circuits.ensembles.EnsembleRun
-        A run of ``2 frames`` read-out windows: untaught, then taught (``event_rate_hz``, ``burst_prob``: [2F, units]).
+        A run of ``lead_in + 2 frames`` read-out windows: lead-in, untaught, then taught (``event_rate_hz``,
+        ``burst_prob``: [lead_in + 2F, units]).
     states : dict
         Burstprop's layer states of the same frames (``d = b - bbar``, ``e``, ``bbar``).
     layers : sequence of str
     frames : int
         ``F``.
+    lead_in : int, optional
+        Windows before the untaught pass (:func:`rate_bridge.convert.run_frames`).
 
     Returns
     -------
@@ -128,8 +131,8 @@ def teaching_response(ensembles, states, layers, frames: int) -> dict:
     """
     out = {}
     for name in layers:
-        e = np.asarray(ensembles.event_rate_hz[name], float)[:2 * frames]
-        b = np.nan_to_num(np.asarray(ensembles.burst_prob[name], float)[:2 * frames]) * e
+        e = np.asarray(ensembles.event_rate_hz[name], float)[lead_in:lead_in + 2 * frames]
+        b = np.nan_to_num(np.asarray(ensembles.burst_prob[name], float)[lead_in:lead_in + 2 * frames]) * e
         d_e, d_b = (e[frames:] - e[:frames]).ravel(), (b[frames:] - b[:frames]).ravel()
         d = states[name].d.detach().double().numpy().reshape(frames, -1).ravel()
         p_avg = b[:frames].sum() / max(e[:frames].sum(), 1e-300)

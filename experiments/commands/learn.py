@@ -64,8 +64,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--teach-gain", type=float, default=10.0,
                         help="the output's teaching: eq. 3 with the checkpoint's training loss times this")
     parser.add_argument("--settle", type=float, default=1000.0, metavar="MS",
-                        help="start of each chunk's run the rule does not see (the circuit settles from rest); "
-                             "must be shorter than a pass")
+                        help="start of each chunk's run the rule does not see (the circuit settles from rest): with "
+                             "--baseline paired/untaught the chunk's first frames stream this long before its passes "
+                             "(a lead-in, not learned from: 25 frames at 40 ms, 12.5 %% more simulated time for a "
+                             "100-frame chunk); with average it must be shorter than a pass")
     parser.add_argument("--baseline", choices=("average", "paired", "untaught"), default="average",
                         help="where the rule's Pbar comes from. average: the rule as published, the moving averages; "
                              "paired: minus the rule's change over the untaught pass of the same frames (removes what "

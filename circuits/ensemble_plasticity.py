@@ -312,8 +312,9 @@ def ensemble_weight_changes(run, layers, learn, params, averages: dict, first_ta
       no-teaching pass): teaching cannot move its own baseline. The untaught pass's change, subtracted, is what
       spike timing within a window leaves without teaching (on the GRID output 2 % of the taught pass's). ``Pbar``
       is then the ensemble's, not the cell's own history. Measured on the GRID output's collapse chunk (256 cells per
-      unit, frames 300-400 of ``runs/learn_out_nout256``): cosine with burstprop's update at the same weights 0.26
-      (average), 0.04 (paired), 0.52 (untaught); one-signed part (mean over mean |dW|) -0.02, -0.95, -0.55.
+      unit, frames 300-400 of ``runs/learn_out_nout256``; no lead-in, burstprop over all 100 frames): cosine with
+      burstprop's update at the same weights 0.26 (average), 0.04 (paired), 0.52 (untaught); one-signed part (mean
+      over mean |dW|) -0.02, -0.95, -0.55.
 
     Parameters
     ----------

@@ -10,8 +10,8 @@ shifted by the output's read-out latency in whole frames so that the teaching of
 response to it. The rule starts ``settle_ms`` into the run (each chunk's network starts from rest; its PV/SOM take
 about a second to settle, and a circuit that runs on has no such restarts); with the two-pass baselines the chunk's
 first frames stream once before the untaught pass for that long (the lead-in), so the rule learns from every frame
-(without it, 24-25 of each 100-frame chunk fell in the settling on GRID, in both passes). During the taught pass's read-out
-windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen dense layers;
+(without it, 24-25 of each 100-frame chunk fell in the settling on GRID, in both passes). During the taught pass's
+read-out windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen dense layers;
 :func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives each shared weight's change exactly, from the
 recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
 the first chunk's untaught pass, after settling). With ``paired``, the rule's change over the untaught pass of the same
@@ -31,8 +31,7 @@ same PV/SOM wiring (and background realisation) each time. Biases are cells' con
 they do not learn, on either side.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
-order by plain SGD, one step per chunk: the frames the rule learned from (with ``paired``/``untaught`` each chunk's
-first frames, whose untaught windows fall in the settling, are left out on both sides: 25 of 100 on GRID;
+order by plain SGD, one step per chunk, from the frames the rule learned from (every one, with the lead-in;
 :func:`circuits.ensemble_plasticity.first_learned_frame`), with ``lr`` per frame matched to the rule's mean field
 (:func:`matched_learning_rate`): ``eta E_post (P - Pbar) E_pre tau_pre T`` (:func:`circuits.plasticity.rate_prediction`)
 with ``E = e_ref e`` and ``P - Pbar = p - pbar`` over one frame period ``T`` is ``lr (p - pbar) e_post e_pre``.

@@ -91,8 +91,8 @@ def write_learning(out: Path, report: dict) -> None:
           f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
           f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
           "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
-          "norm ratio | step along burstprop's | rel. change spiking | rel. change burstprop | weight updates per frame | teaching r: bursts / "
-          "events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "norm ratio | step along burstprop's | rel. change spiking | rel. change burstprop | weight updates per "
+          "frame | teaching r: bursts / events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["layers"].items():
         md.append(f"| {name} | {r['cosine']:.3f} | {r['cosine_same_weights']:.3f} | {r['cosine_circuit_rates']:.3f} | "
                   f"{r['cosine_counting_ceiling']:.3f} | "
@@ -102,9 +102,9 @@ def write_learning(out: Path, report: dict) -> None:
                   f"{r['teaching_rule_r']:.3f} | {r['teaching_event_per_burst']:.3g} |")
     md += ["", "Cosine, circuit's rates: burstprop's update written with the circuit's burst probabilities (taught "
            "minus untaught) and event rates, against burstprop's at the same weights: the teaching the circuit's "
-           "feedback carries, without the rule's spike-timing noise. Step along burstprop's: the spiking change projected on "
-           "burstprop's at the same weights, in units of it (1: the rule moves as far along burstprop's direction as "
-           "burstprop at the matched rate). Counting ceiling: the same-weights cosine that "
+           "feedback carries, without the rule's spike-timing noise. Step along burstprop's: the spiking change "
+           "projected on burstprop's at the same weights, in units of it (1: the rule moves as far along burstprop's "
+           "direction as burstprop at the matched rate). Counting ceiling: the same-weights cosine that "
            "burstprop's own rates and burst probabilities would reach if counted in ensembles of this many cells "
            f"(mean of {COUNTED_DRAWS} draws; rate_bridge.update_ceiling). Teaching r: Pearson r of the ensembles' "
            "change (taught minus untaught, frames x units) of burst rate, of event rate and of B - Pbar E (what the "

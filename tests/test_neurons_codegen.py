@@ -56,6 +56,7 @@ def test_populations_are_active(numpy_rates):
     assert numpy_rates["n_synapses"] > 0.8 * 0.05 * (400 * 100 * 4 + 400 * 399)
 
 
+@pytest.mark.slow  # a cold Cython build of the reference network: 166 s of a 15-minute CI budget on 2 cores
 def test_cython_agrees_with_numpy(numpy_rates):
     assert_agree(numpy_rates, population_rates("cython"), "cython vs numpy")
 

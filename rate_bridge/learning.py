@@ -31,8 +31,8 @@ same PV/SOM wiring (and background realisation) each time. Biases are cells' con
 they do not learn, on either side.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
-order by plain SGD, one step per chunk, from the frames the rule learned from (every one, with the lead-in;
-:func:`circuits.ensemble_plasticity.first_learned_frame`), with ``lr`` per frame matched to the rule's mean field
+order by plain SGD, one step per chunk (every frame of it, as the rule with the lead-in), with ``lr`` per frame
+matched to the rule's mean field
 (:func:`matched_learning_rate`): ``eta E_post (P - Pbar) E_pre tau_pre T`` (:func:`circuits.plasticity.rate_prediction`)
 with ``E = e_ref e`` and ``P - Pbar = p - pbar`` over one frame period ``T`` is ``lr (p - pbar) e_post e_pre``.
 """
@@ -293,7 +293,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         When the model cannot be mapped onto the circuit (:class:`rate_bridge.convert.SpikingMBURST`), or (baseline
         ``average``) the untaught pass is no longer than ``settle_ms``.
     """
-    from circuits.ensemble_plasticity import ensemble_weight_changes, first_learned_frame
+    from circuits.ensemble_plasticity import ensemble_weight_changes
     from brian2 import second
 
     from rate_bridge.convert import SpikingMBURST, run_frames
@@ -306,12 +306,17 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         raise MburstError(f"--chunk {frames}: the untaught pass ({frames} x {cfg.t_frame_ms:g} ms) must outlast the "
                           f"circuit's settling (--settle {settings.settle_ms:g} ms)")
     net = SpikingMBURST(model_spk, cfg)
-    p_out, _ = burstprop_update(model_spk, audio, visual, target, loss_fn, settings.layers)
+    p_out, same = burstprop_update(model_spk, audio, visual, target, loss_fn, settings.layers)
     states = model_spk.layer_states()
     shift = int(round(cfg.readout_latency_ms / cfg.t_frame_ms))
     ref = rate_reference(model_spk, audio, visual)
+    counted = counted_draws(states, ref.e, net.specs, settings.layers,
+                            {s.name: cfg.cells_per_unit(s.kind, s.output) for s in net.specs},
+                            net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(settings.params.tau_pre / second),
+                            (cfg.seed, state.frames))
     rate_hz = output_rate_hz(net.cal, cfg, ref.v_out)[0]  # the output's cells fire at E: teach b - bbar in Hz
-    # two-pass baselines: the chunk's first frames lead in for the settling, so that every frame is learned from
+    # two-pass baselines: the chunk's first frames lead in for the settling (windows of frame k start at k T or
+    # later), so the rule learns from every frame, as burstprop beside it does
     lead = int(np.ceil(settings.settle_ms / cfg.t_frame_ms - 1e-9)) if settings.baseline != "average" else 0
     teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz,
                               lead)
@@ -322,17 +327,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
                                   lead + frames, settings.settle_ms * 1e-3, settings.baseline, lead)
     for name, row in teaching_response(run.ensembles, states, settings.layers, frames, lead).items():
         state.teaching.setdefault(name, []).append(row)
-    # burstprop learns from the frames the rule learned from (all of them, unless a pass falls in the settling)
-    g = slice(first_learned_frame(run.ensembles, settings.layers, lead + frames, settings.settle_ms * 1e-3,
-                                  settings.baseline, lead), None)
-    vis = None if visual is None else visual[g]
-    _, same = burstprop_update(model_spk, audio[g], vis, target[g], loss_fn, settings.layers)
-    counted = counted_draws(model_spk.layer_states(), rate_reference(model_spk, audio[g], vis).e, net.specs,
-                            settings.layers, {s.name: cfg.cells_per_unit(s.kind, s.output) for s in net.specs},
-                            net.cal.e_ref, cfg.t_frame_ms * 1e-3, float(settings.params.tau_pre / second),
-                            (cfg.seed, state.frames))
-    rates = circuit_rate_update(run, net.specs, settings.layers, g.start)
-    _, own = burstprop_update(model_bp, audio[g], vis, target[g], loss_fn, settings.layers)
+    rates = circuit_rate_update(run, net.specs, settings.layers)
+    _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)
     _apply(model_bp, {k: settings.lr * v for k, v in own.items()}, settings.w_bound)
     for name in settings.layers:

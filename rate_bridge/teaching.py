@@ -147,18 +147,18 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) 
     return out
 
 
-def circuit_rate_update(run, specs, layers, first: int = 0) -> dict:
+def circuit_rate_update(run, specs, layers) -> dict:
     """Burstprop's update written with the circuit's own burst probabilities and event rates: what the spiking rule
     would learn if it had no spike-timing noise (a diagnostic of what limits it).
 
-    Per layer, ``sum_t ((P_t - P'_t) E_t) E_pre,t^T`` over the frames ``t >= first`` (those the rule learns from,
-    :func:`circuits.ensemble_plasticity.first_learned_frame`) with ``P``, ``P'`` the ensembles' burst probability
-    taught and untaught (bursts / events, 0 where a unit had no event) and ``E`` the event rates (Hz) of the untaught
-    pass: eq. 8's ``(b - bbar) e_pre^T`` with the circuit's signals in place of burstprop's. Its cosine with
-    burstprop's own update measures the teaching the circuit's feedback carries. Measured on the GRID output's first
-    chunk (256 cells per unit, re-initialised): cosine 0.97 with the spiking rule's change, which is therefore not
-    spike-timing noise (trace averaged over each read-out window: cosine 1.00); summed over every frame, as before
-    ``first``, it had cosine -0.18 with burstprop's where the rule had 0.77.
+    Per layer, ``sum_t ((P_t - P'_t) E_t) E_pre,t^T`` over the frames with ``P``, ``P'`` the ensembles' burst
+    probability taught and untaught (bursts / events, 0 where a unit had no event) and ``E`` the event rates (Hz) of
+    the untaught pass: eq. 8's ``(b - bbar) e_pre^T`` with the circuit's signals in place of burstprop's. Its cosine
+    with burstprop's own update measures the teaching the circuit's feedback carries. Measured on the GRID output's
+    first chunk (256 cells per unit, re-initialised), over the frames the rule learned from: cosine 0.97 with the
+    spiking rule's change, which is therefore not spike-timing noise (trace averaged over each read-out window:
+    cosine 1.00); before ``mburst learn``'s lead-in the rule left out the settling's 24 frames and this sum did not
+    (cosine 0.28 with the rule's change, -0.18 with burstprop's where the rule had 0.77).
 
     Parameters
     ----------
@@ -168,8 +168,6 @@ def circuit_rate_update(run, specs, layers, first: int = 0) -> dict:
         The network's layers (``name``, ``sources``, ``weight``).
     layers : sequence of str
         Dense layers.
-    first : int, optional
-        The first frame summed.
 
     Returns
     -------
@@ -181,10 +179,10 @@ def circuit_rate_update(run, specs, layers, first: int = 0) -> dict:
     for name in layers:
         spec = by_name[name]
         dp = np.nan_to_num(run.burst_prob_teach[name] - run.burst_prob[name])
-        post = (dp * run.spike_hz[name])[first:]
+        post = dp * run.spike_hz[name]
         dw = np.zeros(np.shape(spec.weight))
         for src, offset in spec.sources:
-            pre = run.spike_hz[src][first:].reshape(len(post), -1)
+            pre = run.spike_hz[src].reshape(len(post), -1)
             dw[:, offset:offset + pre.shape[1]] = post.T @ pre
         out[name] = dw
     return out

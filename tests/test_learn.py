@@ -395,13 +395,13 @@ def test_circuit_rate_update_is_eq8_with_the_circuits_signals_by_hand():
     f, a, b, u = 5, 3, 2, 4  # frames, units of two sources, units of the post layer
     e = {"src_a": rng.random((f, a)) * 20, "src_b": rng.random((f, 1, b)) * 20, "post": rng.random((f, u)) * 30}
     p_un, p_t = rng.random((f, u)), rng.random((f, u))
-    p_un[2, 1] = np.nan  # no event: no burst probability, no update
+    p_un[0, 1] = np.nan  # no event: no burst probability, no update
     run = SimpleNamespace(spike_hz=e, burst_prob={"post": p_un}, burst_prob_teach={"post": p_t})
     spec = SimpleNamespace(name="post", sources=[("src_a", 0), ("src_b", a)], weight=np.zeros((u, a + b)))
-    dw = circuit_rate_update(run, [spec], ["post"], first=1)["post"]
+    dw = circuit_rate_update(run, [spec], ["post"])["post"]
     pre = np.hstack([e["src_a"], e["src_b"].reshape(f, b)])
     by_hand = np.zeros((u, a + b))
-    for t in range(1, f):  # frame 0: in the settling, the rule does not learn from it
+    for t in range(f):
         for i in range(u):
             if np.isfinite(p_un[t, i]):
                 by_hand[i] += (p_t[t, i] - p_un[t, i]) * e["post"][t, i] * pre[t]

@@ -48,8 +48,9 @@ def add_arguments(parser) -> None:
                         help="comma-separated dense layers whose forward weights learn")
     parser.add_argument("--frames", type=int, default=2000, help="training frames to stream (a multiple of --chunk); measured on GRID with the compact circuit "
                              "preset on 2 cores: the first 100-frame chunk 6 min (cold Brian2 build), each further one "
-                             "3-4 min warm (16 cells per output unit, no lead-in; with --n-out 256 and the lead-in of "
-                             "--baseline untaught 7.9 min); rerun with a larger --frames and the same --out to "
+                             "3-4 min warm (16 cells per output unit, measured before the lead-in of --baseline paired/"
+                             "untaught, which adds 12.5 %% simulated time; with --n-out 256 and the lead-in 7.9 min "
+                             "warm); rerun with a larger --frames and the same --out to "
                              "extend a run")
     parser.add_argument("--chunk", type=int, default=100,
                         help="frames per chunk: weights change between chunks; each chunk's run streams them twice")

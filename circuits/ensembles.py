@@ -297,20 +297,20 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
             pre, post, w = pre[keep], post[keep], w[keep]
             i, j, wc = expand_pre_cells(pre, post, w, pn)
             q = s.weight_pA * wc / (cells.e_ref_hz * tau_s)  # pA * s -> jump in pA per event
-            for syn, pre_cells in shared_synapses(pg, cur, i, j, q, fwd_stp, fwd_norm, config.forward_pathway,
-                                                  f"fwd_{src}_{s.name}"):
+            syn = shared_synapses(pg, cur, i, j, q, fwd_stp, fwd_norm, config.forward_pathway, f"fwd_{src}_{s.name}")
+            if syn is not None:
                 objects.append(syn)
-                syns.append(SynapseRecord(src, pre_cells, "forward", config.forward_pathway, n_per, stp_label(fwd_stp)))
+                syns.append(SynapseRecord(src, i, "forward", config.forward_pathway, n_per, stp_label(fwd_stp)))
             if src in with_fb:  # tied feedback Y = W: upper cells of unit b -> lower unit a's dendritic current
                 i, j, wc = expand_pre_cells(post, pre, w, n_per)
                 q = cells.i_scale_d_pA * wc / (cells.e_ref_hz * tau_s)  # per burst
                 if s.burst_offset_hz:  # the upper layer's burst rate that stands for zero feedback
                     np.add.at(fb_bias.setdefault(src, np.zeros(ps.units)), pre,
                               -cells.i_scale_d_pA * s.burst_offset_hz / cells.e_ref_hz * w)
-                for syn, pre_cells in shared_synapses(g, dend[src], i, j, q, fb_stp, fb_norm, "spike",
-                                                      f"fb_{s.name}_{src}"):
+                syn = shared_synapses(g, dend[src], i, j, q, fb_stp, fb_norm, "spike", f"fb_{s.name}_{src}")
+                if syn is not None:
                     objects.append(syn)
-                    syns.append(SynapseRecord(s.name, pre_cells, "feedback", "spike", pn, stp_label(fb_stp)))
+                    syns.append(SynapseRecord(s.name, i, "feedback", "spike", pn, stp_label(fb_stp)))
         if config.interneurons:
             ins, in_pops = interneurons(g, s.name, rng, deferred)
             objects += ins

@@ -2,9 +2,11 @@
 
 All cells of an ensemble receive the same synapses (every cell of unit ``a`` onto every cell of unit
 ``b`` with the same weight), so their summed synaptic current is one variable per unit: a group of
-``units`` neurons holding ``I = (g_ampa - g_gaba) x 1 mV`` with ``tau dg/dt = -g`` (the conductances
-carry pA per mV, so :func:`neurons.synapses.connect` and its Tsodyks-Markram state drive them
-unchanged). The cells read ``I`` through a linked variable: the dynamics of ``n`` identical copies at
+``units`` neurons holding ``I = g_ampa x 1 mV`` with ``tau dg_ampa/dt = -g_ampa`` (the conductance
+carries pA per mV, so :func:`neurons.synapses.connect` and its Tsodyks-Markram state drive it
+unchanged). The current is linear and its excitatory and inhibitory parts share ``tau``, so one signed
+conductance sums both exactly, and one synapse group per pathway carries signed weights: a weight that
+changes sign (``mburst learn``) leaves the synapse counts, and so the standalone code, as they were. The cells read ``I`` through a linked variable: the dynamics of ``n`` identical copies at
 ``1/n`` of the synaptic work; the energy census counts every cell synapse (``copies``).
 
 Two pathways of the burst-multiplexing circuit (Payeur et al. 2021, Fig. 3; :data:`circuits.wiring.WIRING`):
@@ -26,7 +28,7 @@ import numpy as np
 __all__ = ["V_UNIT_MV", "shared_current", "shared_synapses", "burst_efficacy"]
 
 V_UNIT_MV = 1.0
-"""``I = (g_ampa - g_gaba) x 1 mV``: the shared current's conductances carry pA per mV (nS)."""
+"""``I = g_ampa x 1 mV``: the shared current's signed conductance carries pA per mV (nS)."""
 
 
 def burst_efficacy(stp, isi_ms: float) -> float:
@@ -50,7 +52,7 @@ def burst_efficacy(stp, isi_ms: float) -> float:
 
 
 def shared_current(name: str, units: int, tau_name: str, namespace: dict, dt, reset_dt=None, extra: str = ""):
-    """The shared synaptic current of each unit (group ``name``): ``I = (g_ampa - g_gaba) x 1 mV``.
+    """The shared synaptic current of each unit (group ``name``): ``I = g_ampa x 1 mV``, ``g_ampa`` signed.
 
     Parameters
     ----------
@@ -72,24 +74,23 @@ def shared_current(name: str, units: int, tau_name: str, namespace: dict, dt, re
     Returns
     -------
     brian2.NeuronGroup
-        With ``g_ampa``, ``g_gaba`` (S) and ``I`` (A).
+        With ``g_ampa`` (S, signed) and ``I`` (A).
     """
     from brian2 import NeuronGroup, mV
 
-    eqs = (f"dg_ampa/dt = -g_ampa/{tau_name} : siemens\ndg_gaba/dt = -g_gaba/{tau_name} : siemens\n"
-           "I = (g_ampa - g_gaba)*v_unit : amp\n" + extra)
+    eqs = f"dg_ampa/dt = -g_ampa/{tau_name} : siemens\nI = g_ampa*v_unit : amp\n" + extra
     cur = NeuronGroup(units, eqs, method="exact", namespace={**namespace, "v_unit": V_UNIT_MV * mV}, name=name,
                       dt=dt)
     if reset_dt is not None:
-        cur.run_regularly("g_ampa = 0*siemens\ng_gaba = 0*siemens", dt=reset_dt, when="start")
+        cur.run_regularly("g_ampa = 0*siemens", dt=reset_dt, when="start")
     return cur
 
 
-def shared_synapses(pre_group, cur, i, j, q_pA, stp, norm: float, pathway: str, name: str) -> list:
-    """Synapses from cells of ``pre_group`` onto the shared currents ``cur``, one group per sign.
+def shared_synapses(pre_group, cur, i, j, q_pA, stp, norm: float, pathway: str, name: str):
+    """Synapses from cells of ``pre_group`` onto the shared currents ``cur``: one group, signed weights.
 
     Each transmission (``pathway``) of presynaptic cell ``i`` adds ``q eff / norm`` to unit ``j``'s
-    current (AMPA for q > 0, GABA for q < 0); ``eff = u x`` with ``stp``, 1 without.
+    current (excitatory for q > 0, inhibitory for q < 0); ``eff = u x`` with ``stp``, 1 without.
 
     Parameters
     ----------
@@ -108,23 +109,20 @@ def shared_synapses(pre_group, cur, i, j, q_pA, stp, norm: float, pathway: str, 
     pathway : {'spike', 'event'}
         What transmits: every spike, or the online 16 ms-rule event.
     name : str
-        Brian2 name (``_ampa``/``_gaba`` appended).
+        Brian2 name.
 
     Returns
     -------
-    list of (brian2.Synapses, numpy.ndarray)
-        Each synapse group with the presynaptic cell of its synapses.
+    brian2.Synapses or None
+        The synapses (``K`` of them, in the order of ``i``), None where ``K`` is 0.
     """
     from brian2 import mV, nS, pA
 
     from neurons.synapses import connect
 
-    out = []
-    for receptor, sel in (("ampa", q_pA > 0), ("gaba", q_pA < 0)):
-        if not sel.any():
-            continue
-        syn = connect(pre_group, cur, stp, target="soma", receptor=receptor, weight=0 * nS, pathway=pathway,
-                      i=i[sel], j=j[sel], name=f"{name}_{receptor}")
-        syn.w_syn = np.abs(q_pA[sel]) / norm * pA / (V_UNIT_MV * mV)
-        out.append((syn, i[sel]))
-    return out
+    if len(i) == 0:
+        return None
+    syn = connect(pre_group, cur, stp, target="soma", receptor="ampa", weight=0 * nS, pathway=pathway,
+                  i=i, j=j, name=name)
+    syn.w_syn = np.asarray(q_pA, float) / norm * pA / (V_UNIT_MV * mV)
+    return syn

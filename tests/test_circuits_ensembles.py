@@ -49,14 +49,14 @@ def _by_pathway(run):
 def test_the_whole_circuit_has_its_synapses_per_pathway_and_stp_type(full_run):
     syn = _by_pathway(full_run)
     # forward: every cell of each pre unit onto the post unit's shared somatic current, nonzero weights only
-    # (3 positive: AMPA, 1 negative: GABA), every spike, depressing; each stands for the N_PER post cells
+    # (3 positive, 1 negative: one group, signed), every spike, depressing; each stands for the N_PER post cells
     fwd = syn[("inp", "forward")]
-    assert sorted(len(s.pre_index) for s in fwd) == [1 * N_PER, 3 * N_PER]
+    assert [len(s.pre_index) for s in fwd] == [4 * N_PER]
     assert {(s.trigger, s.stp, s.copies) for s in fwd} == {("spike", "STD", N_PER)}
     assert sorted(np.unique(np.concatenate([s.pre_index for s in fwd]) // N_PER)) == [0, 1, 2]
     # feedback, tied to W: every cell of each upper unit onto the lower unit's shared dendritic current, facilitating
     fb = syn[("hid", "feedback")]
-    assert sorted(len(s.pre_index) for s in fb) == [1 * N_PER, 3 * N_PER]
+    assert [len(s.pre_index) for s in fb] == [4 * N_PER]
     assert {(s.trigger, s.stp, s.copies) for s in fb} == {("spike", "STF", N_PER)}
     # PV and SOM of both layers: pyr->PV STD, PV->pyr static, pyr->SOM STF, SOM->pyr static
     names = [p.name for p in full_run.populations]

@@ -108,8 +108,9 @@ def test_stream_runs_frames_back_to_back_and_reads_them_after_the_latency(stream
 
 @pytest.mark.parametrize("kind", ["static", "STD", "STF"])
 def test_shared_synapses_follow_tsodyks_markram(kind):
-    """One regularly bursting cell onto a unit's shared current (no decay): each transmitted spike adds q u x / norm,
-    with u, x from the Tsodyks-Markram recursion over the actual spike times (static: q per spike)."""
+    """One regularly bursting cell onto two units' shared currents (no decay), one synapse group with signed weights
+    +q and -q: each transmitted spike adds +-q u x / norm, with u, x from the Tsodyks-Markram recursion over the
+    actual spike times (static: q per spike)."""
     from brian2 import Network, SpikeMonitor, StateMonitor, defaultclock, ms, pA
 
     from circuits.shared_current import burst_efficacy, shared_current, shared_synapses
@@ -124,17 +125,18 @@ def test_shared_synapses_follow_tsodyks_markram(kind):
     q = 10.0
     pre = pyramidal_group(1, name=f"pre_{kind}")
     pre.I_ext_s, pre.I_ext_d = 600 * pA, 700 * pA  # bursts
-    cur = shared_current(f"u_{kind}", 1, "tau", {"tau": 1e9 * ms}, defaultclock.dt)
-    (syn, cells), *more = shared_synapses(pre, cur, np.array([0]), np.array([0]), np.array([q]), stp, norm, "spike",
-                                          f"s_{kind}")
-    assert more == [] and list(cells) == [0] and ("eff" in syn.variables) == (stp is not None)
+    cur = shared_current(f"u_{kind}", 2, "tau", {"tau": 1e9 * ms}, defaultclock.dt)
+    syn = shared_synapses(pre, cur, np.array([0, 0]), np.array([0, 1]), np.array([q, -q]), stp, norm, "spike",
+                          f"s_{kind}")
+    assert len(syn) == 2 and ("eff" in syn.variables) == (stp is not None)
+    assert shared_synapses(pre, cur, np.array([], int), np.array([], int), np.array([]), stp, norm, "spike", "x") is None
     spk = SpikeMonitor(pre, name=f"sp_{kind}")
-    mon = StateMonitor(cur, "I", record=0, name=f"i_{kind}")
+    mon = StateMonitor(cur, "I", record=[0, 1], name=f"i_{kind}")
     Network(pre, cur, syn, spk, mon).run(300 * ms)
-    got, t_sp = float(mon.I[0][-1] / pA), np.asarray(spk.t / ms)
+    got, t_sp = np.asarray(mon.I[:, -1] / pA), np.asarray(spk.t / ms)
     assert len(t_sp) >= 5 and np.min(np.diff(t_sp)) < 16  # it bursts
     if stp is None:
-        assert got == pytest.approx(q * len(t_sp))
+        np.testing.assert_allclose(got, [q * len(t_sp), -q * len(t_sp)], rtol=1e-6)
         return
     x, u, last, expected = 1.0, float(stp.U), None, 0.0
     tau_d, tau_f, big_u, f = float(stp.tau_D / ms), float(stp.tau_F / ms), float(stp.U), float(stp.f)
@@ -144,7 +146,7 @@ def test_shared_synapses_follow_tsodyks_markram(kind):
             u = big_u + (u - big_u) * np.exp(-(t - last) / tau_f)
         expected += q * u * x / norm
         x, u, last = x - u * x, u + f * (1 - u), t
-    assert got == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(got, [expected, -expected], rtol=1e-6)
 
 
 def test_a_burst_passes_far_more_through_facilitating_than_depressing_synapses():

@@ -67,8 +67,9 @@ def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, 
         Drive from ``i_in`` instead of ``I_sat``.
     namespace : dict
         External names (``i_in``, ``tau_syn``, ...).
-    dt : brian2.Quantity
-        Time step.
+    dt : brian2.Quantity or None
+        Time step; None: Brian2's default clock. Groups given their own ``dt`` each get a clock, and Brian2 orders
+        clocks by identity, so a standalone build's main code then changes from run to run and recompiles.
     feedback, dend_drive : bool, optional
         The dendrites read a shared feedback current ``I_fb`` (linked) and a per-frame current ``d_in``.
 

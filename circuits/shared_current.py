@@ -64,8 +64,9 @@ def shared_current(name: str, units: int, tau_name: str, namespace: dict, dt, re
         Name of the conductances' time constant in ``namespace`` (e.g. ``'tau_syn'``).
     namespace : dict
         External names; ``v_unit`` is added.
-    dt : brian2.Quantity
-        Time step.
+    dt : brian2.Quantity or None
+        Time step; None: Brian2's default clock. Groups given their own ``dt`` each get a clock, and Brian2 orders
+        clocks by identity, so a standalone build's main code then changes from run to run and recompiles.
     reset_dt : brian2.Quantity, optional
         Zero the current every ``reset_dt`` (settle mode with reset).
     extra : str, optional

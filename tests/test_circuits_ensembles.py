@@ -69,6 +69,18 @@ def test_the_whole_circuit_has_its_synapses_per_pathway_and_stp_type(full_run):
     assert len(syn[("hid", "interneuron")][0].pre_index) == 2 * N_PER * (2 * N_PER // 4)
 
 
+def test_every_group_runs_on_one_clock(full_run):
+    """Groups given their own dt each get a clock, and Brian2 orders clocks by identity: a standalone build's main
+    code then changes from run to run and recompiles (30 s per chunk of ``mburst learn`` on GRID)."""
+    from brian2 import defaultclock
+
+    groups = [p.spikes.source for p in full_run.populations]
+    cells = {p.name: p.spikes.source for p in full_run.populations}
+    groups.append(cells["hid"].variables["I_sat"].owner)  # the hidden layer's shared somatic current
+    assert groups[-1].name == "cur_hid"
+    assert {g.clock.name for g in groups} == {defaultclock.name}
+
+
 def test_drive_sets_event_rates_and_windows(full_run):
     r = full_run
     assert r.frames == 2 and r.window_s == pytest.approx(0.2) and r.dt_s == pytest.approx(1e-4)

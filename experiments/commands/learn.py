@@ -47,11 +47,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--layers", default="out,audio_dense,visual_dense",
                         help="comma-separated dense layers whose forward weights learn")
     parser.add_argument("--frames", type=int, default=2000, help="training frames to stream (a multiple of --chunk); measured on GRID with the compact circuit "
-                             "preset on 2 cores: the first 100-frame chunk 6 min (cold Brian2 build), each further one "
-                             "3-4 min warm (16 cells per output unit, measured before the lead-in of --baseline paired/"
-                             "untaught, which adds 12.5 %% simulated time; with --n-out 256 and the lead-in 7.9 min "
-                             "warm); rerun with a larger --frames and the same --out to "
-                             "extend a run")
+                             "preset on 2 cores (16 cells per output unit, --baseline untaught with its lead-in, 12.5 %% "
+                             "more simulated time): the first 100-frame chunk 8-9 min (cold Brian2 build, 3-4 min of "
+                             "it), each further one 5-5.5 min (the build stays warm: only the weights change; the "
+                             "binary's time is the cells' state updates and background, --threads 2 saves 15 %%); with "
+                             "--n-out 256 7.9 min, then with 1 min of recompiling; rerun with a larger --frames and the "
+                             "same --out to extend a run")
     parser.add_argument("--chunk", type=int, default=100,
                         help="frames per chunk: weights change between chunks; each chunk's run streams them twice")
     parser.add_argument("--eval-every", type=int, default=None, metavar="FRAMES",

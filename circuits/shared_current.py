@@ -6,8 +6,9 @@ All cells of an ensemble receive the same synapses (every cell of unit ``a`` ont
 carries pA per mV, so :func:`neurons.synapses.connect` and its Tsodyks-Markram state drive it
 unchanged). The current is linear and its excitatory and inhibitory parts share ``tau``, so one signed
 conductance sums both exactly, and one synapse group per pathway carries signed weights: a weight that
-changes sign (``mburst learn``) leaves the synapse counts, and so the standalone code, as they were. The cells read ``I`` through a linked variable: the dynamics of ``n`` identical copies at
-``1/n`` of the synaptic work; the energy census counts every cell synapse (``copies``).
+changes sign (``mburst learn``) leaves the synapse counts, and so the standalone code, as they were. The
+cells read ``I`` through a linked variable: the dynamics of ``n`` identical copies at ``1/n`` of the
+synaptic work; the energy census counts every cell synapse (``copies``).
 
 Two pathways of the burst-multiplexing circuit (Payeur et al. 2021, Fig. 3; :data:`circuits.wiring.WIRING`):
 

@@ -30,8 +30,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=int, default=200,
                         help="test frames to run: the stretch of consecutive test frames with the most speech (positives "
                              "of the ideal binary mask) when streaming, spread evenly over the split with --mode "
-                             "settle (compact preset model on 2 cores: 0.84 s per 40 ms frame, plus a 150-170 s cold "
-                             "Brian2 build for each new frame count, 25 s warm)")
+                             "settle (compact preset model on 2 cores: 1.3-1.5 s per streamed 40 ms frame on the machine of "
+                             "2026-12-01, 0.84 s on an earlier one, plus a 3-4 min cold Brian2 build for each new frame "
+                             "count and none warm)")
     add_bridge_arguments(parser)
     parser.add_argument("--scan-n", type=int, nargs="*", default=[],
                         help="cells per unit to scan (scaling.md/.csv/.json: F1, spikes and J per second of audio per "

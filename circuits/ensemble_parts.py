@@ -43,9 +43,10 @@ class SynapseRecord:
     stp: str = ""
 
 
-def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, namespace: dict, dt,
+def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, namespace: dict,
                 feedback: bool = False, dend_drive: bool = False):
-    """The pyramidal cells of one layer (``pyr_<name>``), with their somatic drive and plateau events.
+    """The pyramidal cells of one layer (``pyr_<name>``), with their somatic drive and plateau events, on Brian2's
+    default clock (:func:`circuits.shared_current.shared_current` says why).
 
     Extends :func:`neurons.pyramidal.pyramidal_group`'s equations (the ``extra`` hook) with
     ``I_ext_s = i_in(t, unit) + I_off`` (input layers: a ``TimedArray`` ``i_in`` over frames in
@@ -67,9 +68,6 @@ def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, 
         Drive from ``i_in`` instead of ``I_sat``.
     namespace : dict
         External names (``i_in``, ``tau_syn``, ...).
-    dt : brian2.Quantity or None
-        Time step; None: Brian2's default clock. Groups given their own ``dt`` each get a clock, and Brian2 orders
-        clocks by identity, so a standalone build's main code then changes from run to run and recompiles.
     feedback, dend_drive : bool, optional
         The dendrites read a shared feedback current ``I_fb`` (linked) and a per-frame current ``d_in``.
 
@@ -87,7 +85,7 @@ def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, 
     extra = Equations(f"I_ext_s = {drive} + I_off : amp\n" + ("" if input_layer else "I_sat : amp (linked)\n")
                       + f"I_ext_d = {dend} : amp\nI_dend : amp (constant)\n" + ("I_fb : amp (linked)\n" if feedback else "")
                       + "I_off : amp (constant)\nunit : integer (constant)\nin_plateau : 1")
-    g = pyramidal_group(n_cells, params, name=f"pyr_{name}", method="euler", dt=dt, extra=extra, namespace=namespace,
+    g = pyramidal_group(n_cells, params, name=f"pyr_{name}", method="euler", extra=extra, namespace=namespace,
                         events={"plateau": "v_d > E_d and in_plateau < 0.5",
                                 "plateau_end": "v_d < E_d and in_plateau > 0.5"})
     g.run_on_event("plateau", "in_plateau = 1")

@@ -257,7 +257,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
         if s.dend_pA is not None:
             ns["d_in"] = TimedArray(np.vstack([s.dend_pA, s.dend_pA[-1:] if sched.hold_last else np.zeros((1, s.units))])
                                     * pA, dt=t_frame)
-        g = layer_cells(s.name, s.cells, n_per, params, s.is_input, ns, None, s.name in with_fb, s.dend_pA is not None)
+        g = layer_cells(s.name, s.cells, n_per, params, s.is_input, ns, s.name in with_fb, s.dend_pA is not None)
         g.I_dend = cells.i_dend_pA * pA
         g.I_off = np.tile(cell_offsets(n_per, cells.offset_spread_pA), s.units) * pA
         if cells.quiet:  # deterministic cells: random initial potentials keep an ensemble's cells out of step
@@ -265,12 +265,12 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
         reset_dt = t_frame if config.reset else None
         if s.name in with_fb:  # the shared dendritic current the upper layers' feedback drives
             dend[s.name] = shared_current(f"dcur_{s.name}", s.units, "tau_syn", {**ns, "i_fb_max": cells.i_fb_max_pA * pA},
-                                          None, reset_dt, extra="I_bias_d : amp (constant)\n"
+                                          reset_dt, extra="I_bias_d : amp (constant)\n"
                                                 "I_sat_d = i_fb_max*tanh((I + I_bias_d)/i_fb_max) : amp\n")
             g.I_fb = linked_var(dend[s.name], "I_sat_d", index=np.arange(len(g)) // n_per)
             objects.append(dend[s.name])
         if not s.is_input:  # the ensembles' shared somatic current and its saturated drive
-            cur = shared_current(f"cur_{s.name}", s.units, "tau_syn", ns, None, reset_dt,
+            cur = shared_current(f"cur_{s.name}", s.units, "tau_syn", ns, reset_dt,
                                  extra="I_bias : amp (constant)\nI_sat : amp")
             cur.I_bias = s.bias_pA * pA
             cur.run_regularly(f"I_sat = i_max - i_soft * (clip({_X_SAT}, 0, inf) + log(1 + exp(-abs({_X_SAT}))))",

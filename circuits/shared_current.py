@@ -52,8 +52,12 @@ def burst_efficacy(stp, isi_ms: float) -> float:
     return float(np.sum(tm_efficacies(stp, isi_ms * 1e-3, 2)))
 
 
-def shared_current(name: str, units: int, tau_name: str, namespace: dict, dt, reset_dt=None, extra: str = ""):
+def shared_current(name: str, units: int, tau_name: str, namespace: dict, reset_dt=None, extra: str = ""):
     """The shared synaptic current of each unit (group ``name``): ``I = g_ampa x 1 mV``, ``g_ampa`` signed.
+
+    The group runs on Brian2's default clock, as every group of the circuit does: groups given their own ``dt`` each
+    get a clock, Brian2 orders clocks by identity, and a standalone build's main code then changes from run to run and
+    recompiles.
 
     Parameters
     ----------
@@ -65,9 +69,6 @@ def shared_current(name: str, units: int, tau_name: str, namespace: dict, dt, re
         Name of the conductances' time constant in ``namespace`` (e.g. ``'tau_syn'``).
     namespace : dict
         External names; ``v_unit`` is added.
-    dt : brian2.Quantity or None
-        Time step; None: Brian2's default clock. Groups given their own ``dt`` each get a clock, and Brian2 orders
-        clocks by identity, so a standalone build's main code then changes from run to run and recompiles.
     reset_dt : brian2.Quantity, optional
         Zero the current every ``reset_dt`` (settle mode with reset).
     extra : str, optional
@@ -81,8 +82,7 @@ def shared_current(name: str, units: int, tau_name: str, namespace: dict, dt, re
     from brian2 import NeuronGroup, mV
 
     eqs = f"dg_ampa/dt = -g_ampa/{tau_name} : siemens\nI = g_ampa*v_unit : amp\n" + extra
-    cur = NeuronGroup(units, eqs, method="exact", namespace={**namespace, "v_unit": V_UNIT_MV * mV}, name=name,
-                      dt=dt)
+    cur = NeuronGroup(units, eqs, method="exact", namespace={**namespace, "v_unit": V_UNIT_MV * mV}, name=name)
     if reset_dt is not None:
         cur.run_regularly("g_ampa = 0*siemens", dt=reset_dt, when="start")
     return cur

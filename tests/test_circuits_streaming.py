@@ -125,7 +125,7 @@ def test_shared_synapses_follow_tsodyks_markram(kind):
     q = 10.0
     pre = pyramidal_group(1, name=f"pre_{kind}")
     pre.I_ext_s, pre.I_ext_d = 600 * pA, 700 * pA  # bursts
-    cur = shared_current(f"u_{kind}", 2, "tau", {"tau": 1e9 * ms}, defaultclock.dt)
+    cur = shared_current(f"u_{kind}", 2, "tau", {"tau": 1e9 * ms})
     syn = shared_synapses(pre, cur, np.array([0, 0]), np.array([0, 1]), np.array([q, -q]), stp, norm, "spike",
                           f"s_{kind}")
     assert len(syn) == 2 and ("eff" in syn.variables) == (stp is not None)

@@ -205,7 +205,8 @@ class LearnSettings:
     start of each chunk's run that the rule does not see, and ``baseline``, where the rule's ``Pbar`` comes from:
     ``average`` (the moving averages), ``paired`` (minus the rule's change over the untaught pass of the same frames)
     or ``untaught`` (each ensemble's untaught burst probability in the same frame;
-    :func:`circuits.ensemble_plasticity.ensemble_weight_changes`)."""
+    :func:`circuits.ensemble_plasticity.ensemble_weight_changes`); ``homeostasis``, the gain (0: off) of the output
+    dendrites' homeostasis between chunks (:func:`rate_bridge.teaching.dendrite_homeostasis_pA`)."""
 
     layers: tuple
     params: object
@@ -214,6 +215,7 @@ class LearnSettings:
     bridge: object
     settle_ms: float = 1000.0
     baseline: str = "average"
+    homeostasis: float = 0.0
 
 
 @dataclass
@@ -223,7 +225,9 @@ class LearnState:
     spiking model's weights (``dw_burstprop_same``, each chunk), draws of it from spike counts
     (``dw_counted`` [draws, units, inputs], :mod:`rate_bridge.update_ceiling`), per chunk how the ensembles answered
     the teaching (``teaching``, :func:`rate_bridge.teaching.teaching_response`); the rule's ``averages``; update ``counts``; the
-    ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs."""
+    ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs; the output dendrites'
+    homeostatic current ``dend_offset_pA`` (pA, added to every frame of a chunk's run) and per chunk the offset it ran
+    with and the output's untaught burst probability (``homeostasis``)."""
 
     frames: int = 0
     dw_spiking: dict = field(default_factory=dict)
@@ -236,6 +240,8 @@ class LearnState:
     counts: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
     wall_s: float = 0.0
+    dend_offset_pA: float = 0.0
+    homeostasis: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain dict (averages as ``{layer: (ebar_hz, bbar_hz)}``) for saving."""
@@ -298,7 +304,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
 
     from rate_bridge.convert import SpikingMBURST, run_frames
     from rate_bridge.rate_reference import rate_reference
-    from rate_bridge.teaching import circuit_rate_update, output_rate_hz, teaching_response
+    from rate_bridge.teaching import (circuit_rate_update, dendrite_homeostasis_pA, output_rate_hz, teaching_response,
+                                      untaught_burst_prob)
     from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])
@@ -319,7 +326,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     # later), so the rule learns from every frame, as burstprop beside it does
     lead = int(np.ceil(settings.settle_ms / cfg.t_frame_ms - 1e-9)) if settings.baseline != "average" else 0
     teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz,
-                              lead)
+                              lead) + state.dend_offset_pA
     idx = np.r_[np.arange(lead) % frames, np.arange(frames)]
     run = run_frames(net, audio[idx], None if visual is None else visual[idx], target[idx], progress=progress,
                      out_dend_pA=teach, lead_in=lead)
@@ -327,6 +334,10 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
                                   lead + frames, settings.settle_ms * 1e-3, settings.baseline, lead)
     for name, row in teaching_response(run.ensembles, states, settings.layers, frames, lead).items():
         state.teaching.setdefault(name, []).append(row)
+    p_out_u = untaught_burst_prob(run.ensembles, "out", frames, lead)
+    state.homeostasis.append({"offset_pA": state.dend_offset_pA, "pbar_untaught": p_out_u})
+    state.dend_offset_pA = float(np.clip(state.dend_offset_pA + dendrite_homeostasis_pA(
+        p_out_u, net.cal, settings.homeostasis), -3 * net.cal.fit.width, 3 * net.cal.fit.width))  # the fit's reach
     rates = circuit_rate_update(run, net.specs, settings.layers)
     _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)

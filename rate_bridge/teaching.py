@@ -11,7 +11,8 @@ import numpy as np
 
 from rate_bridge.burstprop.calibrated import Calibration
 
-__all__ = ["output_rate_hz", "output_burst_offset_hz", "teaching_current", "teaching_response", "circuit_rate_update"]
+__all__ = ["output_rate_hz", "output_burst_offset_hz", "teaching_current", "untaught_burst_prob", "dendrite_homeostasis_pA",
+           "teaching_response", "circuit_rate_update"]
 
 
 def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
@@ -101,6 +102,62 @@ def teaching_current(p, pbar: float, cal: Calibration, scale=1.0) -> np.ndarray:
     return np.clip(f.width * np.log(z / (1 - z)), -3 * f.width, 3 * f.width)
 
 
+def untaught_burst_prob(ensembles, layer: str, frames: int, lead_in: int = 0) -> float:
+    """A layer's burst probability over its untaught pass: bursts over events of all its ensembles' read-out windows.
+
+    Parameters
+    ----------
+    ensembles : circuits.ensembles.EnsembleRun
+        A run of ``lead_in + 2 frames`` windows (lead-in, untaught, taught).
+    layer : str
+    frames : int
+        ``F``, frames per pass.
+    lead_in : int, optional
+        Windows before the untaught pass.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when the layer had no event.
+    """
+    e = np.asarray(ensembles.event_rate_hz[layer], float)[lead_in:lead_in + frames]
+    b = np.nan_to_num(np.asarray(ensembles.burst_prob[layer], float)[lead_in:lead_in + frames]) * e
+    return float(b.sum() / e.sum()) if e.sum() > 0 else float("nan")
+
+
+def dendrite_homeostasis_pA(burst_prob: float, cal: Calibration, gain: float) -> float:
+    """The step of the output dendrites' constant current that brings its untaught burst probability back to the
+    fit's mid-point ``P0 = (p_lo + p_hi)/2`` (times ``gain``), the operating point the teacher assumes.
+
+    The circuit's untaught output does not stay at ``P0``: as the layer falls quiet its SOM cells (driven by it
+    through facilitating synapses) inhibit its dendrites less, and the burst probability rises towards ``p_hi``
+    (GRID output after 1,000 frames of learning: 0.63 at 4.6 Hz against 0.50 at 10 Hz at the start). There,
+    bursts cannot be added to the events there are, so up-teaching adds events with its bursts (0.9 per burst) and
+    the rule, which learns ``B - Pbar E``, keeps about half of it. The step through the fit's inverse is ``-gain
+    width logit((P - p_lo)/(p_hi - p_lo))``, the argument clipped to [0.02, 0.98]: an intrinsic (dendritic
+    excitability) homeostasis, applied between chunks as the weights' changes are.
+
+    Parameters
+    ----------
+    burst_prob : float
+        The output's measured untaught burst probability (:func:`untaught_burst_prob`); NaN gives 0.
+    cal : Calibration
+        The fit (``p_lo``, ``p_hi``, ``width``).
+    gain : float
+        0 (off) to 1 (the whole step at once).
+
+    Returns
+    -------
+    float
+        pA (negative when the output bursts above ``P0``).
+    """
+    if not np.isfinite(burst_prob) or gain == 0:
+        return 0.0
+    f = cal.fit
+    z = float(np.clip((burst_prob - f.p_lo) / (f.p_hi - f.p_lo), 0.02, 0.98))
+    return -gain * f.width * float(np.log(z / (1 - z)))
+
+
 def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) -> dict:
     """How a layer's ensembles answered the teaching: their change of burst rate and of event rate, taught pass minus
     untaught pass of the same frames, against burstprop's ``b - bbar`` (eq. 4; a diagnostic of ``mburst learn``).
@@ -124,10 +181,11 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) 
     Returns
     -------
     dict
-        ``{layer: {"burst_r", "event_r", "rule_r", "event_per_burst"}}``: Pearson r of the burst-rate change, of the
-        event-rate change and of ``dB - Pbar dE`` (``Pbar``: the layer's mean untaught burst probability) with ``b -
-        bbar`` over frames x units; ``event_per_burst``: the regression slope of the event-rate change on ``b - bbar``
-        over that of the burst-rate change (0: bursts alone move, as in burstprop). NaN where undefined.
+        ``{layer: {"burst_r", "event_r", "rule_r", "event_per_burst", "pbar_untaught"}}``: Pearson r of the burst-rate
+        change, of the event-rate change and of ``dB - Pbar dE`` (``Pbar``: the layer's untaught burst probability,
+        ``pbar_untaught``, :func:`untaught_burst_prob`) with ``b - bbar`` over frames x units; ``event_per_burst``:
+        the regression slope of the event-rate change on ``b - bbar`` over that of the burst-rate change (0: bursts
+        alone move, as in burstprop). NaN where undefined.
     """
     out = {}
     for name in layers:
@@ -135,7 +193,8 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) 
         b = np.nan_to_num(np.asarray(ensembles.burst_prob[name], float)[lead_in:lead_in + 2 * frames]) * e
         d_e, d_b = (e[frames:] - e[:frames]).ravel(), (b[frames:] - b[:frames]).ravel()
         d = states[name].d.detach().double().numpy().reshape(frames, -1).ravel()
-        p_avg = b[:frames].sum() / max(e[:frames].sum(), 1e-300)
+        p_u = untaught_burst_prob(ensembles, name, frames, lead_in)
+        p_avg = np.nan_to_num(p_u)
 
         def r(x):
             return float(np.corrcoef(x, d)[0, 1]) if x.std() > 0 and d.std() > 0 else float("nan")
@@ -143,7 +202,7 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) 
         slope_b = float(np.cov(d_b, d)[0, 1]) if d.std() > 0 else float("nan")
         slope_e = float(np.cov(d_e, d)[0, 1]) if d.std() > 0 else float("nan")
         out[name] = {"burst_r": r(d_b), "event_r": r(d_e), "rule_r": r(d_b - p_avg * d_e),
-                     "event_per_burst": slope_e / slope_b if slope_b else float("nan")}
+                     "event_per_burst": slope_e / slope_b if slope_b else float("nan"), "pbar_untaught": p_u}
     return out
 
 

@@ -337,6 +337,7 @@ def test_a_lead_in_covers_the_settling_and_burstprop_beside_learns_from_the_same
     (["--reinit", "audio_dense"], "--reinit: layer 'audio_dense' does not learn (--layers out)"),
     (["--reinit", ","], "--reinit: give comma-separated layers of --layers"),
     (["--counting-ceiling", "0"], "--counting-ceiling: cells per unit must be >= 1"),
+    (["--homeostasis", "2"], "--homeostasis must be in [0, 1], got 2"),
 ])
 def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, extra, match):
     import re
@@ -484,7 +485,61 @@ def test_teaching_response_separates_bursts_moved_from_events_moved():
                                burst_prob={"post": np.vstack([p0, b1 / e1])})
 
     still = teaching_response(run(0.0), states, ["post"], f)["post"]
+    assert still["pbar_untaught"] == pytest.approx((p0 * e0).sum() / e0.sum())  # bursts over events, untaught pass
     assert still["burst_r"] == pytest.approx(1.0) and np.isnan(still["event_r"])
     assert still["event_per_burst"] == pytest.approx(0.0, abs=1e-12) and still["rule_r"] == pytest.approx(1.0)
     moved = teaching_response(run(0.5), states, ["post"], f)["post"]
     assert moved["event_per_burst"] == pytest.approx(0.5) and moved["event_r"] == pytest.approx(1.0)
+
+
+def test_dendrite_homeostasis_steps_the_output_back_to_the_fits_midpoint():
+    """The step is the fit's inverse: from the burst probability at I_half + x it is -x (gain 1), half of it at gain
+    0.5, none at the mid-point, clipped beyond the fit's range, and 0 when the output had no event."""
+    from rate_bridge.burstprop.calibrated import calibration_of
+    from rate_bridge.teaching import dendrite_homeostasis_pA
+
+    cal = calibration_of("calibrated-circuit")
+    fit = cal.fit
+    for x in (-200.0, 120.0):
+        p = float(fit.burst_prob(fit.I_half + x))
+        assert dendrite_homeostasis_pA(p, cal, 1.0) == pytest.approx(-x)
+        assert dendrite_homeostasis_pA(p, cal, 0.5) == pytest.approx(-x / 2)
+    assert dendrite_homeostasis_pA(0.5 * (fit.p_lo + fit.p_hi), cal, 1.0) == pytest.approx(0.0, abs=1e-9)
+    top = dendrite_homeostasis_pA(0.99, cal, 1.0)
+    assert top == pytest.approx(-fit.width * np.log(0.98 / 0.02))
+    assert dendrite_homeostasis_pA(float("nan"), cal, 1.0) == 0.0 and dendrite_homeostasis_pA(0.7, cal, 0.0) == 0.0
+
+
+def test_homeostasis_offsets_the_next_chunks_output_dendrites_by_the_step_the_last_chunk_measured(
+        tmp_path, tiny_checkpoint, monkeypatch):
+    """With --homeostasis 1 the first chunk runs the output's dendrites at 0 pA besides the teaching, the second at
+    the step of the first chunk's untaught burst probability (every frame: lead-in, untaught and taught pass)."""
+    import json
+
+    import rate_bridge.convert
+    from experiments import cli
+    from rate_bridge.burstprop.calibrated import calibration_of
+    from rate_bridge.teaching import dendrite_homeostasis_pA
+
+    currents, run_frames = [], rate_bridge.convert.run_frames
+
+    def recorded(net, audio, *args, out_dend_pA=None, **kwargs):
+        currents.append(np.asarray(out_dend_pA, float))
+        return run_frames(net, audio, *args, out_dend_pA=out_dend_pA, **kwargs)
+
+    monkeypatch.setattr(rate_bridge.convert, "run_frames", recorded)
+    out = tmp_path / "learn"
+    argv = ["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out", "--frames", "4", "--chunk", "2",
+            "--settle", "40", "--baseline", "untaught", "--homeostasis", "1", "--n", "8", "--n-conv", "2",
+            "--target", "numpy", *TINY_DATA, "--out", str(out)]
+    assert cli.main(argv) == 0
+    chunks = json.loads((out / "metrics.json").read_text())["homeostasis"]["chunks"]
+    assert [c["offset_pA"] for c in chunks][0] == 0.0 and len(chunks) == 2
+    p1 = chunks[0]["pbar_untaught"]
+    assert np.isfinite(p1)
+    step = dendrite_homeostasis_pA(p1, calibration_of("calibrated-circuit"), 1.0)
+    assert step != 0.0 and chunks[1]["offset_pA"] == pytest.approx(step)
+    lead_untaught = 1 + 2  # 40 ms settling: one lead-in frame, then the untaught pass of 2 frames
+    assert np.all(currents[0][:lead_untaught] == 0.0)
+    np.testing.assert_allclose(currents[1][:lead_untaught], step)
+    assert np.abs(currents[1][lead_untaught:] - step).max() > 0  # the teaching rides on the offset

@@ -79,6 +79,12 @@ def add_arguments(parser) -> None:
                              "the untaught pass's window of the same frame, burstprop's pbar_t (the averages follow the "
                              "teaching itself over a pass: on GRID, paired turned a net upward teaching of the output "
                              "into a uniform depression)")
+    parser.add_argument("--homeostasis", type=float, default=0.0, metavar="GAIN",
+                        help="the output dendrites' homeostasis between chunks, 0 (off) to 1: a constant dendritic "
+                             "current that brings the output's untaught burst probability back to the fit's mid-point, "
+                             "where the teacher assumes it (as the output falls quiet, its SOM let it rise towards the "
+                             "fit's top and up-teaching then adds events with its bursts; rate_bridge.teaching."
+                             "dendrite_homeostasis_pA); each chunk's offset and burst probability are in metrics.json")
     parser.add_argument("--w-bound", type=float, default=2.0,
                         help="the learning layers' weights stay within +-this (the rule's bounds)")
     parser.add_argument("--reinit", nargs="?", const="all", default=None, metavar="LAYERS",
@@ -125,6 +131,8 @@ def check_options(args) -> None:
             raise MburstError(f"{flag} must be > 0, got {value}")
     if args.counting_ceiling is not None and min(args.counting_ceiling) < 1:
         raise MburstError(f"--counting-ceiling: cells per unit must be >= 1, got {args.counting_ceiling}")
+    if not 0 <= args.homeostasis <= 1:
+        raise MburstError(f"--homeostasis must be in [0, 1], got {args.homeostasis:g}")
     if args.eval_frames < 0 or args.settle < 0:
         raise MburstError("--eval-frames and --settle must be >= 0")
 
@@ -249,7 +257,7 @@ def main(args) -> int:
                                         "checkpoint": str(args.checkpoint)})
         return 0
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
-                             cfg, args.settle, args.baseline)
+                             cfg, args.settle, args.baseline, args.homeostasis)
     options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k not in ("out", "frames")}
     saved = _load_state(args.out / STATE, options)
     spk, bp = copy.deepcopy(start), copy.deepcopy(start)

@@ -42,6 +42,8 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
         "chunk": args.chunk, "reinit": list(reinit), "baseline": args.baseline,
         "eta": settings.params.eta,
         "teach_gain": args.teach_gain,
+        "homeostasis": {"gain": settings.homeostasis, "offset_pA": learned.dend_offset_pA,
+                        "chunks": learned.homeostasis},
         "lr_burstprop_per_frame": settings.lr, "settle_ms": settings.settle_ms, "w_bound": settings.w_bound,
         "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
         "f1": f1, "recovery": {k: (f1[k] - f1["start"]) / gap if gap > 0 else float("nan")
@@ -90,6 +92,11 @@ def write_learning(out: Path, report: dict) -> None:
           f"Learning curve, mean over its second half ({report['curve_second_half']['points']} points, the curve's "
           f"test frames; start {report['curve'][0]['f1_spiking']:.4f}): spiking "
           f"{report['curve_second_half']['spiking']:.4f}, burstprop {report['curve_second_half']['burstprop']:.4f}.", "",
+          "The output's untaught burst probability per chunk (the teacher assumes the fit's mid-point): "
+          + ", ".join(f"{h['pbar_untaught']:.3f}" for h in report["homeostasis"]["chunks"])
+          + (f"; its dendrites' homeostasis (--homeostasis {report['homeostasis']['gain']:g}) ran them at "
+             + ", ".join(f"{h['offset_pA']:+.0f}" for h in report["homeostasis"]["chunks"]) + " pA"
+             if report["homeostasis"]["gain"] else "") + ".", "",
           "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
           "norm ratio | step along burstprop's | rel. change spiking | rel. change burstprop | weight updates per "
           "frame | teaching r: bursts / events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]

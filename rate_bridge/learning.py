@@ -28,7 +28,9 @@ chunk is warm. The rule's weight is the rate model's ``W``: a synapse transmits 
 pA per event (:mod:`circuits.ensembles`), so ``dW`` in rule units is ``dW`` of the rate model; bounds
 ``|W| <= w_bound`` are applied when a chunk's change is added. Every chunk's run uses the configuration's seed: the
 same PV/SOM wiring (and background realisation) each time. Biases are cells' constant currents, not synapses:
-they do not learn, on either side.
+they do not learn, on either side. With ``homeostasis`` the output's dendrites get, between chunks, a constant current
+that brings their untaught burst probability back to where the teacher assumes it
+(:func:`rate_bridge.teaching.dendrite_homeostasis_pA`).
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
 order by plain SGD, one step per chunk (every frame of it, as the rule with the lead-in), with ``lr`` per frame

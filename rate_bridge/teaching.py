@@ -129,11 +129,12 @@ def dendrite_homeostasis_pA(burst_prob: float, cal: Calibration, gain: float) ->
     """The step of the output dendrites' constant current that brings its untaught burst probability back to the
     fit's mid-point ``P0 = (p_lo + p_hi)/2`` (times ``gain``), the operating point the teacher assumes.
 
-    The circuit's untaught output does not stay at ``P0``: as the layer falls quiet its SOM cells (driven by it
-    through facilitating synapses) inhibit its dendrites less, and the burst probability rises towards ``p_hi``
-    (GRID output after 1,000 frames of learning: 0.63 at 4.6 Hz against 0.50 at 10 Hz at the start). There,
-    bursts cannot be added to the events there are, so up-teaching adds events with its bursts (0.9 per burst) and
-    the rule, which learns ``B - Pbar E``, keeps about half of it. The step through the fit's inverse is ``-gain
+    The circuit's untaught output does not stay at ``P0``: on GRID it burst at 0.50 at the re-initialised start
+    (10 Hz) and at 0.63 after 1,000 frames of learning had made it quiet (4.6 Hz; its SOM cells, driven by the
+    layer through facilitating synapses, are the likely cause: not measured). Near ``p_hi`` bursts cannot be added
+    to the events there are, so up-teaching adds events with its bursts (0.9 per burst) and the rule, which learns
+    ``B - Pbar E``, kept 0.65 of it; with this step (-177 pA) the same chunk burst at 0.46, moved 0.43 events per
+    burst and kept 1.17 (16 cells per unit; the note of 2026-12-01). The step through the fit's inverse is ``-gain
     width logit((P - p_lo)/(p_hi - p_lo))``, the argument clipped to [0.02, 0.98]: an intrinsic (dendritic
     excitability) homeostasis, applied between chunks as the weights' changes are.
 

@@ -82,8 +82,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--homeostasis", type=float, default=0.0, metavar="GAIN",
                         help="the output dendrites' homeostasis between chunks, 0 (off) to 1: a constant dendritic "
                              "current that brings the output's untaught burst probability back to the fit's mid-point, "
-                             "where the teacher assumes it (as the output falls quiet, its SOM let it rise towards the "
-                             "fit's top and up-teaching then adds events with its bursts; rate_bridge.teaching."
+                             "where the teacher assumes it (as the output fell quiet on GRID it rose from 0.50 to 0.63, "
+                             "and up-teaching then added events with its bursts; rate_bridge.teaching."
                              "dendrite_homeostasis_pA); each chunk's offset and burst probability are in metrics.json")
     parser.add_argument("--w-bound", type=float, default=2.0,
                         help="the learning layers' weights stay within +-this (the rule's bounds)")

@@ -28,9 +28,7 @@ chunk is warm. The rule's weight is the rate model's ``W``: a synapse transmits 
 pA per event (:mod:`circuits.ensembles`), so ``dW`` in rule units is ``dW`` of the rate model; bounds
 ``|W| <= w_bound`` are applied when a chunk's change is added. Every chunk's run uses the configuration's seed: the
 same PV/SOM wiring (and background realisation) each time. Biases are cells' constant currents, not synapses:
-they do not learn, on either side. With ``homeostasis`` the output's dendrites get, between chunks, a constant current
-that brings their untaught burst probability back to where the teacher assumes it
-(:func:`rate_bridge.teaching.dendrite_homeostasis_pA`).
+they do not learn, on either side. ``homeostasis``: :func:`rate_bridge.teaching.dendrite_homeostasis_pA`.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
 order by plain SGD, one step per chunk (every frame of it, as the rule with the lead-in), with ``lr`` per frame
@@ -336,10 +334,10 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
                                   lead + frames, settings.settle_ms * 1e-3, settings.baseline, lead)
     for name, row in teaching_response(run.ensembles, states, settings.layers, frames, lead).items():
         state.teaching.setdefault(name, []).append(row)
-    p_out_u = untaught_burst_prob(run.ensembles, "out", frames, lead)
+    p_out_u, reach = untaught_burst_prob(run.ensembles, "out", frames, lead), 3 * net.cal.fit.width  # the fit's reach
     state.homeostasis.append({"offset_pA": state.dend_offset_pA, "pbar_untaught": p_out_u})
-    state.dend_offset_pA = float(np.clip(state.dend_offset_pA + dendrite_homeostasis_pA(
-        p_out_u, net.cal, settings.homeostasis), -3 * net.cal.fit.width, 3 * net.cal.fit.width))  # the fit's reach
+    step = dendrite_homeostasis_pA(p_out_u, net.cal, settings.homeostasis)
+    state.dend_offset_pA = float(np.clip(state.dend_offset_pA + step, -reach, reach))
     rates = circuit_rate_update(run, net.specs, settings.layers)
     _, own = burstprop_update(model_bp, audio, visual, target, loss_fn, settings.layers)
     _apply(model_spk, {k: v[0] for k, v in spk.items()}, settings.w_bound)

@@ -1,25 +1,19 @@
 """Learning in spikes: the converted circuit learns with the burst-dependent rule, chunk by chunk, beside burstprop.
 
 Each chunk of ``K`` frames streams through the circuit of :mod:`rate_bridge.convert` twice in one run, as
-``mburst bridge --teach`` does: untaught (the rule's moving averages settle on the no-teaching burst
-probability; weights do not change), then taught: the output's dendrites get the current that changes its burst
-rate by burstprop's ``b - bbar = (p_L - pbar_L) e_L`` (eq. 3's ``p_L``, :func:`burstprop_update`; ``e_ref`` Hz per
-unit): its burst probability changes by ``(p_L - pbar_L) e_ref e_L / E`` (:mod:`rate_bridge.teaching`), as its cells
-fire at ``E``, not ``e_ref e_L``;
-shifted by the output's read-out latency in whole frames so that the teaching of frame ``k`` meets the output's
-response to it. The rule starts ``settle_ms`` into the run (each chunk's network starts from rest; its PV/SOM take
-about a second to settle, and a circuit that runs on has no such restarts); with the two-pass baselines the chunk's
-first frames stream once before the untaught pass for that long (the lead-in), so the rule learns from every frame
-(without it, 24-25 of each 100-frame chunk fell in the settling on GRID, in both passes). During the taught pass's
-read-out windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen dense layers;
-:func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives each shared weight's change exactly, from the
-recorded events and bursts. The rule's moving averages carry from chunk to chunk (they start at each cell's rates in
-the first chunk's untaught pass, after settling). With ``paired``, the rule's change over the untaught pass of the same
-frames is subtracted: a moving average cannot follow the frame-to-frame burst probability the untaught feedback sets
-in hidden layers (burstprop's ``pbar_t``), and the rule would learn that movement too. With ``untaught``, both
-passes read each ensemble's burst probability in the untaught window of the same frame as ``Pbar`` (burstprop's
-``pbar_t``): the moving averages follow the teaching itself over a pass
-(:func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives what that did on GRID).
+``mburst bridge --teach`` does: untaught (the rule's moving averages settle on the no-teaching burst probability;
+weights do not change), then taught: the output's dendrites get the current that changes its burst rate by
+burstprop's ``b - bbar = (p_L - pbar_L) e_L`` (eq. 3's ``p_L``, :func:`burstprop_update`; ``e_ref`` Hz per unit):
+its burst probability changes by ``(p_L - pbar_L) e_ref e_L / E`` (:mod:`rate_bridge.teaching`), as its cells fire
+at ``E``, not ``e_ref e_L``; shifted by the output's read-out latency in whole frames so that the teaching of frame
+``k`` meets the output's response to it. The rule starts ``settle_ms`` into the run (each chunk's network starts
+from rest; its PV/SOM take about a second to settle); with the two-pass baselines the chunk's first frames stream
+once before the untaught pass for that long (the lead-in), so the rule learns from every frame. During the taught
+pass's read-out windows the spiking rule of :mod:`circuits.plasticity` acts on the forward synapses of the chosen
+dense layers; :func:`circuits.ensemble_plasticity.ensemble_weight_changes` gives each shared weight's change exactly,
+from the recorded events and bursts. The rule's moving averages carry from chunk to chunk. With ``paired``, the
+rule's change over the untaught pass of the same frames is subtracted; with ``untaught``, both passes read each
+ensemble's burst probability in the untaught window of the same frame as ``Pbar`` (burstprop's ``pbar_t``).
 
 Weights change between chunks, not within one: the circuit's forward synapses are shared currents
 (:mod:`circuits.shared_current`), one weight per pair of units standing for every cell pair, which Brian2 cannot
@@ -28,11 +22,11 @@ chunk is warm. The rule's weight is the rate model's ``W``: a synapse transmits 
 pA per event (:mod:`circuits.ensembles`), so ``dW`` in rule units is ``dW`` of the rate model; bounds
 ``|W| <= w_bound`` are applied when a chunk's change is added. Every chunk's run uses the configuration's seed: the
 same PV/SOM wiring (and background realisation) each time. Biases are cells' constant currents, not synapses:
-they do not learn, on either side. ``homeostasis``: :func:`rate_bridge.teaching.dendrite_homeostasis_pA`.
+they do not learn, on either side. Between chunks: :func:`rate_bridge.teaching.dendrite_homeostasis_pA` (the output's
+operating point) and :func:`rate_bridge.teaching.adapt_teaching_gains` (the teacher's gains), both off by default.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
-order by plain SGD, one step per chunk (every frame of it, as the rule with the lead-in), with ``lr`` per frame
-matched to the rule's mean field
+order by plain SGD, one step per chunk (every frame of it), with ``lr`` per frame matched to the rule's mean field
 (:func:`matched_learning_rate`): ``eta E_post (P - Pbar) E_pre tau_pre T`` (:func:`circuits.plasticity.rate_prediction`)
 with ``E = e_ref e`` and ``P - Pbar = p - pbar`` over one frame period ``T`` is ``lr (p - pbar) e_post e_pre``.
 """
@@ -203,10 +197,8 @@ class LearnSettings:
     ``w_bound`` (``|W|`` bound), ``lr`` (burstprop's SGD rate per frame, :func:`matched_learning_rate`), the
     circuit's ``bridge`` configuration (:class:`rate_bridge.convert.BridgeConfig`; taught), ``settle_ms``, the
     start of each chunk's run that the rule does not see, and ``baseline``, where the rule's ``Pbar`` comes from:
-    ``average`` (the moving averages), ``paired`` (minus the rule's change over the untaught pass of the same frames)
-    or ``untaught`` (each ensemble's untaught burst probability in the same frame;
-    :func:`circuits.ensemble_plasticity.ensemble_weight_changes`); ``homeostasis``, the gain (0: off) of the output
-    dendrites' homeostasis between chunks (:func:`rate_bridge.teaching.dendrite_homeostasis_pA`)."""
+    ``average``, ``paired`` or ``untaught`` (module docstring); the gains (0: off) of the output dendrites'
+    ``homeostasis`` and of the teacher's calibration, ``teach_adapt``, between chunks (:mod:`rate_bridge.teaching`)."""
 
     layers: tuple
     params: object
@@ -216,6 +208,7 @@ class LearnSettings:
     settle_ms: float = 1000.0
     baseline: str = "average"
     homeostasis: float = 0.0
+    teach_adapt: float = 0.0
 
 
 @dataclass
@@ -227,7 +220,8 @@ class LearnState:
     the teaching (``teaching``, :func:`rate_bridge.teaching.teaching_response`); the rule's ``averages``; update ``counts``; the
     ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs; the output dendrites'
     homeostatic current ``dend_offset_pA`` (pA, added to every frame of a chunk's run) and per chunk the offset it ran
-    with and the output's untaught burst probability (``homeostasis``)."""
+    with and the output's untaught burst probability (``homeostasis``, with the teacher's ``teach_gains`` on up- and
+    down-teaching and what the rule received of each, ``delivered``)."""
 
     frames: int = 0
     dw_spiking: dict = field(default_factory=dict)
@@ -242,6 +236,7 @@ class LearnState:
     wall_s: float = 0.0
     dend_offset_pA: float = 0.0
     homeostasis: list = field(default_factory=list)
+    teach_gains: list = field(default_factory=lambda: [1.0, 1.0])
 
     def to_dict(self) -> dict:
         """Plain dict (averages as ``{layer: (ebar_hz, bbar_hz)}``) for saving."""
@@ -304,8 +299,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
 
     from rate_bridge.convert import SpikingMBURST, run_frames
     from rate_bridge.rate_reference import rate_reference
-    from rate_bridge.teaching import (circuit_rate_update, dendrite_homeostasis_pA, output_rate_hz, teaching_response,
-                                      untaught_burst_prob)
+    from rate_bridge.teaching import (adapt_teaching_gains, circuit_rate_update, dendrite_homeostasis_pA,
+                                      output_rate_hz, teaching_response)
     from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])
@@ -325,17 +320,22 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     # two-pass baselines: the chunk's first frames lead in for the settling (windows of frame k start at k T or
     # later), so the rule learns from every frame, as burstprop beside it does
     lead = int(np.ceil(settings.settle_ms / cfg.t_frame_ms - 1e-9)) if settings.baseline != "average" else 0
-    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz,
-                              lead) + state.dend_offset_pA
+    gains = np.where(p_out >= model_spk.config.pbar, *state.teach_gains)  # the teacher's, up and down
+    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift,
+                              net.cal.e_ref * ref.e["out"] / rate_hz * gains, lead) + state.dend_offset_pA
     idx = np.r_[np.arange(lead) % frames, np.arange(frames)]
     run = run_frames(net, audio[idx], None if visual is None else visual[idx], target[idx], progress=progress,
                      out_dend_pA=teach, lead_in=lead)
     spk = ensemble_weight_changes(run.ensembles, circuit_layers(net), settings.layers, settings.params, state.averages,
                                   lead + frames, settings.settle_ms * 1e-3, settings.baseline, lead)
-    for name, row in teaching_response(run.ensembles, states, settings.layers, frames, lead).items():
-        state.teaching.setdefault(name, []).append(row)
-    p_out_u, reach = untaught_burst_prob(run.ensembles, "out", frames, lead), 3 * net.cal.fit.width  # the fit's reach
-    state.homeostasis.append({"offset_pA": state.dend_offset_pA, "pbar_untaught": p_out_u})
+    resp = teaching_response(run.ensembles, states, {*settings.layers, "out"}, frames, lead, net.cal.e_ref)
+    for name in settings.layers:
+        state.teaching.setdefault(name, []).append(resp[name])
+    p_out_u, reach = resp["out"]["pbar_untaught"], 3 * net.cal.fit.width  # the fit's reach
+    state.homeostasis.append({"offset_pA": state.dend_offset_pA, "pbar_untaught": p_out_u,
+                              "teach_gains": list(state.teach_gains),
+                              "delivered": [resp["out"]["delivered_up"], resp["out"]["delivered_down"]]})
+    state.teach_gains = list(adapt_teaching_gains(state.teach_gains, resp["out"], settings.teach_adapt))
     step = dendrite_homeostasis_pA(p_out_u, net.cal, settings.homeostasis)
     state.dend_offset_pA = float(np.clip(state.dend_offset_pA + step, -reach, reach))
     rates = circuit_rate_update(run, net.specs, settings.layers)

@@ -12,7 +12,7 @@ import numpy as np
 from rate_bridge.burstprop.calibrated import Calibration
 
 __all__ = ["output_rate_hz", "output_burst_offset_hz", "teaching_current", "untaught_burst_prob", "dendrite_homeostasis_pA",
-           "teaching_response", "circuit_rate_update"]
+           "teaching_response", "adapt_teaching_gains", "circuit_rate_update"]
 
 
 def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
@@ -159,7 +159,7 @@ def dendrite_homeostasis_pA(burst_prob: float, cal: Calibration, gain: float) ->
     return -gain * f.width * float(np.log(z / (1 - z)))
 
 
-def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) -> dict:
+def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0, e_ref: float = 1.0) -> dict:
     """How a layer's ensembles answered the teaching: their change of burst rate and of event rate, taught pass minus
     untaught pass of the same frames, against burstprop's ``b - bbar`` (eq. 4; a diagnostic of ``mburst learn``).
 
@@ -178,15 +178,20 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) 
         ``F``.
     lead_in : int, optional
         Windows before the untaught pass (:func:`rate_bridge.convert.run_frames`).
+    e_ref : float, optional
+        Hz per unit of burstprop's rates: the burst-rate change asked of a unit-frame is ``e_ref (b - bbar)``.
 
     Returns
     -------
     dict
-        ``{layer: {"burst_r", "event_r", "rule_r", "event_per_burst", "pbar_untaught"}}``: Pearson r of the burst-rate
-        change, of the event-rate change and of ``dB - Pbar dE`` (``Pbar``: the layer's untaught burst probability,
-        ``pbar_untaught``, :func:`untaught_burst_prob`) with ``b - bbar`` over frames x units; ``event_per_burst``:
-        the regression slope of the event-rate change on ``b - bbar`` over that of the burst-rate change (0: bursts
-        alone move, as in burstprop). NaN where undefined.
+        ``{layer: {"burst_r", "event_r", "rule_r", "event_per_burst", "pbar_untaught", "delivered_up",
+        "delivered_down"}}``: Pearson r of the burst-rate change, of the event-rate change and of ``dB - Pbar dE``
+        (``Pbar``: the layer's untaught burst probability, ``pbar_untaught``, :func:`untaught_burst_prob`) with
+        ``b - bbar`` over frames x units; ``event_per_burst``: the regression slope of the event-rate change on ``b -
+        bbar`` over that of the burst-rate change (0: bursts alone move, as in burstprop); ``delivered_up`` and
+        ``delivered_down``: over the unit-frames with ``b - bbar`` above and below 0, the slope (through 0) of what the
+        rule learns from, ``B - P' E`` of the taught pass with ``P'`` the unit's untaught burst probability in the same
+        frame (``--baseline untaught``), on the asked ``e_ref (b - bbar)`` (1: as asked). NaN where undefined.
     """
     out = {}
     for name in layers:
@@ -200,11 +205,50 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0) 
         def r(x):
             return float(np.corrcoef(x, d)[0, 1]) if x.std() > 0 and d.std() > 0 else float("nan")
 
+        p_frame = np.nan_to_num(b[:frames] / np.where(e[:frames] > 0, e[:frames], np.nan))  # untaught, per unit-frame
+        rule = (b[frames:] - p_frame * e[frames:]).ravel()
+        asked = e_ref * d
+
+        def delivered(m):
+            return float(rule[m] @ asked[m] / (asked[m] @ asked[m])) if np.any(asked[m]) else float("nan")
+
         slope_b = float(np.cov(d_b, d)[0, 1]) if d.std() > 0 else float("nan")
         slope_e = float(np.cov(d_e, d)[0, 1]) if d.std() > 0 else float("nan")
         out[name] = {"burst_r": r(d_b), "event_r": r(d_e), "rule_r": r(d_b - p_avg * d_e),
-                     "event_per_burst": slope_e / slope_b if slope_b else float("nan"), "pbar_untaught": p_u}
+                     "event_per_burst": slope_e / slope_b if slope_b else float("nan"), "pbar_untaught": p_u,
+                     "delivered_up": delivered(d > 0), "delivered_down": delivered(d < 0)}
     return out
+
+
+def adapt_teaching_gains(gains, response: dict, gain: float) -> tuple[float, float]:
+    """The teacher's gains on up- and down-teaching for the next chunk, from how much of the asked change the output's
+    rule received in this one: each gain times ``(1 / delivered) ** gain`` (:func:`teaching_response`'s
+    ``delivered_up`` / ``delivered_down``; the factor clipped to [0.5, 2], 2 when the rule moved against the asked
+    change, 1 when nothing was measured), the gains kept in [0.25, 4].
+
+    The teacher's current comes from a fit measured at the calibration's somatic drive; once the output fires at
+    other rates its dendritic current also moves events (on GRID 0.3-0.9 per burst, more with up-teaching), and
+    ``B - Pbar E`` keeps less of the asked change than the fit promises. This calibrates the teacher in place, chunk
+    by chunk, as :func:`dendrite_homeostasis_pA` does its operating point; the rule itself is unchanged.
+
+    Parameters
+    ----------
+    gains : sequence of two floats
+        This chunk's gains on up- and down-teaching (``b - bbar`` above and below 0).
+    response : dict
+        The output's row of :func:`teaching_response` for this chunk.
+    gain : float
+        0 (off: ``gains`` returned unchanged) to 1 (the whole correction at once).
+
+    Returns
+    -------
+    tuple of two floats
+    """
+    out = []
+    for g, s in zip(gains, (response["delivered_up"], response["delivered_down"])):
+        factor = 1.0 if not np.isfinite(s) else 2.0 if s <= 0 else float(np.clip(1 / s, 0.5, 2.0))
+        out.append(float(np.clip(g * factor ** gain, 0.25, 4.0)) if gain else float(g))
+    return tuple(out)
 
 
 def circuit_rate_update(run, specs, layers) -> dict:

@@ -22,8 +22,7 @@ chunk is warm. The rule's weight is the rate model's ``W``: a synapse transmits 
 pA per event (:mod:`circuits.ensembles`), so ``dW`` in rule units is ``dW`` of the rate model; bounds
 ``|W| <= w_bound`` are applied when a chunk's change is added. Every chunk's run uses the configuration's seed: the
 same PV/SOM wiring (and background realisation) each time. Biases are cells' constant currents, not synapses:
-they do not learn, on either side. Between chunks: :func:`rate_bridge.teaching.dendrite_homeostasis_pA` (the output's
-operating point) and :func:`rate_bridge.teaching.adapt_teaching_gains` (the teacher's gains), both off by default.
+they do not learn, on either side. ``homeostasis``: :func:`rate_bridge.teaching.dendrite_homeostasis_pA`.
 
 Beside burstprop: a rate model starting from the same weights learns the same layers on the same frames in the same
 order by plain SGD, one step per chunk (every frame of it), with ``lr`` per frame matched to the rule's mean field
@@ -197,8 +196,8 @@ class LearnSettings:
     ``w_bound`` (``|W|`` bound), ``lr`` (burstprop's SGD rate per frame, :func:`matched_learning_rate`), the
     circuit's ``bridge`` configuration (:class:`rate_bridge.convert.BridgeConfig`; taught), ``settle_ms``, the
     start of each chunk's run that the rule does not see, and ``baseline``, where the rule's ``Pbar`` comes from:
-    ``average``, ``paired`` or ``untaught`` (module docstring); the gains (0: off) of the output dendrites'
-    ``homeostasis`` and of the teacher's calibration, ``teach_adapt``, between chunks (:mod:`rate_bridge.teaching`)."""
+    ``average``, ``paired`` or ``untaught`` (module docstring); ``homeostasis``, the gain (0: off) of the output
+    dendrites' homeostasis between chunks (:func:`rate_bridge.teaching.dendrite_homeostasis_pA`)."""
 
     layers: tuple
     params: object
@@ -208,7 +207,6 @@ class LearnSettings:
     settle_ms: float = 1000.0
     baseline: str = "average"
     homeostasis: float = 0.0
-    teach_adapt: float = 0.0
 
 
 @dataclass
@@ -220,8 +218,8 @@ class LearnState:
     the teaching (``teaching``, :func:`rate_bridge.teaching.teaching_response`); the rule's ``averages``; update ``counts``; the
     ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs; the output dendrites'
     homeostatic current ``dend_offset_pA`` (pA, added to every frame of a chunk's run) and per chunk the offset it ran
-    with and the output's untaught burst probability (``homeostasis``, with the teacher's ``teach_gains`` on up- and
-    down-teaching and what the rule received of each, ``delivered``)."""
+    with, the output's untaught burst probability and what its rule received of the asked up- and down-teaching
+    (``homeostasis``: ``offset_pA``, ``pbar_untaught``, ``delivered``, :func:`rate_bridge.teaching.teaching_response`)."""
 
     frames: int = 0
     dw_spiking: dict = field(default_factory=dict)
@@ -236,7 +234,6 @@ class LearnState:
     wall_s: float = 0.0
     dend_offset_pA: float = 0.0
     homeostasis: list = field(default_factory=list)
-    teach_gains: list = field(default_factory=lambda: [1.0, 1.0])
 
     def to_dict(self) -> dict:
         """Plain dict (averages as ``{layer: (ebar_hz, bbar_hz)}``) for saving."""
@@ -299,8 +296,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
 
     from rate_bridge.convert import SpikingMBURST, run_frames
     from rate_bridge.rate_reference import rate_reference
-    from rate_bridge.teaching import (adapt_teaching_gains, circuit_rate_update, dendrite_homeostasis_pA,
-                                      output_rate_hz, teaching_response)
+    from rate_bridge.teaching import circuit_rate_update, dendrite_homeostasis_pA, output_rate_hz, teaching_response
     from rate_bridge.update_ceiling import counted_draws
 
     cfg, frames = settings.bridge, int(audio.shape[0])
@@ -320,9 +316,8 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
     # two-pass baselines: the chunk's first frames lead in for the settling (windows of frame k start at k T or
     # later), so the rule learns from every frame, as burstprop beside it does
     lead = int(np.ceil(settings.settle_ms / cfg.t_frame_ms - 1e-9)) if settings.baseline != "average" else 0
-    gains = np.where(p_out >= model_spk.config.pbar, *state.teach_gains)  # the teacher's, up and down
-    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift,
-                              net.cal.e_ref * ref.e["out"] / rate_hz * gains, lead) + state.dend_offset_pA
+    teach = teaching_schedule(p_out, model_spk.config.pbar, net.cal, shift, net.cal.e_ref * ref.e["out"] / rate_hz,
+                              lead) + state.dend_offset_pA
     idx = np.r_[np.arange(lead) % frames, np.arange(frames)]
     run = run_frames(net, audio[idx], None if visual is None else visual[idx], target[idx], progress=progress,
                      out_dend_pA=teach, lead_in=lead)
@@ -333,9 +328,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         state.teaching.setdefault(name, []).append(resp[name])
     p_out_u, reach = resp["out"]["pbar_untaught"], 3 * net.cal.fit.width  # the fit's reach
     state.homeostasis.append({"offset_pA": state.dend_offset_pA, "pbar_untaught": p_out_u,
-                              "teach_gains": list(state.teach_gains),
                               "delivered": [resp["out"]["delivered_up"], resp["out"]["delivered_down"]]})
-    state.teach_gains = list(adapt_teaching_gains(state.teach_gains, resp["out"], settings.teach_adapt))
     step = dendrite_homeostasis_pA(p_out_u, net.cal, settings.homeostasis)
     state.dend_offset_pA = float(np.clip(state.dend_offset_pA + step, -reach, reach))
     rates = circuit_rate_update(run, net.specs, settings.layers)

@@ -12,7 +12,7 @@ import numpy as np
 from rate_bridge.burstprop.calibrated import Calibration
 
 __all__ = ["output_rate_hz", "output_burst_offset_hz", "teaching_current", "untaught_burst_prob", "dendrite_homeostasis_pA",
-           "teaching_response", "adapt_teaching_gains", "circuit_rate_update"]
+           "teaching_response", "circuit_rate_update"]
 
 
 def output_rate_hz(cal: Calibration, cfg, v_out) -> tuple[np.ndarray, float, float]:
@@ -218,37 +218,6 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0, 
                      "event_per_burst": slope_e / slope_b if slope_b else float("nan"), "pbar_untaught": p_u,
                      "delivered_up": delivered(d > 0), "delivered_down": delivered(d < 0)}
     return out
-
-
-def adapt_teaching_gains(gains, response: dict, gain: float) -> tuple[float, float]:
-    """The teacher's gains on up- and down-teaching for the next chunk, from how much of the asked change the output's
-    rule received in this one: each gain times ``(1 / delivered) ** gain`` (:func:`teaching_response`'s
-    ``delivered_up`` / ``delivered_down``; the factor clipped to [0.5, 2], 2 when the rule moved against the asked
-    change, 1 when nothing was measured), the gains kept in [0.25, 4].
-
-    The teacher's current comes from a fit measured at the calibration's somatic drive; once the output fires at
-    other rates its dendritic current also moves events (on GRID 0.3-0.9 per burst, more with up-teaching), and
-    ``B - Pbar E`` keeps less of the asked change than the fit promises. This calibrates the teacher in place, chunk
-    by chunk, as :func:`dendrite_homeostasis_pA` does its operating point; the rule itself is unchanged.
-
-    Parameters
-    ----------
-    gains : sequence of two floats
-        This chunk's gains on up- and down-teaching (``b - bbar`` above and below 0).
-    response : dict
-        The output's row of :func:`teaching_response` for this chunk.
-    gain : float
-        0 (off: ``gains`` returned unchanged) to 1 (the whole correction at once).
-
-    Returns
-    -------
-    tuple of two floats
-    """
-    out = []
-    for g, s in zip(gains, (response["delivered_up"], response["delivered_down"])):
-        factor = 1.0 if not np.isfinite(s) else 2.0 if s <= 0 else float(np.clip(1 / s, 0.5, 2.0))
-        out.append(float(np.clip(g * factor ** gain, 0.25, 4.0)) if gain else float(g))
-    return tuple(out)
 
 
 def circuit_rate_update(run, specs, layers) -> dict:

@@ -338,7 +338,6 @@ def test_a_lead_in_covers_the_settling_and_burstprop_beside_learns_from_the_same
     (["--reinit", ","], "--reinit: give comma-separated layers of --layers"),
     (["--counting-ceiling", "0"], "--counting-ceiling: cells per unit must be >= 1"),
     (["--homeostasis", "2"], "--homeostasis must be in [0, 1], got 2"),
-    (["--teach-adapt", "-1"], "--teach-adapt must be in [0, 1], got -1"),
 ])
 def test_bad_learn_options_are_one_line_errors(tmp_path, tiny_checkpoint, capsys, extra, match):
     import re
@@ -498,23 +497,6 @@ def test_teaching_response_separates_bursts_moved_from_events_moved():
         assert moved[key] == pytest.approx((d[m] ** 2 * (1 - 0.5 * p0[m])).sum() / (d[m] ** 2).sum())
 
 
-def test_teacher_gains_correct_what_the_rule_received_within_bounds():
-    """Each gain is divided by what the rule received of its direction (gain 1), by its square root (0.5); doubled
-    when the rule moved against the teaching, at most 2x per chunk and within [0.25, 4]; kept when nothing was
-    measured or the calibration is off."""
-    from rate_bridge.teaching import adapt_teaching_gains
-
-    def row(up, down):
-        return {"delivered_up": up, "delivered_down": down}
-
-    assert adapt_teaching_gains((1.0, 1.0), row(0.5, 0.8), 1.0) == pytest.approx((2.0, 1.25))
-    assert adapt_teaching_gains((1.0, 1.0), row(0.5, 0.8), 0.5) == pytest.approx((2 ** 0.5, 1.25 ** 0.5))
-    assert adapt_teaching_gains((1.0, 1.0), row(-0.3, 0.1), 1.0) == pytest.approx((2.0, 2.0))
-    assert adapt_teaching_gains((3.0, 0.3), row(0.5, 1.9), 1.0) == pytest.approx((4.0, 0.25))
-    assert adapt_teaching_gains((1.5, 0.7), row(float("nan"), 0.5), 1.0) == pytest.approx((1.5, 1.4))
-    assert adapt_teaching_gains((1.5, 0.7), row(0.5, 0.5), 0.0) == (1.5, 0.7)
-
-
 def test_dendrite_homeostasis_steps_the_output_back_to_the_fits_midpoint():
     """The step is the fit's inverse: from the burst probability at I_half + x it is -x (gain 1), half of it at gain
     0.5, none at the mid-point, clipped beyond the fit's range, and 0 when the output had no event."""
@@ -533,47 +515,37 @@ def test_dendrite_homeostasis_steps_the_output_back_to_the_fits_midpoint():
     assert dendrite_homeostasis_pA(float("nan"), cal, 1.0) == 0.0 and dendrite_homeostasis_pA(0.7, cal, 0.0) == 0.0
 
 
-def test_homeostasis_and_teacher_calibration_set_the_next_chunk_by_what_the_last_chunk_measured(
+def test_homeostasis_offsets_the_next_chunks_output_dendrites_by_the_step_the_last_chunk_measured(
         tmp_path, tiny_checkpoint, monkeypatch):
     """With --homeostasis 1 the first chunk runs the output's dendrites at 0 pA besides the teaching, the second at
-    the step of the first chunk's untaught burst probability (every frame: lead-in, untaught and taught pass). With
-    --teach-adapt 1 as well, the first chunk is the same and the second's teaching scale is the one without it times
-    the gains the first chunk's delivered fractions set, up where burstprop's p_L is above pbar_L, down below."""
+    the step of the first chunk's untaught burst probability (every frame: lead-in, untaught and taught pass); each
+    chunk's row holds what the output's rule received of the asked teaching, as teaching_response measured it."""
     import json
 
     import rate_bridge.convert
-    import rate_bridge.learning
+    import rate_bridge.teaching
     from experiments import cli
     from rate_bridge.burstprop.calibrated import calibration_of
-    from rate_bridge.teaching import adapt_teaching_gains, dendrite_homeostasis_pA
+    from rate_bridge.teaching import dendrite_homeostasis_pA
 
-    currents, schedules = [], []
-    run_frames, schedule = rate_bridge.convert.run_frames, rate_bridge.learning.teaching_schedule
+    currents, responses = [], []
+    run_frames, response = rate_bridge.convert.run_frames, rate_bridge.teaching.teaching_response
 
     def recorded(net, audio, *args, out_dend_pA=None, **kwargs):
         currents.append(np.asarray(out_dend_pA, float))
         return run_frames(net, audio, *args, out_dend_pA=out_dend_pA, **kwargs)
 
-    def recorded_schedule(p_out, pbar, cal, shift, scale=1.0, lead_in=0):
-        schedules.append((np.asarray(p_out, float), pbar, np.asarray(scale, float)))
-        return schedule(p_out, pbar, cal, shift, scale, lead_in)
+    def recorded_response(*args, **kwargs):
+        responses.append(response(*args, **kwargs))
+        return responses[-1]
 
     monkeypatch.setattr(rate_bridge.convert, "run_frames", recorded)
-    monkeypatch.setattr(rate_bridge.learning, "teaching_schedule", recorded_schedule)
+    monkeypatch.setattr(rate_bridge.teaching, "teaching_response", recorded_response)
+    out = tmp_path / "learn"
     argv = ["learn", "--checkpoint", str(tiny_checkpoint), "--layers", "out", "--frames", "4", "--chunk", "2",
             "--settle", "40", "--baseline", "untaught", "--homeostasis", "1", "--n", "8", "--n-conv", "2",
-            "--target", "numpy", *TINY_DATA]
-    out = tmp_path / "learn"
-    assert cli.main([*argv, "--out", str(out)]) == 0
-    assert cli.main([*argv, "--teach-adapt", "1", "--out", str(tmp_path / "adapt")]) == 0
-    adapted = json.loads((tmp_path / "adapt" / "metrics.json").read_text())["homeostasis"]["chunks"]
-    measured = dict(zip(("delivered_up", "delivered_down"), adapted[0]["delivered"]))
-    gains = adapt_teaching_gains((1.0, 1.0), measured, 1.0)
-    assert adapted[0]["teach_gains"] == [1.0, 1.0] and adapted[1]["teach_gains"] == pytest.approx(gains)
-    assert gains != (1.0, 1.0)
-    (p, pbar, plain), (_, _, scaled) = schedules[1], schedules[3]
-    np.testing.assert_allclose(schedules[2][2], schedules[0][2])  # the first chunks are the same
-    np.testing.assert_allclose(scaled, plain * np.where(p >= pbar, *gains))
+            "--target", "numpy", *TINY_DATA, "--out", str(out)]
+    assert cli.main(argv) == 0
     chunks = json.loads((out / "metrics.json").read_text())["homeostasis"]["chunks"]
     assert [c["offset_pA"] for c in chunks][0] == 0.0 and len(chunks) == 2
     p1 = chunks[0]["pbar_untaught"]
@@ -584,3 +556,7 @@ def test_homeostasis_and_teacher_calibration_set_the_next_chunk_by_what_the_last
     assert np.all(currents[0][:lead_untaught] == 0.0)
     np.testing.assert_allclose(currents[1][:lead_untaught], step)
     assert np.abs(currents[1][lead_untaught:] - step).max() > 0  # the teaching rides on the offset
+    assert len(responses) == len(chunks)
+    for row, measured in zip(chunks, responses):
+        assert row["delivered"] == pytest.approx([measured["out"]["delivered_up"], measured["out"]["delivered_down"]],
+                                                 nan_ok=True)

@@ -86,12 +86,6 @@ def add_arguments(parser) -> None:
                              "where the teacher assumes it (as the output fell quiet on GRID it rose from 0.50 to 0.63, "
                              "and up-teaching then added events with its bursts; rate_bridge.teaching."
                              "dendrite_homeostasis_pA); each chunk's offset and burst probability are in metrics.json")
-    parser.add_argument("--teach-adapt", type=float, default=0.0, metavar="GAIN",
-                        help="the teacher's calibration between chunks, 0 (off) to 1: gains on up- and down-teaching "
-                             "that bring what the output's rule receives, B - Pbar E, to the asked e_ref (b - bbar) "
-                             "(on GRID its dendritic current also moved 0.3-0.9 events per burst, so the rule kept "
-                             "0.5-0.9 of the asked change; rate_bridge.teaching.adapt_teaching_gains); each chunk's "
-                             "gains and delivered fractions are in metrics.json")
     parser.add_argument("--w-bound", type=float, default=2.0,
                         help="the learning layers' weights stay within +-this (the rule's bounds)")
     parser.add_argument("--reinit", nargs="?", const="all", default=None, metavar="LAYERS",
@@ -138,9 +132,8 @@ def check_options(args) -> None:
             raise MburstError(f"{flag} must be > 0, got {value}")
     if args.counting_ceiling is not None and min(args.counting_ceiling) < 1:
         raise MburstError(f"--counting-ceiling: cells per unit must be >= 1, got {args.counting_ceiling}")
-    for flag, value in (("--homeostasis", args.homeostasis), ("--teach-adapt", args.teach_adapt)):
-        if not 0 <= value <= 1:
-            raise MburstError(f"{flag} must be in [0, 1], got {value:g}")
+    if not 0 <= args.homeostasis <= 1:
+        raise MburstError(f"--homeostasis must be in [0, 1], got {args.homeostasis:g}")
     if args.eval_frames < 0 or args.settle < 0:
         raise MburstError("--eval-frames and --settle must be >= 0")
 
@@ -265,8 +258,7 @@ def main(args) -> int:
                                         "checkpoint": str(args.checkpoint)})
         return 0
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
-                             cfg, args.settle, args.baseline, args.homeostasis,
-                             args.teach_adapt)
+                             cfg, args.settle, args.baseline, args.homeostasis)
     options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k not in ("out", "frames")}
     saved = _load_state(args.out / STATE, options)
     spk, bp = copy.deepcopy(start), copy.deepcopy(start)
@@ -324,10 +316,6 @@ class _Subset:
         return self.frames.batch(self.idx[i])
 
 
-ADDED_OPTIONS = {"teach_adapt": "0.0"}
-"""Options added after earlier runs were saved, with the value that runs them as they ran (their progress resumes)."""
-
-
 def _load_state(path: Path, options: dict):
     """The saved progress of this run, or None; refuses progress of a run with other options (``--frames`` may
     grow: the stream's frames are a prefix of a longer stream's, so a finished run can be extended)."""
@@ -338,7 +326,7 @@ def _load_state(path: Path, options: dict):
     if not path.exists():
         return None
     saved = torch.load(path, map_location="cpu", weights_only=False)
-    if {**ADDED_OPTIONS, **saved.get("options", {})} != options:
+    if saved.get("options") != options:
         raise MburstError(f"--out {path.parent} holds a learning run with other options; use another --out")
     return saved
 

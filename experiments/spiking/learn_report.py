@@ -43,7 +43,7 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
         "eta": settings.params.eta,
         "teach_gain": args.teach_gain,
         "homeostasis": {"gain": settings.homeostasis, "offset_pA": learned.dend_offset_pA,
-                        "teach_adapt": settings.teach_adapt, "chunks": learned.homeostasis},
+                        "chunks": learned.homeostasis},
         "lr_burstprop_per_frame": settings.lr, "settle_ms": settings.settle_ms, "w_bound": settings.w_bound,
         "frame_period_ms": cfg.t_frame_ms, "latency_ms": cfg.readout_latency_ms, "cells": net.cells(),
         "f1": f1, "recovery": {k: (f1[k] - f1["start"]) / gap if gap > 0 else float("nan")
@@ -98,10 +98,7 @@ def write_learning(out: Path, report: dict) -> None:
              + ", ".join(f"{h['offset_pA']:+.0f}" for h in report["homeostasis"]["chunks"]) + " pA"
              if report["homeostasis"]["gain"] else "") + ". What its rule received of the asked change, up / down: "
           + ", ".join("{:.2f} / {:.2f}".format(*h.get("delivered", [float("nan")] * 2))
-                      for h in report["homeostasis"]["chunks"])
-          + (f"; the teacher's gains (--teach-adapt {report['homeostasis']['teach_adapt']:g}), up / down: "
-             + ", ".join("{:.2f} / {:.2f}".format(*h["teach_gains"]) for h in report["homeostasis"]["chunks"])
-             if report["homeostasis"]["teach_adapt"] else "") + ".", "",
+                      for h in report["homeostasis"]["chunks"]) + ".", "",
           "| layer | cosine (trajectories) | cosine (same weights) | cosine, circuit's rates | counting ceiling | "
           "norm ratio | step along burstprop's | rel. change spiking | rel. change burstprop | weight updates per "
           "frame | teaching r: bursts / events / B - Pbar E | events moved per burst |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -191,8 +191,11 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0, 
         bbar`` over that of the burst-rate change (0: bursts alone move, as in burstprop); ``delivered_up`` and
         ``delivered_down``: over the unit-frames with ``b - bbar`` above and below 0, the slope (through 0) of what the
         rule learns from, ``B - P' E`` of the taught pass with ``P'`` the unit's untaught burst probability in the same
-        frame (``--baseline untaught``), on the asked ``e_ref (b - bbar)`` (1: as asked). NaN where undefined.
+        frame (``--baseline untaught``: :func:`circuits.ensemble_plasticity.fill_silent_windows` over the lead-in and
+        untaught windows), on the asked ``e_ref (b - bbar)`` (1: as asked). NaN where undefined.
     """
+    from circuits.ensemble_plasticity import fill_silent_windows
+
     out = {}
     for name in layers:
         e = np.asarray(ensembles.event_rate_hz[name], float)[lead_in:lead_in + 2 * frames]
@@ -205,7 +208,8 @@ def teaching_response(ensembles, states, layers, frames: int, lead_in: int = 0, 
         def r(x):
             return float(np.corrcoef(x, d)[0, 1]) if x.std() > 0 and d.std() > 0 else float("nan")
 
-        p_frame = np.nan_to_num(b[:frames] / np.where(e[:frames] > 0, e[:frames], np.nan))  # untaught, per unit-frame
+        # the rule's P' (--baseline untaught): each unit-frame's untaught burst probability, silent windows filled
+        p_frame = fill_silent_windows(np.asarray(ensembles.burst_prob[name], float)[:lead_in + frames])[lead_in:]
         rule = (b[frames:] - p_frame * e[frames:]).ravel()
         asked = e_ref * d
 

@@ -16,7 +16,9 @@ moving averages follow the teaching itself (what that did on GRID:
 :func:`circuits.ensemble_plasticity.ensemble_weight_changes`). The weights change between chunks. Beside it, a rate model starting from the same
 weights learns the same layers from the same frames in the same order by burstprop (plain SGD, learning rate
 matched to the rule's mean field). ``--homeostasis`` moves the output's dendritic current between chunks so that
-its untaught burst probability stays at the fit's mid-point, where the teacher assumes it. ``--reinit`` re-initialises the chosen layers (or those it names) first
+its untaught burst probability stays at the fit's mid-point, where the teacher assumes it; per chunk, that burst
+probability, the offset and what the output's rule received of the asked up- and down-teaching are in
+``metrics.json`` (``homeostasis.chunks``) and ``learning.md``, with or without it. ``--reinit`` re-initialises the chosen layers (or those it names) first
 (seeded), so the start is poor. Resumable: rerun the same command to continue, or with a larger ``--frames`` to
 extend a finished run.
 

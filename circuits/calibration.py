@@ -16,10 +16,17 @@ The forward and feedback inputs reach a layer of the converted network as shared
 (:mod:`circuits.shared_current`) whose means are ``I_s`` and ``I_d``; here they are injected as those
 means, so their fluctuations are not part of the measured curve.
 
+The interneurons' inhibition follows the layer's mean event rate (recorded as ``Sweeps.layer_mean_hz`` and the
+fit's ``meta['layer_mean_hz']``), so the measured curve belongs to that operating point: with ``context_pA`` the
+rest of the layer (twice as many cells as the sweeps, held at that somatic current, not read out) sets it apart
+from the levels swept.
+
 The committed ``neurons/data/transfer_fit_circuit.json`` (activation ``calibrated-circuit``) records the
 ``mburst calibrate`` command that made it.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -31,7 +38,8 @@ CIRCUIT_DESCRIPTION = ("layer in place: PV (STD in, somatic GABA) and SOM (STF i
 
 def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fixed: float, n_per_level: int = 100,
                              duration: float = 2.0, warmup: float = 0.3, target: str = "cpp_standalone",
-                             seed: int = 0, interneurons: bool = True, progress: bool = False):
+                             seed: int = 0, interneurons: bool = True, progress: bool = False,
+                             context_pA: float | None = None):
     """Both transfer sweeps of a layer with its microcircuit in place.
 
     Parameters
@@ -53,17 +61,23 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
         PV and SOM in place (False: the isolated-cell measurement with background, for comparison).
     progress : bool, optional
         Progress bar (runtime targets).
+    context_pA : float (pA), optional
+        Somatic current of the rest of the layer: ``2 (n_s + n_d) n_per_level`` more cells (dendrites at
+        ``I_d_fixed``) in the same group and microcircuit, not read out, so the layer's mean event rate (the
+        interneurons' drive) is set by them. None: the layer is the sweeps' cells alone.
 
     Returns
     -------
     neurons.transfer.Sweeps
-        E (Hz), P per level, the intra-burst interval (ms), and ``circuit`` describing the set-up.
+        E (Hz), P per level, the intra-burst interval (ms), ``circuit`` describing the set-up and
+        ``layer_mean_hz``, the mean event rate of every cell of the layer (context included).
 
     Raises
     ------
     MburstError
-        Invalid levels or times (:func:`neurons.transfer.measure_sweeps`).
+        Invalid levels or times (:func:`neurons.transfer.measure_sweeps`), or a ``context_pA`` that is not finite.
     """
+    from neurons.common import MburstError
     from neurons.transfer import measure_sweeps
 
     from circuits.ensemble_parts import interneurons as layer_interneurons
@@ -74,7 +88,15 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
         objects, _ = layer_interneurons(group, "calibration", rng, [])
         return objects
 
-    return measure_sweeps(I_s_levels, I_d_levels, I_s_fixed=I_s_fixed, I_d_fixed=I_d_fixed, n_per_level=n_per_level,
-                          duration=duration, warmup=warmup, target=target, seed=seed, progress=progress,
-                          attach=attach if interneurons else None,
-                          circuit=CIRCUIT_DESCRIPTION if interneurons else "")
+    I_s_levels, I_d_levels = np.asarray(I_s_levels, float), np.asarray(I_d_levels, float)
+    n_s, circuit = len(I_s_levels), CIRCUIT_DESCRIPTION if interneurons else ""
+    context = np.zeros(0)
+    if context_pA is not None:
+        if not np.isfinite(context_pA):
+            raise MburstError(f"measure_circuit_transfer: context_pA={context_pA} must be finite (pA)")
+        context = np.full(2 * (n_s + len(I_d_levels)), float(context_pA))
+        circuit += f"; rest of the layer: {len(context) * n_per_level} cells at {context_pA:g} pA"
+    sw = measure_sweeps(np.concatenate([I_s_levels, context]), I_d_levels, I_s_fixed=I_s_fixed, I_d_fixed=I_d_fixed,
+                        n_per_level=n_per_level, duration=duration, warmup=warmup, target=target, seed=seed,
+                        progress=progress, attach=attach if interneurons else None, circuit=circuit)
+    return dataclasses.replace(sw, **{k: getattr(sw, k)[:n_s] for k in ("I_s", "E_s", "P_s", "E_s_sem", "P_s_sem")})

@@ -56,6 +56,7 @@ class Sweeps:
     offset_spread: float = 0.0
     burst_isi_ms: float = float("nan")
     circuit: str = ""
+    layer_mean_hz: float = float("nan")  # mean event rate of every cell of the run (what interneurons read)
 
 
 def _level_stats(events: np.ndarray, bursts: np.ndarray, n_levels: int, n_per: int, window: float):
@@ -184,7 +185,7 @@ def measure_sweeps(I_s_levels, I_d_levels, *, I_s_fixed: float = 100.0, I_d_fixe
                   I_s_fixed=float(I_s_fixed), I_d_fixed=float(I_d_fixed), n_per_level=int(n_per_level),
                   duration_s=float(duration), warmup_s=float(warmup), target=chosen, seed=int(seed),
                   background=bool(background), offset_spread=float(offset_spread), burst_isi_ms=isi_ms,
-                  circuit=circuit)
+                  circuit=circuit, layer_mean_hz=float(events.mean() / duration))
 
 
 def _intra_burst_isi_ms(i: np.ndarray, t: np.ndarray, t0: float, burst_isi: float = 0.016) -> float:
@@ -301,6 +302,7 @@ def fit_transfer(sw: Sweeps, command: str | None = None) -> TransferFit:
     }
     if sw.circuit:
         meta["circuit"], meta["regime"] = sw.circuit, "circuit"
+        meta["layer_mean_hz"] = sw.layer_mean_hz  # the interneurons' operating point
     if command:
         meta["command"] = command
     return TransferFit(*map(float, rate_p), *map(float, prob_p), meta=meta)

@@ -55,6 +55,10 @@ def add_arguments(parser) -> None:
                         help="transfer: measure a layer in place, with its PV/SOM microcircuit (STP inputs, inhibition "
                              "of soma and dendrite) and the background (circuits.calibration): the calibrated-circuit "
                              "activation")
+    parser.add_argument("--layer-context", type=float, default=None, metavar="PA",
+                        help="transfer, --in-circuit: hold the rest of the layer (twice the sweeps' cells) at this "
+                             "somatic current, so that the interneurons see a layer mean set apart from the levels "
+                             "swept (their inhibition follows the layer's mean event rate; the run reports it)")
     parser.add_argument("--write-default-fit", action="store_true",
                         help="also write neurons/data/transfer_fit.json (transfer_fit_quiet.json with --no-background, "
                              "transfer_fit_circuit.json with --in-circuit; transfer only)")
@@ -78,6 +82,10 @@ def _sweeps(args):
         raise MburstError(f"--cells-per-level={args.cells_per_level} must be >= 2")
     if args.duration <= 0:
         raise MburstError(f"--duration={args.duration} must be positive")
+    if args.layer_context is not None and not args.in_circuit:
+        raise MburstError("--layer-context sets the operating point of a layer's interneurons: it needs --in-circuit")
+    if args.layer_context is not None and not np.isfinite(args.layer_context):
+        raise MburstError(f"--layer-context={args.layer_context} must be a finite current (pA)")
     if args.in_circuit:
         if args.no_background or args.offset_spread:
             raise MburstError("--in-circuit measures the circuit's regime (background, no offsets); drop "
@@ -85,7 +93,8 @@ def _sweeps(args):
         return measure_circuit_transfer(_levels(*args.i_s_range, args.levels), _levels(*args.i_d_range, args.levels),
                                         I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1],
                                         n_per_level=args.cells_per_level, duration=args.duration, warmup=0.2,
-                                        target=args.target, seed=args.seed, progress=True)
+                                        target=args.target, seed=args.seed, progress=True,
+                                        context_pA=args.layer_context)
     return measure_sweeps(_levels(*args.i_s_range, args.levels), _levels(*args.i_d_range, args.levels),
                           I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1], n_per_level=args.cells_per_level,
                           duration=args.duration, warmup=0.2, target=args.target, seed=args.seed, progress=True,
@@ -123,7 +132,8 @@ def run_transfer(args) -> int:
     ------
     MburstError
         If a current range has HI <= LO, ``--levels`` is 1 or 2, ``--cells-per-level < 2``,
-        ``--duration <= 0``, or as :func:`neurons.transfer.measure_sweeps` / :func:`~neurons.transfer.fit_transfer`.
+        ``--duration <= 0``, ``--layer-context`` without ``--in-circuit`` or not finite, or as
+        :func:`neurons.transfer.measure_sweeps` / :func:`~neurons.transfer.fit_transfer`.
     """
     from neurons.transfer import fit_transfer, plot_transfer, save_sweeps
     from neurons.transfer_fit import CIRCUIT_FIT_PATH, DEFAULT_FIT_PATH, QUIET_FIT_PATH
@@ -136,7 +146,8 @@ def run_transfer(args) -> int:
                f"--i-d-range {args.i_d_range[0]:g} {args.i_d_range[1]:g} "
                f"--fixed {args.fixed[0]:g} {args.fixed[1]:g} --seed {args.seed}"
                + (" --no-background" if args.no_background else "") + (" --in-circuit" if args.in_circuit else "")
-               + (f" --offset-spread {args.offset_spread:g}" if args.offset_spread else ""))
+               + (f" --offset-spread {args.offset_spread:g}" if args.offset_spread else "")
+               + (f" --layer-context {args.layer_context:g}" if args.layer_context is not None else ""))
     default_path = (CIRCUIT_FIT_PATH if args.in_circuit else QUIET_FIT_PATH if args.no_background
                     else DEFAULT_FIT_PATH)
     fit = fit_transfer(sw, command=command)
@@ -148,13 +159,16 @@ def run_transfer(args) -> int:
     res = fit.meta["residual"]
     _write_table(out, "fit_parameters", ["parameter", "value"], [[k, v] for k, v in params.items()]
                  + [["E residual RMS / range", res["event_rate"]["rms_rel"]],
-                    ["P residual RMS / range", res["burst_prob"]["rms_rel"]]])
+                    ["P residual RMS / range", res["burst_prob"]["rms_rel"]]]
+                 + ([["layer mean event rate (Hz)", sw.layer_mean_hz]] if args.in_circuit else []))
     if args.write_default_fit:
         fit.save(default_path)
     print(f"event rate fit: E(I_s) = {fit.r0:.3g} + {fit.k:.4g}*{fit.s:.4g}*softplus((I_s - {fit.I0:.4g})/{fit.s:.4g}) Hz"
           f"  (RMS residual {100 * res['event_rate']['rms_rel']:.2f}% of range)")
     print(f"burst prob fit: P(I_d) = {fit.p_lo:.3g} + ({fit.p_hi:.3g} - {fit.p_lo:.3g})*sigmoid((I_d - {fit.I_half:.4g})/{fit.width:.4g})"
           f"  (RMS residual {100 * res['burst_prob']['rms_rel']:.2f}% of range)")
+    if args.in_circuit:
+        print(f"layer mean event rate (the interneurons' operating point): {sw.layer_mean_hz:.2f} Hz")
     print(f"wrote {out}/transfer.png, transfer_fit.json, sweeps.npz"
           + (f" and {default_path}" if args.write_default_fit else ""))
     return 0

@@ -2,7 +2,9 @@
 
 * per layer: Pearson r and relative error ``sum|E_spk - E_rate| / sum E_rate`` between the
   rate model's expected event rate (``e_ref e`` for hidden layers, ``E(i_scale_out v_out)``
-  at the output) and the ensembles' measured event rates, over frames x units;
+  at the output) and the ensembles' measured event rates, over frames x units; and their ratio at onsets
+  and in steady frames (:func:`onset_gains`: the transfer functions are steady states, a cell that was
+  silent the frame before has no adaptation yet);
 * masks: F1 and accuracy (%) of the rate mask (``sigmoid(v_out) >= 0.5``) and of the spiking
   mask (``E_out > E(0)``) against the ideal binary mask, on the same frames;
 * scaling: the same frames for several ``n`` (cells per unit) and read-out windows ``T`` (the frame
@@ -24,7 +26,7 @@ from neurons.common import MburstError
 
 from rate_bridge.read_out_ceiling import burst_counting_ceiling, counting_ceiling
 
-__all__ = ["pearson", "LayerFidelity", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
+__all__ = ["pearson", "onset_gains", "LayerFidelity", "layer_fidelity", "MaskScores", "mask_scores", "BridgeSummary", "summarise",
            "ScalingPoint", "scaling_study", "learning_phase_cosine", "plot_scaling", "check_frames", "spread_frames",
            "frames_with_speech"]
 
@@ -35,6 +37,39 @@ def pearson(a, b) -> float:
     if a.size < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def onset_gains(rate, spk, floor_hz: float = 2.0) -> tuple[float, float, float]:
+    """How much the ensembles fire per unit of the rate model's rate, at onsets and in steady frames.
+
+    Over unit-frames ``t >= 1`` (frames in run order) where the rate model's rate is at least ``floor_hz``:
+    *onsets*, where its rate the frame before was below a quarter of it, and *steady* frames, where it moved
+    by less than 30 %. The calibrated transfer functions are steady states (:mod:`neurons.transfer`), so a
+    cell driven after a silent frame, without its adaptation yet, fires above them.
+
+    Parameters
+    ----------
+    rate, spk : array_like, shape (F, units)
+        The rate model's and the ensembles' event rates (Hz).
+    floor_hz : float
+        Rates below it count as neither.
+
+    Returns
+    -------
+    (float, float, float)
+        ``sum spk / sum rate`` at onsets and in steady frames (NaN where there are none), and the share of
+        onsets among the unit-frames above ``floor_hz``.
+    """
+    rate, spk = np.asarray(rate, float), np.asarray(spk, float)
+    now, before, seen = rate[1:], rate[:-1], spk[1:]
+    above = now >= floor_hz
+    onset = above & (before < 0.25 * now)
+    steady = above & (np.abs(now - before) < 0.3 * now)
+
+    def gain(m):
+        return float(seen[m].sum() / now[m].sum()) if m.any() else float("nan")
+
+    return gain(onset), gain(steady), float(onset.sum() / above.sum()) if above.any() else float("nan")
 
 
 @dataclass(frozen=True)
@@ -49,7 +84,8 @@ class LayerFidelity:
     the burst-probability r that it allows (:func:`rate_bridge.read_out_ceiling.burst_counting_ceiling`, untaught; NaN without feedback);
     ``p_r_fb``: the ensembles' untaught burst probability against burstprop's without ``h(e)``, the feedback the
     circuit carries (:func:`rate_bridge.rate_reference.feedback_alone`), and ``pbar_r_fb``: burstprop's ``pbar``
-    against it (what the missing gain ``h(e)`` alone allows)."""
+    against it (what the missing gain ``h(e)`` alone allows); ``gain_onset``, ``gain_steady`` and ``onset_share``:
+    :func:`onset_gains`."""
 
     layer: str
     units: int
@@ -68,6 +104,9 @@ class LayerFidelity:
     p_r_ceiling: float = float("nan")
     p_r_fb: float = float("nan")
     pbar_r_fb: float = float("nan")
+    gain_onset: float = float("nan")
+    gain_steady: float = float("nan")
+    onset_share: float = float("nan")
 
 
 def _burst_fidelity(p_spk, p_rate) -> tuple[float, float, float]:
@@ -99,7 +138,8 @@ def layer_fidelity(result) -> list[LayerFidelity]:
             p_r_ceiling=burst_counting_ceiling(result.rate_burst_prob[name], pb, spk * n_per * result.count_window_s,
                                                result.burst_span) if name in result.rate_burst_prob else float("nan"),
             p_r_fb=_burst_fidelity(pb, fb)[2] if fb is not None else float("nan"),
-            pbar_r_fb=pearson(result.rate_burst_prob[name], fb) if fb is not None else float("nan")))
+            pbar_r_fb=pearson(result.rate_burst_prob[name], fb) if fb is not None else float("nan"),
+            **dict(zip(("gain_onset", "gain_steady", "onset_share"), onset_gains(rate, spk)))))
     return rows
 
 

@@ -271,6 +271,26 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
     report = json.loads((tmp_path / "bridge.json").read_text())
     assert report["summary"]["spike"]["f1"] == pytest.approx(s.spike.f1) and report["cells"] == res.cells
     assert (tmp_path / "equivalence.csv").read_text().count("\n") == len(net.specs) + 1
+    from rate_bridge.equivalence import onset_gains
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["layers"]
+    for r in s.layers:  # each layer's onset split, as onset_gains gives it (None where NaN)
+        got = [metrics[r.layer][k] for k in ("gain_onset", "gain_steady", "onset_share")]
+        want = onset_gains(res.rate_hz[r.layer], res.spike_hz[r.layer])
+        assert got == [None if np.isnan(w) else pytest.approx(w) for w in want]
+
+
+def test_onset_gains_split_rises_from_steady_frames():
+    from rate_bridge.equivalence import onset_gains
+
+    # unit 0: silent, then on (onset) and on (steady); unit 1: on throughout; unit 2 under the 2 Hz floor
+    rate = np.array([[0.5, 10.0, 1.0], [8.0, 10.0, 1.5], [8.0, 10.5, 1.0]])
+    spk = np.array([[0.0, 10.0, 3.0], [16.0, 11.0, 3.0], [9.0, 10.0, 3.0]])
+    onset, steady, share = onset_gains(rate, spk)
+    assert onset == pytest.approx(16.0 / 8.0)  # the onset fires twice the steady-state rate
+    assert steady == pytest.approx((11.0 + 9.0 + 10.0) / (10.0 + 8.0 + 10.5))
+    assert share == pytest.approx(1 / 4)  # 4 unit-frames >= 2 Hz after the first frame, one an onset
+    assert np.isnan(onset_gains(np.ones((3, 2)), np.ones((3, 2)))[0])  # nothing above the floor
 
 
 def test_counting_ceiling_is_the_poisson_limit_of_a_read_out_window():

@@ -73,11 +73,13 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, progress: bool = Tr
               "burst prob (spiking)", "pbar (burstprop)", "burst prob r", "burst prob r ceiling (counting)",
               "burst prob r vs feedback alone", "pbar r vs feedback alone",
               "burst prob taught (spiking)",
-              "p taught (burstprop)", "burst prob r taught"]
+              "p taught (burstprop)", "burst prob r taught", "spiking / rate at onsets", "spiking / rate steady",
+              "onset share"]
     rows = [[r.layer, r.units, r.cells, round(r.r, 4), round(r.r_ceiling, 3), round(r.rel_err, 4), round(r.rate_hz, 3),
              round(r.spike_hz, 3), round(r.burst_prob, 3), round(r.p_rate, 3), round(r.p_r, 4), round(r.p_r_ceiling, 3),
              round(r.p_r_fb, 3), round(r.pbar_r_fb, 3),
-             round(r.burst_prob_teach, 3), round(r.p_rate_teach, 3), round(r.p_r_teach, 4)]
+             round(r.burst_prob_teach, 3), round(r.p_rate_teach, 3), round(r.p_r_teach, 4), round(r.gain_onset, 3),
+             round(r.gain_steady, 3), round(r.onset_share, 3)]
             for r in s.layers]
     mh = ["system", "F1", "accuracy %", "frames"]
     mrows = [["rate model", round(s.rate.f1, 4), round(s.rate.accuracy, 2), s.frames],
@@ -100,7 +102,11 @@ def write_bridge_report(out, model, audio, visual, ibm, cfg, progress: bool = Tr
               "Feedback alone is burstprop's untaught burst probability without the gain h(e) (eq. 5 with h = 1): "
               "the feedback the circuit carries (rate_bridge.rate_reference.feedback_alone); the ensembles' r "
               "against it says whether they follow their feedback, burstprop's pbar r against it what the missing "
-              "h(e) alone allows."
+              "h(e) alone allows. Spiking / rate at onsets and steady: the ensembles' events per unit of the rate "
+              "model's rate (>= 2 Hz) where that rate rose from below a quarter of it in the frame before, and where "
+              "it moved by less than 30 % (rate_bridge.equivalence.onset_gains); onset share: the onsets among "
+              "those unit-frames. The transfer functions are steady states: a cell that was silent has no "
+              "adaptation yet."
               "\n")
     atomic_write_text(out / "equivalence.md", text)
     atomic_write_text(out / "equivalence.csv", csv_table(header, rows))
@@ -148,7 +154,8 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
         ``mode``, ``frame_period_ms`` (simulated time per frame: settle + count in settle mode),
         ``latency_ms`` (output window start after a frame's onset) and ``latency_frames``, ``window_ms``,
         ``tau_syn_ms``, ``frames``, ``f1_spiking``, ``f1_rate``, ``accuracy_spiking``/``accuracy_rate`` (%),
-        ``layers.<name>`` with ``event_r``, ``event_r_ceiling``, ``event_rel_err`` and, with feedback,
+        ``layers.<name>`` with ``event_r``, ``event_r_ceiling``, ``event_rel_err``, ``gain_onset``, ``gain_steady``
+        and ``onset_share`` (:func:`rate_bridge.equivalence.onset_gains`) and, with feedback,
         ``burst_prob_r`` (against burstprop's no-teaching pbar), ``burst_prob_r_ceiling`` (counting noise),
         ``burst_prob_r_feedback_alone`` and ``pbar_r_feedback_alone`` (the ensembles' and burstprop's burst
         probability against burstprop's without h(e)) and with ``teach`` ``burst_prob_r_teach`` (against its p with
@@ -160,7 +167,9 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
 
     layers = {}
     for r in summary.layers:
-        layers[r.layer] = {"event_r": num(r.r), "event_r_ceiling": num(r.r_ceiling), "event_rel_err": num(r.rel_err)}
+        layers[r.layer] = {"event_r": num(r.r), "event_r_ceiling": num(r.r_ceiling), "event_rel_err": num(r.rel_err),
+                           "gain_onset": num(r.gain_onset), "gain_steady": num(r.gain_steady),
+                           "onset_share": num(r.onset_share)}
         if cfg.feedback:
             layers[r.layer] |= {"burst_prob_r": num(r.p_r), "burst_prob_r_ceiling": num(r.p_r_ceiling),
                                 "burst_prob_r_feedback_alone": num(r.p_r_fb), "pbar_r_feedback_alone": num(r.pbar_r_fb),

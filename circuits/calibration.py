@@ -30,7 +30,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["measure_circuit_transfer", "CIRCUIT_DESCRIPTION"]
+__all__ = ["measure_circuit_transfer", "interneuron_gain", "CIRCUIT_DESCRIPTION"]
 
 CIRCUIT_DESCRIPTION = ("layer in place: PV (STD in, somatic GABA) and SOM (STF in, dendritic GABA), n/4 each, "
                        "p = max(0.05, 4/n), Payeur background on every cell (circuits.calibration)")
@@ -39,7 +39,7 @@ CIRCUIT_DESCRIPTION = ("layer in place: PV (STD in, somatic GABA) and SOM (STF i
 def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fixed: float, n_per_level: int = 100,
                              duration: float = 2.0, warmup: float = 0.3, target: str = "cpp_standalone",
                              seed: int = 0, interneurons: bool = True, progress: bool = False,
-                             context_pA: float | None = None):
+                             context_pA: float | None = None, interneuron_gain: float = 1.0):
     """Both transfer sweeps of a layer with its microcircuit in place.
 
     Parameters
@@ -65,6 +65,8 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
         Somatic current of the rest of the layer: ``2 (n_s + n_d) n_per_level`` more cells (dendrites at
         ``I_d_fixed``) in the same group and microcircuit, not read out, so the layer's mean event rate (the
         interneurons' drive) is set by them. None: the layer is the sweeps' cells alone.
+    interneuron_gain : float, optional
+        Factor on the layer's weights onto its PV and SOM (:func:`circuits.ensemble_parts.interneurons`).
 
     Returns
     -------
@@ -85,7 +87,7 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
     rng = np.random.default_rng(seed)
 
     def attach(group):
-        objects, _ = layer_interneurons(group, "calibration", rng, [])
+        objects, _ = layer_interneurons(group, "calibration", rng, [], gain=interneuron_gain)
         return objects
 
     I_s_levels, I_d_levels = np.asarray(I_s_levels, float), np.asarray(I_d_levels, float)
@@ -96,7 +98,40 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
             raise MburstError(f"measure_circuit_transfer: context_pA={context_pA} must be finite (pA)")
         context = np.full(2 * (n_s + len(I_d_levels)), float(context_pA))
         circuit += f"; rest of the layer: {len(context) * n_per_level} cells at {context_pA:g} pA"
+    if interneuron_gain != 1.0:
+        circuit += f"; weights onto PV/SOM x{interneuron_gain:g}"
     sw = measure_sweeps(np.concatenate([I_s_levels, context]), I_d_levels, I_s_fixed=I_s_fixed, I_d_fixed=I_d_fixed,
                         n_per_level=n_per_level, duration=duration, warmup=warmup, target=target, seed=seed,
                         progress=progress, attach=attach if interneurons else None, circuit=circuit)
     return dataclasses.replace(sw, **{k: getattr(sw, k)[:n_s] for k in ("I_s", "E_s", "P_s", "E_s_sem", "P_s_sem")})
+
+
+def interneuron_gain(layer_mean_hz: float, calibration_mean_hz: float) -> float:
+    """Factor on a layer's weights onto its PV and SOM that gives them the calibration's drive.
+
+    The interneurons' input is the layer's mean event rate through fixed weights, so a layer that fires at
+    ``m`` Hz drives them ``m / m_cal`` times as strongly as the layer the transfer function was measured on
+    (``m_cal``, the fit's ``meta['layer_mean_hz']``), and inhibits less: its weakly driven cells fire above
+    the measured curve. ``m_cal / m`` restores the calibration's operating point.
+
+    Parameters
+    ----------
+    layer_mean_hz, calibration_mean_hz : float (Hz)
+        The layer's expected mean event rate and the calibration's.
+
+    Returns
+    -------
+    float
+        ``calibration_mean_hz / layer_mean_hz``.
+
+    Raises
+    ------
+    MburstError
+        Either rate not a positive finite number.
+    """
+    from neurons.common import MburstError
+
+    for key, v in (("layer_mean_hz", layer_mean_hz), ("calibration_mean_hz", calibration_mean_hz)):
+        if not (np.isfinite(v) and v > 0):
+            raise MburstError(f"interneuron_gain: {key}={v} must be a positive rate (Hz)")
+    return float(calibration_mean_hz / layer_mean_hz)

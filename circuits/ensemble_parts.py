@@ -94,7 +94,7 @@ def layer_cells(name: str, n_cells: int, n_per: int, params, input_layer: bool, 
     return g
 
 
-def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
+def interneurons(g, name: str, rng: np.random.Generator, deferred: list, gain: float = 1.0):
     """PV (soma; STD in, GABA out) and SOM (dendrite; STF in, GABA out) for one layer.
 
     ``len(g) // 4`` cells of each, with the Payeur background; connection probabilities keep the
@@ -118,6 +118,10 @@ def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
         Draws one connection seed per projection.
     deferred : list
         Receives the synapses to count after the run.
+    gain : float, optional
+        Factor on the weights of the layer onto its PV and SOM cells (``ff_pv``, ``fb_som``): with ``m_cal / m``,
+        a layer firing at ``m`` Hz drives them as the calibration's layer at ``m_cal`` did
+        (:func:`circuits.calibration.interneuron_gain`).
 
     Returns
     -------
@@ -147,7 +151,8 @@ def interneurons(g, name: str, rng: np.random.Generator, deferred: list):
         w = WIRING[key]
         p = indegree_p(len(pre), REFERENCE_SIZES[kind])
         boost = REFERENCE_P * REFERENCE_SIZES[kind] / (p * len(pre))  # 1 unless the layer is small
-        syn = connect(pre, post, stp_of(w), target=w.target, receptor=w.receptor, p=p, weight=w.weight * max(1.0, boost),
+        boost = max(1.0, boost) * (gain if key in ("ff_pv", "fb_som") else 1.0)
+        syn = connect(pre, post, stp_of(w), target=w.target, receptor=w.receptor, p=p, weight=w.weight * boost,
                       seed=int(rng.integers(1 << 30)), name=f"{pre.name}_{post.name}_{w.receptor}")
         objs.append(syn)
         deferred.append((pre_name, syn, "interneuron", stp_label(stp_of(w))))

@@ -69,7 +69,8 @@ class EnsembleLayer:
     ``dend_pA`` [frames, units] (pA, optional): dendritic current added during each frame (teaching).
     ``burst_offset_hz``: the burst rate (Hz) at which this layer's feedback stands for zero; the lower layers'
     shared dendritic currents subtract it as a constant, ``i_scale_d sum_b W_ba burst_offset / e_ref`` (before
-    the feedback's saturation).
+    the feedback's saturation). ``interneuron_gain``: factor on the layer's weights onto its PV and SOM
+    (:func:`circuits.calibration.interneuron_gain`).
     """
 
     name: str
@@ -85,6 +86,7 @@ class EnsembleLayer:
     padding: int = 0
     dend_pA: np.ndarray | None = None
     burst_offset_hz: float = 0.0
+    interneuron_gain: float = 1.0
 
     @property
     def units(self) -> int:
@@ -312,7 +314,7 @@ def run_ensembles(layers, cells: EnsembleCells, config: EnsembleConfig, progress
                     objects.append(syn)
                     syns.append(SynapseRecord(s.name, i, "feedback", "spike", pn, stp_label(fb_stp)))
         if config.interneurons:
-            ins, in_pops = interneurons(g, s.name, rng, deferred)
+            ins, in_pops = interneurons(g, s.name, rng, deferred, gain=s.interneuron_gain)
             objects += ins
             pops += in_pops
     for name, bias in fb_bias.items():

@@ -22,10 +22,8 @@ result out (:class:`SpikingRun`):
   (:func:`rate_bridge.teaching.output_burst_offset_hz`); with ``teach`` they get :func:`rate_bridge.teaching.teaching_current` of eq. 3's ``p_L`` for the target (the
   teacher computes eq. 3 as burstprop does, from the target and the rate output).
 
-A model runs in the regime its activation was measured in (:func:`check_regime`): ``calibrated-circuit``
-(a layer with its microcircuit in place, background on) runs the whole circuit and any ablation of it;
-``calibrated-quiet`` (no background, heterogeneous offsets) runs only the forward-only network
-(``--ablate forward-only``); ``calibrated`` (isolated cells with background) runs without interneurons.
+A model runs in the regime its activation was measured in (:mod:`rate_bridge.regime`); with
+``match_interneurons`` each layer's weights onto its PV/SOM are scaled to the calibration's operating point.
 """
 from __future__ import annotations
 
@@ -38,11 +36,10 @@ from neurons.common import MburstError
 
 from circuits.ensembles import EnsembleConfig, EnsembleLayer
 from rate_bridge.burstprop.calibrated import Calibration, calibration_of
-from rate_bridge.regime import check_regime, ensemble_cells
+from rate_bridge.regime import check_regime, ensemble_cells, interneuron_gains
 from rate_bridge.teaching import output_burst_offset_hz, output_rate_hz, teaching_current
 
-__all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "SpikingMBURST",
-           "SpikingRun", "run_frames"]
+__all__ = ["BridgeConfig", "LayerSpec", "network_spec", "ensemble_layers", "SpikingMBURST", "SpikingRun", "run_frames"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,7 @@ class BridgeConfig(EnsembleConfig):
     n_out: int | None = None  # cells per output unit (None: n)
     out_current_pA: float = 600.0
     teach: bool = False  # also run with the output taught (burst probabilities against burstprop's p)
+    match_interneurons: bool = False  # each layer's weights onto PV/SOM x m_cal / m (rate_bridge.regime.interneuron_gains)
     build_tag: str = "bridge"  # standalone build folder; concurrent processes need different tags
 
     def validate(self, who: str = "bridge") -> "BridgeConfig":
@@ -148,10 +146,8 @@ class SpikingRun:
         ``{layer: rate_bridge.energy.LayerCounts}`` over the counting windows (interneurons in their layer).
     cells, count_window_s : dict, float
         Pyramidal cells per layer; the counting window of each frame (s).
-    wall_build_run_s, wall_decode_s : float
-        Wall time of building and running the network, and of the read-out (s).
-    i_scale_out, target : float, str
-        Output current per unit of ``v_out`` (pA); the Brian2 target used.
+    wall_build_run_s, wall_decode_s, i_scale_out, target : float, float, float, str
+        Wall time (s) of building and running the network and of the read-out; output pA per ``v_out``; Brian2 target.
     ensembles : circuits.ensembles.EnsembleRun
         The run itself, both passes (every population's spike monitor; read it before the next run).
     burst_span : float
@@ -241,7 +237,7 @@ def _input_drive(spec: LayerSpec, x: np.ndarray) -> np.ndarray:
 
 
 def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_scale_out: float,
-                    out_dend_pA=None, out_burst_offset_hz: float = 0.0) -> list:
+                    out_dend_pA=None, out_burst_offset_hz: float = 0.0, gains: dict | None = None) -> list:
     """The circuit's layers for these frames.
 
     Parameters
@@ -260,6 +256,8 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
         Dendritic current added to the output's cells in each frame (pA; teaching, :func:`rate_bridge.teaching.teaching_current`).
     out_burst_offset_hz : float
         The output's burst rate that its feedback treats as zero (Hz; :func:`rate_bridge.teaching.output_burst_offset_hz`).
+    gains : dict, optional
+        ``{layer: factor on its weights onto PV/SOM}`` (:func:`rate_bridge.regime.interneuron_gains`); default 1.
 
     Returns
     -------
@@ -275,7 +273,8 @@ def ensemble_layers(specs, cal: Calibration, cfg: BridgeConfig, inputs: dict, i_
     layers = []
     for s in specs:
         common = dict(name=s.name, kind=s.kind, out_shape=s.out_shape, cells_per_unit=cfg.cells_per_unit(s.kind, s.output), weight=s.weight,
-                      weight_pA=i_scale_out if s.output else cal.i_scale, stride=s.stride, padding=s.padding)
+                      weight_pA=i_scale_out if s.output else cal.i_scale, stride=s.stride, padding=s.padding,
+                      interneuron_gain=(gains or {}).get(s.name, 1.0))
         first = s.sources[0][0]
         if first in INPUTS:
             if inputs.get(first) is None:
@@ -379,7 +378,9 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
             if out_dend_pA is None else np.asarray(out_dend_pA, float)
     cells = ensemble_cells(cal, net.model.config.beta)
     offset = output_burst_offset_hz(cal, e0, cells.i_dend_pA, net.model.config.pbar)
-    run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend, offset), cells, cfg,
+    rate = {s.name: rate_out if s.output else ref.e[s.name] * cal.e_ref for s in net.specs}
+    gains = interneuron_gains(cal, rate) if cfg.match_interneurons else None
+    run = run_ensembles(ensemble_layers(net.specs, cal, cfg, inputs, i_scale_out, dend, offset, gains), cells, cfg,
                         progress=progress)
     teach_p = {k: v[lead + n:] for k, v in run.burst_prob.items()} if cfg.teach else {}
     t1 = time.perf_counter()
@@ -390,7 +391,6 @@ def run_frames(net: SpikingMBURST, audio, visual=None, target=None, progress: bo
         ledger.add_synapses(syn.pre, syn.pre_index, syn.pathway, syn.trigger, copies=syn.copies)
     starts = run.window_start_s[lead:lead + n]
     counts = ledger.count(*np.round([starts, starts + run.window_s], 12))  # streamed windows abut
-    rate = {s.name: rate_out if s.output else ref.e[s.name] * cal.e_ref for s in net.specs}
     spike_hz = {k: v[lead:lead + n] for k, v in run.event_rate_hz.items()}
     return SpikingRun(rate, spike_hz, {k: v[lead:lead + n] for k, v in run.burst_prob.items()}, ref.pbar, ref.e["out"] > 0.5,
                       spike_hz["out"] > e0,

@@ -15,7 +15,7 @@ from neurons.common import MburstError
 from circuits.ensembles import EnsembleCells
 from rate_bridge.burstprop.calibrated import Calibration
 
-__all__ = ["ensemble_cells", "check_regime"]
+__all__ = ["ensemble_cells", "check_regime", "interneuron_gains"]
 
 
 def ensemble_cells(cal: Calibration, beta: float = 1.0) -> EnsembleCells:
@@ -51,3 +51,32 @@ def check_regime(cal: Calibration, cfg, activation: str) -> None:
         raise MburstError(f"bridge: the checkpoint's activation '{activation}' was measured on cells without "
                           "PV/SOM: run it with --ablate interneurons, or train with --preset spiking "
                           "(activation calibrated-circuit, measured in place)")
+
+
+def interneuron_gains(cal: Calibration, rates_hz: dict) -> dict:
+    """Each layer's factor on its weights onto PV and SOM (:func:`circuits.calibration.interneuron_gain`).
+
+    Parameters
+    ----------
+    cal : Calibration
+        A calibration measured in place (its fit records the layer mean, ``meta['layer_mean_hz']``).
+    rates_hz : dict
+        ``{layer: array}`` of the rate model's expected event rates (Hz) on the frames run.
+
+    Returns
+    -------
+    dict
+        ``{layer: m_cal / m}``, ``m`` the layer's mean expected rate.
+
+    Raises
+    ------
+    MburstError
+        A calibration without a recorded layer mean, or a layer whose expected mean rate is not positive.
+    """
+    from circuits.calibration import interneuron_gain
+
+    m_cal = cal.fit.meta.get("layer_mean_hz")
+    if m_cal is None:
+        raise MburstError("bridge: --match-interneurons needs the calibration's layer mean (meta 'layer_mean_hz'); "
+                          "re-measure it with mburst simulate neuron --what transfer --in-circuit")
+    return {k: interneuron_gain(float(r.mean()), float(m_cal)) for k, r in rates_hz.items()}

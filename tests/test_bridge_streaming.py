@@ -53,6 +53,7 @@ def test_default_bridge_streams_in_real_time_and_settle_stays_reachable():
     (["--reset"], "--reset belongs to --mode settle"),
     (["--n-out", "0"], "n_out=0 must be an integer >= 1"),
     (["--teach", "--no-feedback"], "--teach compares burst probabilities that only the feedback carries"),
+    (["--match-interneurons", "--ablate", "interneurons"], "--match-interneurons scales the weights onto PV/SOM"),
     (["--ablate", "pv"], "--ablate 'pv' is unknown; choose from stp, interneurons, feedback, dendrites, "
                          "forward-only"),
 ])

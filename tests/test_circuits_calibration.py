@@ -57,3 +57,22 @@ def test_layer_context_options_fail_in_one_line(extra, expected, tmp_path, capsy
     code = cli.main(argv + (extra or ["--layer-context", "100"]))
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(expected)
+
+
+def test_interneuron_gain_is_the_calibrations_mean_over_the_layers():
+    from circuits.calibration import interneuron_gain
+    from rate_bridge.regime import interneuron_gains
+
+    assert interneuron_gain(2.5, 10.0) == pytest.approx(4.0)
+    with pytest.raises(MburstError, match="layer_mean_hz=0.0 must be a positive rate"):
+        interneuron_gain(0.0, 10.0)
+
+    class Cal:  # a calibration whose fit records its layer mean, and one that does not
+        class fit:
+            meta = {"layer_mean_hz": 9.0}
+
+    gains = interneuron_gains(Cal, {"a": np.array([[1.0, 5.0]]), "b": np.full((2, 3), 18.0)})
+    assert gains == {"a": pytest.approx(3.0), "b": pytest.approx(0.5)}
+    Cal.fit.meta = {}
+    with pytest.raises(MburstError, match="--match-interneurons needs the calibration's layer mean"):
+        interneuron_gains(Cal, {"a": np.ones((1, 1))})

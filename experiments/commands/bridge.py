@@ -94,6 +94,11 @@ def add_bridge_arguments(parser) -> None:
                    help="switch a circuit part off (repeatable): " + ", ".join(PARTS)
                         + f"; {FORWARD_ONLY}: the forward-only network (static synapses on events, no feedback or "
                           "PV/SOM; calibrated-quiet models run only in it); default: the whole circuit")
+    g.add_argument("--match-interneurons", action="store_true",
+                   help="scale each layer's weights onto its PV and SOM by m_cal / m (m: the rate model's mean event "
+                        "rate of the layer on the frames run; m_cal: the calibration's layer mean, "
+                        "transfer_fit_circuit.json), so that they inhibit as in the layer the transfer function was "
+                        "measured on: interneurons read the layer's mean, and a quieter layer inhibits less")
     g.add_argument("--target", choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
                    default="cpp_standalone",
                    help="Brian2 code generation target (cuda_standalone: an NVIDIA GPU through brian2cuda, if installed)")
@@ -110,8 +115,8 @@ def bridge_config_from_args(args):
     ------
     MburstError
         An option of the other mode (``--frame-period``/``--latency`` with ``--mode settle``, ``--t-settle``/
-        ``--t-count``/``--reset`` while streaming), an unknown part, ``--teach`` without feedback, or invalid
-        settings.
+        ``--t-count``/``--reset`` while streaming), an unknown part, ``--teach`` without feedback,
+        ``--match-interneurons`` without interneurons, or invalid settings.
     """
     from circuits.ensembles import ablate
     from neurons.common import MburstError
@@ -128,12 +133,15 @@ def bridge_config_from_args(args):
             if mode != args.mode:
                 raise MburstError(f"bridge: {flag} belongs to --mode {mode} (this run is --mode {args.mode})")
             times[field] = value
-    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, n_out=args.n_out, mode=args.mode, tau_syn_ms=args.tau_syn, teach=args.teach,
-                       target=args.target, threads=args.threads, seed=args.seed, build_tag=args.build_tag, **times)
+    cfg = BridgeConfig(n=args.n, n_conv=args.n_conv, n_out=args.n_out, mode=args.mode, tau_syn_ms=args.tau_syn,
+                       teach=args.teach, match_interneurons=args.match_interneurons, target=args.target,
+                       threads=args.threads, seed=args.seed, build_tag=args.build_tag, **times)
     cfg = ablate(cfg, [*args.ablate, *([] if args.feedback else ["feedback"])]).validate()
     if cfg.teach and not cfg.feedback:
         raise MburstError("bridge: --teach compares burst probabilities that only the feedback carries; drop "
                           "--no-feedback/--ablate feedback")
+    if cfg.match_interneurons and not cfg.interneurons:
+        raise MburstError("bridge: --match-interneurons scales the weights onto PV/SOM; drop --ablate interneurons")
     return cfg
 
 

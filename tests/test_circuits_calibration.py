@@ -2,8 +2,10 @@
 
 :func:`circuits.calibration.measure_circuit_transfer` with ``context_pA``: the rest of the layer, held at one
 current, sets the interneurons' drive apart from the levels swept. A quiet layer inhibits less, so a weakly
-driven cell fires more in it than in a busy one (measured on the compact GRID model's circuit: 1.7 against
-0.5 Hz at -400 pA for layer means of 2.6 and 12.7 Hz).
+driven cell fires more in it than in a busy one (full size, ``mburst simulate neuron --what transfer --in-circuit
+--layer-context -600`` / ``1200``: 1.47 against 0.50 Hz at -400 pA for layer means of 3.5 and 13.6 Hz); scaling
+the layer's weights onto its PV/SOM by the ratio of the means (:func:`circuits.calibration.interneuron_gain`)
+restores the other layer's inhibition.
 """
 from __future__ import annotations
 
@@ -19,12 +21,23 @@ from neurons.common import MburstError  # noqa: E402
 def quiet_and_busy():
     from circuits.calibration import measure_circuit_transfer
 
-    def sweep(context):  # (2 + 2) levels + 8 context blocks, x 40 cells = 480 cells, 1 s after 0.2 s
+    def sweep(context, gain=1.0):  # (2 + 2) levels + 8 context blocks, x 40 cells = 480 cells, 1 s after 0.2 s
         return measure_circuit_transfer([-300.0, 300.0], [700.0, 800.0], I_s_fixed=300.0, I_d_fixed=800.0,
                                         n_per_level=40, duration=1.0, warmup=0.2, target="numpy", seed=3,
-                                        context_pA=context)
+                                        context_pA=context, interneuron_gain=gain)
 
     return sweep(-600.0), sweep(1200.0)
+
+
+@pytest.fixture(scope="module")
+def quiet_matched(quiet_and_busy):
+    """The quiet layer with its weights onto PV/SOM scaled to the busy layer's mean."""
+    from circuits.calibration import interneuron_gain, measure_circuit_transfer
+
+    quiet, busy = quiet_and_busy
+    return measure_circuit_transfer([-300.0, 300.0], [700.0, 800.0], I_s_fixed=300.0, I_d_fixed=800.0,
+                                    n_per_level=40, duration=1.0, warmup=0.2, target="numpy", seed=3, context_pA=-600.0,
+                                    interneuron_gain=interneuron_gain(quiet.layer_mean_hz, busy.layer_mean_hz))
 
 
 def test_layer_context_sets_the_interneurons_operating_point(quiet_and_busy):
@@ -39,6 +52,18 @@ def test_layer_context_sets_the_interneurons_operating_point(quiet_and_busy):
     assert diff > 3 * np.hypot(quiet.E_s_sem[0], busy.E_s_sem[0]), (quiet.E_s, busy.E_s)
 
 
+def test_matched_interneurons_restore_the_busy_layers_inhibition(quiet_and_busy, quiet_matched):
+    """Weights onto PV/SOM x m_busy / m_quiet: the quiet layer's weakly driven cells fire as in the busy layer
+    (full size, 200 cells x 3 s per level, matched to the calibration's 9.0 Hz: within 0.5 Hz of its curve up
+    to 1 nA, where the unmatched quiet layer sat up to 0.7 Hz off)."""
+    quiet, busy = quiet_and_busy
+    print("E_s quiet / matched / busy:", quiet.E_s, quiet_matched.E_s, busy.E_s)
+    assert "weights onto PV/SOM x" in quiet_matched.circuit
+    sem = np.hypot(quiet.E_s_sem[0], quiet_matched.E_s_sem[0])
+    assert quiet.E_s[0] - quiet_matched.E_s[0] > 3 * sem
+    assert abs(quiet_matched.E_s[0] - busy.E_s[0]) < 0.5 * (quiet.E_s[0] - busy.E_s[0])
+
+
 def test_layer_context_must_be_finite():
     from circuits.calibration import measure_circuit_transfer
 
@@ -49,6 +74,9 @@ def test_layer_context_must_be_finite():
 @pytest.mark.parametrize("extra, expected", [
     ([], "--layer-context sets the operating point of a layer's interneurons: it needs --in-circuit"),
     (["--in-circuit", "--layer-context", "inf"], "--layer-context=inf must be a finite current (pA)"),
+    (["--interneuron-gain", "2"], "--interneuron-gain scales the weights onto a layer's interneurons: it needs "
+                                  "--in-circuit"),
+    (["--in-circuit", "--interneuron-gain", "0"], "--interneuron-gain=0.0 must be a positive factor"),
 ])
 def test_layer_context_options_fail_in_one_line(extra, expected, tmp_path, capsys):
     from experiments import cli

@@ -59,6 +59,9 @@ def add_arguments(parser) -> None:
                         help="transfer, --in-circuit: hold the rest of the layer (twice the sweeps' cells) at this "
                              "somatic current, so that the interneurons see a layer mean set apart from the levels "
                              "swept (their inhibition follows the layer's mean event rate; the run reports it)")
+    parser.add_argument("--interneuron-gain", type=float, default=1.0, metavar="X",
+                        help="transfer, --in-circuit: factor on the layer's weights onto its PV and SOM (mburst bridge "
+                             "--match-interneurons sets it to m_cal / m for each layer)")
     parser.add_argument("--write-default-fit", action="store_true",
                         help="also write neurons/data/transfer_fit.json (transfer_fit_quiet.json with --no-background, "
                              "transfer_fit_circuit.json with --in-circuit; transfer only)")
@@ -86,6 +89,10 @@ def _sweeps(args):
         raise MburstError("--layer-context sets the operating point of a layer's interneurons: it needs --in-circuit")
     if args.layer_context is not None and not np.isfinite(args.layer_context):
         raise MburstError(f"--layer-context={args.layer_context} must be a finite current (pA)")
+    if args.interneuron_gain != 1.0 and not args.in_circuit:
+        raise MburstError("--interneuron-gain scales the weights onto a layer's interneurons: it needs --in-circuit")
+    if not (np.isfinite(args.interneuron_gain) and args.interneuron_gain > 0):
+        raise MburstError(f"--interneuron-gain={args.interneuron_gain} must be a positive factor")
     if args.in_circuit:
         if args.no_background or args.offset_spread:
             raise MburstError("--in-circuit measures the circuit's regime (background, no offsets); drop "
@@ -94,7 +101,7 @@ def _sweeps(args):
                                         I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1],
                                         n_per_level=args.cells_per_level, duration=args.duration, warmup=0.2,
                                         target=args.target, seed=args.seed, progress=True,
-                                        context_pA=args.layer_context)
+                                        context_pA=args.layer_context, interneuron_gain=args.interneuron_gain)
     return measure_sweeps(_levels(*args.i_s_range, args.levels), _levels(*args.i_d_range, args.levels),
                           I_s_fixed=args.fixed[0], I_d_fixed=args.fixed[1], n_per_level=args.cells_per_level,
                           duration=args.duration, warmup=0.2, target=args.target, seed=args.seed, progress=True,
@@ -132,7 +139,8 @@ def run_transfer(args) -> int:
     ------
     MburstError
         If a current range has HI <= LO, ``--levels`` is 1 or 2, ``--cells-per-level < 2``,
-        ``--duration <= 0``, ``--layer-context`` without ``--in-circuit`` or not finite, or as
+        ``--duration <= 0``, ``--layer-context`` or ``--interneuron-gain`` without ``--in-circuit``, either not
+        finite (the gain not positive), or as
         :func:`neurons.transfer.measure_sweeps` / :func:`~neurons.transfer.fit_transfer`.
     """
     from neurons.transfer import fit_transfer, plot_transfer, save_sweeps
@@ -147,7 +155,8 @@ def run_transfer(args) -> int:
                f"--fixed {args.fixed[0]:g} {args.fixed[1]:g} --seed {args.seed}"
                + (" --no-background" if args.no_background else "") + (" --in-circuit" if args.in_circuit else "")
                + (f" --offset-spread {args.offset_spread:g}" if args.offset_spread else "")
-               + (f" --layer-context {args.layer_context:g}" if args.layer_context is not None else ""))
+               + (f" --layer-context {args.layer_context:g}" if args.layer_context is not None else "")
+               + (f" --interneuron-gain {args.interneuron_gain:g}" if args.interneuron_gain != 1.0 else ""))
     default_path = (CIRCUIT_FIT_PATH if args.in_circuit else QUIET_FIT_PATH if args.no_background
                     else DEFAULT_FIT_PATH)
     fit = fit_transfer(sw, command=command)

@@ -273,6 +273,7 @@ def test_run_frames_gives_a_typed_result_and_the_report(tmp_path):
     assert (tmp_path / "equivalence.csv").read_text().count("\n") == len(net.specs) + 1
     from rate_bridge.equivalence import onset_gains
 
+    assert json.loads((tmp_path / "metrics.json").read_text())["match_interneurons"] is False
     metrics = json.loads((tmp_path / "metrics.json").read_text())["layers"]
     for r in s.layers:  # each layer's onset split, as onset_gains gives it (None where NaN)
         got = [metrics[r.layer][k] for k in ("gain_onset", "gain_steady", "onset_share")]
@@ -291,6 +292,23 @@ def test_onset_gains_split_rises_from_steady_frames():
     assert steady == pytest.approx((11.0 + 9.0 + 10.0) / (10.0 + 8.0 + 10.5))
     assert share == pytest.approx(1 / 4)  # 4 unit-frames >= 2 Hz after the first frame, one an onset
     assert np.isnan(onset_gains(np.ones((3, 2)), np.ones((3, 2)))[0])  # nothing above the floor
+
+
+def test_matched_interneurons_scale_each_layer_by_the_calibrations_mean_over_its_own():
+    """--match-interneurons: each layer's EnsembleLayer carries m_cal / m, m its mean expected rate."""
+    from rate_bridge.convert import ensemble_layers, network_spec
+    from rate_bridge.regime import interneuron_gains
+
+    torch.manual_seed(0)
+    model = build_model("multimodal", ModelConfig(activation="calibrated-circuit", **TINY)).eval()
+    specs, cal = network_spec(model)
+    rates = {s.name: np.full((2, s.units), 1.0 + i) for i, s in enumerate(specs)}
+    gains = interneuron_gains(cal, rates)
+    inputs = {"audio": np.zeros((2, 1, 2, 6)), "visual": np.zeros((2, 1, 4, 6))}
+    layers = ensemble_layers(specs, cal, BridgeConfig(), inputs, 1.0, gains=gains)
+    m_cal = cal.fit.meta["layer_mean_hz"]
+    assert [lay.interneuron_gain for lay in layers] == [pytest.approx(m_cal / (1.0 + i)) for i in range(len(specs))]
+    assert {lay.interneuron_gain for lay in ensemble_layers(specs, cal, BridgeConfig(), inputs, 1.0)} == {1.0}
 
 
 def test_counting_ceiling_is_the_poisson_limit_of_a_read_out_window():

@@ -130,8 +130,10 @@ def circuit_parts(cfg) -> str:
     parts = {"STP": cfg.stp, "feedback": cfg.feedback, "PV/SOM": cfg.interneurons, "excitable dendrites": cfg.dendrites}
     on = [k for k, v in parts.items() if v]
     off = [k for k, v in parts.items() if not v]
+    matched = ("; weights onto PV/SOM x m_cal/m (--match-interneurons)"
+               if getattr(cfg, "match_interneurons", False) else "")
     return (f"circuit parts on: {', '.join(on) or 'none'}; off: {', '.join(off) or 'none'}; forward synapses on "
-            f"every {cfg.forward_pathway}")
+            f"every {cfg.forward_pathway}{matched}")
 
 
 def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
@@ -159,7 +161,8 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
         ``burst_prob_r`` (against burstprop's no-teaching pbar), ``burst_prob_r_ceiling`` (counting noise),
         ``burst_prob_r_feedback_alone`` and ``pbar_r_feedback_alone`` (the ensembles' and burstprop's burst
         probability against burstprop's without h(e)) and with ``teach`` ``burst_prob_r_teach`` (against its p with
-        the target taught), ``feedback``, ``interneurons``, ``stp``, ``dendrites``, ``forward_pathway``, ``teach``,
+        the target taught), ``feedback``, ``interneurons``,
+        ``match_interneurons``, ``stp``, ``dendrites``, ``forward_pathway``, ``teach``,
         ``spikes_per_frame``, ``wall_s``, ``cells`` (pyramidal cells).
     """
     def num(x):
@@ -182,8 +185,8 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
             "tau_syn_ms": cfg.tau_syn, "frames": summary.frames, "f1_spiking": summary.spike.f1,
             "f1_rate": summary.rate.f1, "accuracy_spiking": summary.spike.accuracy,
             "accuracy_rate": summary.rate.accuracy, "layers": layers, "feedback": cfg.feedback,
-            "interneurons": cfg.interneurons, "stp": cfg.stp, "dendrites": cfg.dendrites,
-            "forward_pathway": cfg.forward_pathway, "teach": cfg.teach, "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
+            "interneurons": cfg.interneurons, "match_interneurons": getattr(cfg, "match_interneurons", False),
+            "stp": cfg.stp, "dendrites": cfg.dendrites, "forward_pathway": cfg.forward_pathway, "teach": cfg.teach, "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
             "cells": int(sum(result.cells.values()))}
 
 

@@ -5,8 +5,10 @@ circuit of :mod:`circuits.ensembles` (:mod:`rate_bridge.convert` maps it): pyram
 excitable dendrites, depressing forward and facilitating feedback synapses, PV and SOM per layer.
 ``--frames`` consecutive test frames are streamed in real time by default (one every ``--frame-period`` ms,
 read out after ``--latency`` ms; :mod:`circuits.streaming`), or held one by one with ``--mode settle``.
-``--teach`` runs the frames a second time with the target mask taught at the output. Writes into
-``--out``: ``metrics.json`` (frame period, latency, frames, both F1, per-layer event r and, with feedback,
+``--teach`` runs the frames a second time with the target mask taught at the output; ``--match-interneurons``
+scales each layer's weights onto its PV/SOM to the calibration's operating point. Writes into
+``--out``: ``metrics.json`` (frame period, latency, frames, both F1, per-layer event r, its events per unit of the
+rate model's rate at onsets and in steady frames and, with feedback,
 burst-probability r without and with teaching, wall time, cells), ``equivalence.md/.csv``,
 ``counts.json``, ``bridge.json`` and, with a scan (``--scan-n``, ``--scan-n-conv``, ``--scan-t``,
 ``--scan-ablate``), ``scaling.md/.csv/.png`` (F1 against spikes per frame, ops and J per second of audio per

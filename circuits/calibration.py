@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from neurons.common import MburstError
+
 __all__ = ["measure_circuit_transfer", "interneuron_gain", "CIRCUIT_DESCRIPTION"]
 
 CIRCUIT_DESCRIPTION = ("layer in place: PV (STD in, somatic GABA) and SOM (STF in, dendritic GABA), n/4 each, "
@@ -77,9 +79,9 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
     Raises
     ------
     MburstError
-        Invalid levels or times (:func:`neurons.transfer.measure_sweeps`), or a ``context_pA`` that is not finite.
+        Invalid levels or times (:func:`neurons.transfer.measure_sweeps`), a ``context_pA`` that is not finite, or
+        an ``interneuron_gain`` that is not a positive number.
     """
-    from neurons.common import MburstError
     from neurons.transfer import measure_sweeps
 
     from circuits.ensemble_parts import interneurons as layer_interneurons
@@ -98,6 +100,8 @@ def measure_circuit_transfer(I_s_levels, I_d_levels, *, I_s_fixed: float, I_d_fi
             raise MburstError(f"measure_circuit_transfer: context_pA={context_pA} must be finite (pA)")
         context = np.full(2 * (n_s + len(I_d_levels)), float(context_pA))
         circuit += f"; rest of the layer: {len(context) * n_per_level} cells at {context_pA:g} pA"
+    if not (np.isfinite(interneuron_gain) and interneuron_gain > 0):
+        raise MburstError(f"measure_circuit_transfer: interneuron_gain={interneuron_gain} must be a positive factor")
     if interneuron_gain != 1.0:
         circuit += f"; weights onto PV/SOM x{interneuron_gain:g}"
     sw = measure_sweeps(np.concatenate([I_s_levels, context]), I_d_levels, I_s_fixed=I_s_fixed, I_d_fixed=I_d_fixed,
@@ -129,8 +133,6 @@ def interneuron_gain(layer_mean_hz: float, calibration_mean_hz: float) -> float:
     MburstError
         Either rate not a positive finite number.
     """
-    from neurons.common import MburstError
-
     for key, v in (("layer_mean_hz", layer_mean_hz), ("calibration_mean_hz", calibration_mean_hz)):
         if not (np.isfinite(v) and v > 0):
             raise MburstError(f"interneuron_gain: {key}={v} must be a positive rate (Hz)")

@@ -17,27 +17,26 @@ pytest.importorskip("brian2")
 from neurons.common import MburstError  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def quiet_and_busy():
+def _sweep(context, gain=1.0):  # (2 + 2) levels + 8 context blocks, x 40 cells = 480 cells, 1 s after 0.2 s
     from circuits.calibration import measure_circuit_transfer
 
-    def sweep(context, gain=1.0):  # (2 + 2) levels + 8 context blocks, x 40 cells = 480 cells, 1 s after 0.2 s
-        return measure_circuit_transfer([-300.0, 300.0], [700.0, 800.0], I_s_fixed=300.0, I_d_fixed=800.0,
-                                        n_per_level=40, duration=1.0, warmup=0.2, target="numpy", seed=3,
-                                        context_pA=context, interneuron_gain=gain)
+    return measure_circuit_transfer([-300.0, 300.0], [700.0, 800.0], I_s_fixed=300.0, I_d_fixed=800.0, n_per_level=40,
+                                    duration=1.0, warmup=0.2, target="numpy", seed=3, context_pA=context,
+                                    interneuron_gain=gain)
 
-    return sweep(-600.0), sweep(1200.0)
+
+@pytest.fixture(scope="module")
+def quiet_and_busy():
+    return _sweep(-600.0), _sweep(1200.0)
 
 
 @pytest.fixture(scope="module")
 def quiet_matched(quiet_and_busy):
     """The quiet layer with its weights onto PV/SOM scaled to the busy layer's mean."""
-    from circuits.calibration import interneuron_gain, measure_circuit_transfer
+    from circuits.calibration import interneuron_gain
 
     quiet, busy = quiet_and_busy
-    return measure_circuit_transfer([-300.0, 300.0], [700.0, 800.0], I_s_fixed=300.0, I_d_fixed=800.0,
-                                    n_per_level=40, duration=1.0, warmup=0.2, target="numpy", seed=3, context_pA=-600.0,
-                                    interneuron_gain=interneuron_gain(quiet.layer_mean_hz, busy.layer_mean_hz))
+    return _sweep(-600.0, interneuron_gain(quiet.layer_mean_hz, busy.layer_mean_hz))
 
 
 def test_layer_context_sets_the_interneurons_operating_point(quiet_and_busy):
@@ -64,11 +63,13 @@ def test_matched_interneurons_restore_the_busy_layers_inhibition(quiet_and_busy,
     assert abs(quiet_matched.E_s[0] - busy.E_s[0]) < 0.5 * (quiet.E_s[0] - busy.E_s[0])
 
 
-def test_layer_context_must_be_finite():
+def test_layer_context_and_gain_must_be_valid():
     from circuits.calibration import measure_circuit_transfer
 
     with pytest.raises(MburstError, match="context_pA=nan must be finite"):
         measure_circuit_transfer([0.0, 1.0], [0.0, 1.0], I_s_fixed=0.0, I_d_fixed=0.0, context_pA=float("nan"))
+    with pytest.raises(MburstError, match="interneuron_gain=-1 must be a positive factor"):
+        measure_circuit_transfer([0.0, 1.0], [0.0, 1.0], I_s_fixed=0.0, I_d_fixed=0.0, interneuron_gain=-1)
 
 
 @pytest.mark.parametrize("extra, expected", [

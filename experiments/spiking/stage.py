@@ -130,8 +130,7 @@ def circuit_parts(cfg) -> str:
     parts = {"STP": cfg.stp, "feedback": cfg.feedback, "PV/SOM": cfg.interneurons, "excitable dendrites": cfg.dendrites}
     on = [k for k, v in parts.items() if v]
     off = [k for k, v in parts.items() if not v]
-    matched = ("; weights onto PV/SOM x m_cal/m (--match-interneurons)"
-               if getattr(cfg, "match_interneurons", False) else "")
+    matched = "; weights onto PV/SOM x m_cal/m (--match-interneurons)" if cfg.match_interneurons else ""
     return (f"circuit parts on: {', '.join(on) or 'none'}; off: {', '.join(off) or 'none'}; forward synapses on "
             f"every {cfg.forward_pathway}{matched}")
 
@@ -185,8 +184,9 @@ def bridge_metrics(summary, result, cfg, wall_s: float) -> dict:
             "tau_syn_ms": cfg.tau_syn, "frames": summary.frames, "f1_spiking": summary.spike.f1,
             "f1_rate": summary.rate.f1, "accuracy_spiking": summary.spike.accuracy,
             "accuracy_rate": summary.rate.accuracy, "layers": layers, "feedback": cfg.feedback,
-            "interneurons": cfg.interneurons, "match_interneurons": getattr(cfg, "match_interneurons", False),
-            "stp": cfg.stp, "dendrites": cfg.dendrites, "forward_pathway": cfg.forward_pathway, "teach": cfg.teach, "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
+            "interneurons": cfg.interneurons, "match_interneurons": cfg.match_interneurons, "stp": cfg.stp,
+            "dendrites": cfg.dendrites, "forward_pathway": cfg.forward_pathway, "teach": cfg.teach,
+            "spikes_per_frame": summary.spikes_per_frame, "wall_s": wall_s,
             "cells": int(sum(result.cells.values()))}
 
 

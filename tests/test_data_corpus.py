@@ -262,3 +262,28 @@ def test_vision_probe_context_recovers_delayed_lips(syn):
     assert wide["f1_vision"] > one["f1_vision"] + 0.02, (one, wide)
     with pytest.raises(MburstError, match="context -1"):
         P.vision_mask_probe(corpus, context=-1)
+
+
+def test_superseded_cache_folders_are_reported_and_pruned(tmp_path, capsys):
+    """A folder of the same settings built from older input files is named on every run and pruned on request."""
+    from experiments import cli
+    from experiments.data.paths import superseded_corpora
+
+    cache = tmp_path / "c"
+    args = ["prepare", "--data", "synthetic", "--n-utterances", "3", "--snrs", "0", "--cache", str(cache), "--workers", "1"]
+    assert cli.main(args + ["--out", str(tmp_path / "r1")]) == 0
+    (path,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    meta = json.loads((path / "meta.json").read_text())
+    for name, change in (("synthetic-older", {"cache_key": "0" * 64, "created": "2020"}), ("synthetic-other", {"lc_db": 0.0})):
+        (cache / name).mkdir()
+        (cache / name / "meta.json").write_text(json.dumps({**meta, **change}))
+    (cache / ".building-x").mkdir()
+    assert superseded_corpora(path) == [cache / "synthetic-older"]
+    capsys.readouterr()
+    assert cli.main(args + ["--out", str(tmp_path / "r2")]) == 0
+    assert "1 older cache folder(s) of these settings and data folders" in capsys.readouterr().out
+    assert (cache / "synthetic-older").is_dir()
+    assert cli.main(args + ["--out", str(tmp_path / "r3"), "--prune-cache"]) == 0
+    assert f"pruned older cache folder {cache / 'synthetic-older'}" in capsys.readouterr().out
+    assert sorted(p.name for p in cache.iterdir()) == [".building-x", path.name, "synthetic-other"]
+    assert json.loads((tmp_path / "r3/summary.json").read_text())["pruned_cache"] == [str(cache / "synthetic-older")]

@@ -32,6 +32,11 @@ def add_arguments(parser) -> None:
 
     add_data_arguments(parser)
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default $MBURST_CACHE or <repo>/.mburst_cache)")
+    parser.add_argument("--prune-cache", action="store_true",
+                        help="after preparing, delete the cache folders of the same settings and data folders built from "
+                             "older input files (a fresh copy of the data has new modification times, so the next run "
+                             "builds anew and the old folder, about 1 GiB for GRID, is never read again); listed in "
+                             "summary.json as pruned_cache (default: keep them; every run prints how many there are)")
     parser.add_argument("--workers", type=int, default=2, help="decode/detect worker processes")
     parser.add_argument("--detect-every", type=int, default=10, help="run face detection on every k-th video frame, track in between")
     parser.add_argument("--probe-context", type=int, nargs="+", default=[0], metavar="K",
@@ -47,7 +52,7 @@ def main(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The data options (:func:`experiments.options.add_data_arguments`), ``cache``, ``workers``,
+        The data options (:func:`experiments.options.add_data_arguments`), ``cache``, ``prune_cache``, ``workers``,
         ``detect_every``, ``seed`` and ``out``.
 
     Returns
@@ -62,7 +67,10 @@ def main(args) -> int:
     """
     import dataclasses
 
+    import shutil
+
     from experiments.data.corpus import corpus_path, load_corpus, prepare_corpus
+    from experiments.data.paths import superseded_corpora
     from experiments.data.probes import av_sync_profile, vision_mask_probe
     from experiments.options import spec_from_args
 
@@ -75,6 +83,10 @@ def main(args) -> int:
     cache_hit = (corpus_path(spec, args.cache) / "meta.json").is_file()
     path = prepare_corpus(spec, cache_root=args.cache, progress=True)
     elapsed = time.perf_counter() - t0
+    pruned = superseded_corpora(path) if args.prune_cache else []
+    for stale in pruned:
+        shutil.rmtree(stale)
+        print(f"pruned older cache folder {stale}")
     corpus = load_corpus(path)
     split = corpus.split(args.seed)
     probes = [vision_mask_probe(corpus, seed=args.seed, context=k) for k in args.probe_context]
@@ -83,7 +95,7 @@ def main(args) -> int:
     summary = {
         "cache": str(path), "cache_key": corpus.meta["cache_key"], "source": args.data,
         "video_rates": corpus.report["video_rates"],
-        "time_s": elapsed, "cache_hit": cache_hit,
+        "time_s": elapsed, "cache_hit": cache_hit, "pruned_cache": [str(p) for p in pruned],
         "build": corpus.report, "split_sizes": {k: int(len(v)) for k, v in split.items()},
         "noise": corpus.report["noise"], "noise_ignored": corpus.report["noise_ignored"],
         "prevalence": float(np.mean(corpus.ibm)), "vision_probe": probe, "vision_probes": probes, "av_sync": sync,

@@ -31,7 +31,7 @@ from neurons.common import MburstError
 
 from experiments.data.build import build_corpus
 from experiments.data.frames import FrameSet, Stats
-from experiments.data.paths import cache_root as default_cache_root
+from experiments.data.paths import cache_root as default_cache_root, note_superseded
 from experiments.data.spec import FORMAT_VERSION, CorpusSpec
 from experiments.data.splits import SPLIT_FRACTIONS, sentence_splits
 
@@ -94,6 +94,7 @@ def prepare_corpus(spec: CorpusSpec, cache_root: Path | None = None, progress: b
     if (final / "meta.json").is_file():
         if progress:
             print(f"corpus cache hit: {final} ({time.perf_counter() - t0:.3f} s)")
+            note_superseded(final)
         return final
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".building-{key[:20]}-{os.getpid()}-{time.time_ns()}"
@@ -115,6 +116,7 @@ def prepare_corpus(spec: CorpusSpec, cache_root: Path | None = None, progress: b
               f"{report['time_s']:.1f} s ({report['clean_per_s']:.2f} utterances/s)")
         for s in report["skipped"]:
             print(f"  skipped {s['id']}: {s['reason']}")
+        note_superseded(final)
     return final
 
 

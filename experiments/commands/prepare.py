@@ -36,7 +36,8 @@ def add_arguments(parser) -> None:
                         help="after preparing, delete the cache folders of the same settings and data folders built from "
                              "older input files (a fresh copy of the data has new modification times, so the next run "
                              "builds anew and the old folder, about 1 GiB for GRID, is never read again); listed in "
-                             "summary.json as pruned_cache (default: keep them; every run prints how many there are)")
+                             "summary.json as pruned_cache; not while a run started before the data changed still reads its old folder "
+                             "(default: keep them; every run prints how many there are)")
     parser.add_argument("--workers", type=int, default=2, help="decode/detect worker processes")
     parser.add_argument("--detect-every", type=int, default=10, help="run face detection on every k-th video frame, track in between")
     parser.add_argument("--probe-context", type=int, nargs="+", default=[0], metavar="K",
@@ -66,7 +67,6 @@ def main(args) -> int:
         On a bad option or input file (one line, naming it).
     """
     import dataclasses
-
     import shutil
 
     from experiments.data.corpus import corpus_path, load_corpus, prepare_corpus
@@ -85,7 +85,10 @@ def main(args) -> int:
     elapsed = time.perf_counter() - t0
     pruned = superseded_corpora(path) if args.prune_cache else []
     for stale in pruned:
-        shutil.rmtree(stale)
+        try:
+            shutil.rmtree(stale)
+        except OSError as e:
+            raise MburstError(f"--prune-cache: cannot delete {stale}: {e.strerror or e}") from None
         print(f"pruned older cache folder {stale}")
     corpus = load_corpus(path)
     split = corpus.split(args.seed)

@@ -23,7 +23,7 @@ probability, the offset and what the output's rule received of the asked up- and
 extend a finished run. Measured on GRID (output layer re-initialised, 256 cells per output unit, README "Learning in
 spikes on GRID"): ``--match-interneurons --homeostasis 1`` recovered the most, 37 % of the F1 gap in 1,000 frames (burstprop
 64 %; cosine 0.83 with burstprop's change; 13 % at 1,300 frames: both rules swing from chunk to chunk at
-``--eta 0.025``), about 8 min per 100 frames on 2 cores.
+``--eta 0.025``), about 8 min per 100 frames on 2 cores with the Brian2 cache warm.
 
 Writes into ``--out``: ``checkpoint.pt`` (the weights learned in spikes; ``mburst evaluate``/``mburst bridge`` take
 it), ``checkpoint_burstprop.pt``, ``metrics.json`` (test F1 of the trained, start and learned models, the recovered

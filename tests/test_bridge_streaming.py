@@ -82,7 +82,8 @@ def test_stream_takes_the_consecutive_test_frames_with_the_most_speech():
         frames_with_speech(ibm, 11)
 
 
-@pytest.mark.parametrize("feedback", [False, True])
+# without feedback (18 s): slow, as the default suite neared its 15-minute budget; the feedback run covers every key
+@pytest.mark.parametrize("feedback", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_streamed_tiny_network_writes_metrics(tmp_path, feedback):
     """A tiny converted MBURST streamed at 40 ms on the numpy target: metrics.json holds the stable keys."""
     from experiments.spiking.stage import write_bridge_report

@@ -141,6 +141,7 @@ def test_teaching_moves_the_lower_bursts_the_way_burstprop_does():
     assert d[0] > d[1] > d[2] and d[2] < -0.05 and d[0] - d[2] > 0.1, d
 
 
+@pytest.mark.slow  # 30 s: the default suite neared its 15-minute budget; the offset bookkeeping stays in test_learn
 def test_a_burst_offset_shifts_the_lower_dendrites_by_the_feedback_it_stands_for():
     """An upper layer's ``burst_offset_hz`` B0 is subtracted from its feedback as a constant: the lower dendrites get
     ``-i_scale_d W B0 / e_ref``, so their burst probability falls where the weight is positive, rises where it is

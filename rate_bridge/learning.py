@@ -219,7 +219,8 @@ class LearnState:
     ``curve`` of test F1 ``{frames, f1_spiking, f1_burstprop}``; ``wall_s`` of the circuit's runs; the output dendrites'
     homeostatic current ``dend_offset_pA`` (pA, added to every frame of a chunk's run) and per chunk the offset it ran
     with, the output's untaught burst probability and what its rule received of the asked up- and down-teaching
-    (``homeostasis``: ``offset_pA``, ``pbar_untaught``, ``delivered``, :func:`rate_bridge.teaching.teaching_response`)."""
+    (``homeostasis``: ``offset_pA``, ``pbar_untaught``, ``delivered``, :func:`rate_bridge.teaching.teaching_response`);
+    the rule's ``eta`` of each chunk (``etas``: a run extended with another ``--eta`` learns on at that rate)."""
 
     frames: int = 0
     dw_spiking: dict = field(default_factory=dict)
@@ -234,6 +235,7 @@ class LearnState:
     wall_s: float = 0.0
     dend_offset_pA: float = 0.0
     homeostasis: list = field(default_factory=list)
+    etas: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain dict (averages as ``{layer: (ebar_hz, bbar_hz)}``) for saving."""
@@ -344,6 +346,7 @@ def learn_chunk(model_spk, model_bp, audio, visual, target, loss_fn, settings: L
         tally = state.counts.setdefault(name, {})
         for key, value in spk[name][1].items():
             tally[key] = tally.get(key, 0) + value
+    state.etas.append(float(settings.params.eta))
     state.frames += frames
     state.wall_s += float(run.wall_build_run_s)
     return state

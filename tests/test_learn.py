@@ -270,9 +270,18 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
                        learned["out.weight"])
     i = argv.index("--frames") + 1
     capsys.readouterr()
-    assert cli.main(argv[:i] + ["6"] + argv[i + 1:]) == 0  # a longer run extends this one: the stream is a prefix
+    longer = argv[:i] + ["6"] + argv[i + 1:]
+    j = longer.index("--eta") + 1
+    # a longer run extends this one (the stream is a prefix), here at half the rate: a schedule by hand
+    assert cli.main(longer[:j] + ["0.025"] + longer[j + 1:]) == 0
     assert "resuming after 4 frames" in capsys.readouterr().out
-    assert [r["frames"] for r in json.loads((out / "metrics.json").read_text())["curve"]] == [0, 2, 4, 6]
+    report = json.loads((out / "metrics.json").read_text())
+    assert [r["frames"] for r in report["curve"]] == [0, 2, 4, 6]
+    assert report["eta_per_chunk"] == [0.05, 0.05, 0.025] and report["eta"] == 0.025
+    assert "--eta per chunk (changed when the run was extended): 0.05, 0.05, 0.025" in (out / "learning.md").read_text()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["learning"]["eta_per_chunk"] == [0.05, 0.05, 0.025]
+    assert cli.main(longer + ["--teach-gain", "5"]) != 0  # any other option changed: refused
+    assert "holds a learning run with other options" in capsys.readouterr().err
     assert cli.main(argv[:i] + ["2"] + argv[i + 1:]) != 0
     assert "--frames 2: --out" in capsys.readouterr().err
 

@@ -69,7 +69,9 @@ def add_arguments(parser) -> None:
                              "always use the whole test split")
     parser.add_argument("--eta", type=float, default=1e-2,
                         help="learning rate of the spiking rule (per post event and unit of the presynaptic trace; "
-                             "Payeur et al.'s XOR: 4e-3 to 8e-3)")
+                             "Payeur et al.'s XOR: 4e-3 to 8e-3); burstprop beside it learns at the matched rate. "
+                             "It may change when a run is extended (same --out, larger --frames): the new chunks "
+                             "learn at the new rate, a schedule by hand (metrics.json eta_per_chunk)")
     parser.add_argument("--teach-gain", type=float, default=10.0,
                         help="the output's teaching: eq. 3 with the checkpoint's training loss times this")
     parser.add_argument("--settle", type=float, default=1000.0, metavar="MS",
@@ -264,13 +266,16 @@ def main(args) -> int:
         return 0
     settings = LearnSettings(layers, params, args.w_bound, matched_learning_rate(params, net.cal, cfg.t_frame_ms * 1e-3),
                              cfg, args.settle, args.baseline, args.homeostasis)
-    options = {k: str(v) for k, v in sorted(vars(args).items()) if not k.startswith("_") and k not in ("out", "frames")}
+    options = {k: str(v) for k, v in sorted(vars(args).items())
+               if not k.startswith("_") and k not in ("out", "frames", "eta")}
     saved = _load_state(args.out / STATE, options)
     spk, bp = copy.deepcopy(start), copy.deepcopy(start)
     if saved is None:
         learned = LearnState()
     else:
         learned = LearnState.from_dict(saved["state"])
+        if not learned.etas:  # saved before the rate was kept per chunk: one rate, kept with the options
+            learned.etas = [float(saved["options"]["eta"])] * (learned.frames // args.chunk)
         if learned.frames > args.frames:
             raise MburstError(f"--frames {args.frames}: --out {args.out} has learned {learned.frames} frames already")
         spk.load_state_dict(saved["spiking"])
@@ -299,7 +304,8 @@ def main(args) -> int:
           "burstprop": score(bp, test)}
     for name, m in (("checkpoint.pt", spk), ("checkpoint_burstprop.pt", bp)):
         save_checkpoint(args.out / name, {**state, "model_state": m.state_dict(),
-                                          "learning": {"source": str(args.checkpoint), "rule": name, **options}})
+                                          "learning": {"source": str(args.checkpoint), "rule": name, **options,
+                                                       "eta_per_chunk": learned.etas}})
     report = learn_report(args, cfg, net, settings, learned, f1, start, fresh, time.perf_counter() - t0)
     write_learning(args.out, report)
     print(f"learn: {args.frames} frames of {','.join(layers)}: test F1 trained {f1['trained']:.4f}, start "
@@ -323,7 +329,8 @@ class _Subset:
 
 def _load_state(path: Path, options: dict):
     """The saved progress of this run, or None; refuses progress of a run with other options (``--frames`` may
-    grow: the stream's frames are a prefix of a longer stream's, so a finished run can be extended)."""
+    grow: the stream's frames are a prefix of a longer stream's, so a finished run can be extended; ``--eta`` may
+    change: the rate of each chunk is kept in the state)."""
     import torch
 
     from neurons.common import MburstError
@@ -331,7 +338,7 @@ def _load_state(path: Path, options: dict):
     if not path.exists():
         return None
     saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved.get("options") != options:
+    if {k: v for k, v in saved.get("options", {}).items() if k != "eta"} != options:  # older states kept eta here
         raise MburstError(f"--out {path.parent} holds a learning run with other options; use another --out")
     return saved
 

@@ -40,7 +40,7 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
     return {
         "checkpoint": str(args.checkpoint), "layers_learned": list(settings.layers), "frames": learned.frames,
         "chunk": args.chunk, "reinit": list(reinit), "baseline": args.baseline,
-        "eta": settings.params.eta,
+        "eta": settings.params.eta, "eta_per_chunk": learned.etas,
         "teach_gain": args.teach_gain,
         "homeostasis": {"gain": settings.homeostasis, "offset_pA": learned.dend_offset_pA,
                         "chunks": learned.homeostasis},
@@ -52,6 +52,14 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
         "plasticity": {"weight_updates": updates, "weight_updates_per_frame": updates / max(learned.frames, 1),
                        "device_cost": DEVICE_COST},
         "wall_s": wall_s, "circuit_wall_s": learned.wall_s}
+
+
+def _eta_text(report: dict) -> str:
+    """The learning rate: one, or per chunk where an extended run changed it."""
+    etas = report["eta_per_chunk"]
+    if len(set(etas)) <= 1:
+        return f"Learning rate --eta {report['eta']:g}."
+    return "Learning rate --eta per chunk (changed when the run was extended): " + ", ".join(f"{e:g}" for e in etas) + "."
 
 
 def second_half(curve: list) -> dict:
@@ -81,7 +89,7 @@ def write_learning(out: Path, report: dict) -> None:
     f1 = report["f1"]
     fresh = ", ".join(report["reinit"]) + " re-initialised" if report["reinit"] else "the checkpoint's weights"
     md = [f"# Learning in spikes: {report['frames']} frames, layers {', '.join(report['layers_learned'])}", "",
-          f"Start: {fresh}. The rule's Pbar: --baseline {report['baseline']}. Mean dW of the spiking rule "
+          f"Start: {fresh}. The rule's Pbar: --baseline {report['baseline']}. {_eta_text(report)} Mean dW of the spiking rule "
           + ", ".join(f"{k} {r['mean_dw_spiking']:+.3g} (mean |dW| {r['mean_abs_dw_spiking']:.3g})"
                       for k, r in report["layers"].items())
           + "; cosine at the same weights with each change's mean removed (a shared uniform change does not count): "

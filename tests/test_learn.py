@@ -278,7 +278,7 @@ def test_learned_checkpoint_loads_in_evaluate_and_scores_what_learn_reported(tmp
     report = json.loads((out / "metrics.json").read_text())
     assert [r["frames"] for r in report["curve"]] == [0, 2, 4, 6]
     assert report["eta_per_chunk"] == [0.05, 0.05, 0.025] and report["eta"] == 0.025
-    assert "--eta per chunk (changed when the run was extended): 0.05, 0.05, 0.025" in (out / "learning.md").read_text()
+    assert "--eta (changed when the run was extended): 0.05 (chunks 1-2), 0.025 (chunk 3)." in (out / "learning.md").read_text()
     assert torch.load(out / "checkpoint.pt", weights_only=False)["learning"]["eta_per_chunk"] == [0.05, 0.05, 0.025]
     assert cli.main(longer + ["--teach-gain", "5"]) != 0  # any other option changed: refused
     assert "holds a learning run with other options" in capsys.readouterr().err

@@ -21,10 +21,11 @@ probability, the offset and what the output's rule received of the asked up- and
 ``metrics.json`` (``homeostasis.chunks``) and ``learning.md``, with or without it. ``--reinit`` re-initialises the chosen layers (or those it names) first
 (seeded), so the start is poor. Resumable: rerun the same command to continue, or with a larger ``--frames`` (and,
 if wanted, another ``--eta``: a schedule by hand) to extend a finished run. Measured on GRID (output layer
-re-initialised, 256 cells per output unit, ``--eta 0.025``, README "Learning in spikes on GRID"): ``--match-interneurons
---homeostasis 1`` recovered 59 % of the F1 gap in 2,000 frames (burstprop 79 %; cosine 0.83 with burstprop's
-accumulated change; on the way both rules swing from chunk to chunk: 37 % at 1,000 frames, 13 % at 1,300), about
-8.5 min per 100 frames on 2 cores with the Brian2 cache warm (2 h 45 min for the 2,000).
+re-initialised, 256 cells per output unit, README "Learning in spikes on GRID"): ``--match-interneurons
+--homeostasis 1`` at ``--eta 0.025`` recovered 59 % of the F1 gap in 2,000 frames (burstprop 79 %; cosine 0.83 with
+burstprop's accumulated change), swinging from chunk to chunk on the way (37 % at 1,000 frames, 13 % at 1,300);
+extended from 1,000 frames at ``--eta 0.01``, 54 % at 1,400 (burstprop 86 %; cosine 0.85). About 8.5 min per 100
+frames on 2 cores with the Brian2 cache warm.
 
 Writes into ``--out``: ``checkpoint.pt`` (the weights learned in spikes; ``mburst evaluate``/``mburst bridge`` take
 it), ``checkpoint_burstprop.pt``, ``metrics.json`` (test F1 of the trained, start and learned models, the recovered

@@ -56,10 +56,17 @@ def learn_report(args, cfg, net, settings, learned, f1: dict, start, reinit, wal
 
 def _eta_text(report: dict) -> str:
     """The learning rate: one, or per chunk where an extended run changed it."""
+    import itertools
+
     etas = report["eta_per_chunk"]
     if len(set(etas)) <= 1:
         return f"Learning rate --eta {report['eta']:g}."
-    return "Learning rate --eta per chunk (changed when the run was extended): " + ", ".join(f"{e:g}" for e in etas) + "."
+    runs, first = [], 1
+    for eta, group in itertools.groupby(etas):
+        n = len(list(group))
+        runs.append(f"{eta:g} (chunk{'s' if n > 1 else ''} {first}{f'-{first + n - 1}' if n > 1 else ''})")
+        first += n
+    return "Learning rate --eta (changed when the run was extended): " + ", ".join(runs) + "."
 
 
 def second_half(curve: list) -> dict:

@@ -59,8 +59,8 @@ def add_arguments(parser) -> None:
                              "more simulated time): the first 100-frame chunk 8-9 min (cold Brian2 build, 3-4 min of "
                              "it), each further one 5-5.5 min (the build stays warm: only the weights change; the "
                              "binary's time is the cells' state updates and background, --threads 2 saves 15 %%); with "
-                             "--n-out 256 7.9 min, then with 1 min of recompiling; rerun with a larger --frames and the "
-                             "same --out to extend a run")
+                             "--n-out 256 and --match-interneurons 8.2-8.9 min per warm chunk (30-42 s of it recompiling; "
+                             "2026-12-02); rerun with a larger --frames and the same --out to extend a run")
     parser.add_argument("--chunk", type=int, default=100,
                         help="frames per chunk: weights change between chunks; each chunk's run streams them twice")
     parser.add_argument("--eval-every", type=int, default=None, metavar="FRAMES",
